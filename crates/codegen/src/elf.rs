@@ -1,0 +1,1 @@
+//! ELF writer (to be written).

@@ -1,0 +1,213 @@
+//! The compiled form of a script: plain data, identical on every machine.
+//!
+//! An [`ObjectSpec`] holds programs (instructions plus where to attach them), map
+//! definitions, and the tables userspace needs to decode events and print maps. The kernel
+//! is touched only when the runtime turns it into live programs, maps and links.
+
+use kestrel_isa::Insn;
+
+/// Everything a script compiles to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObjectSpec {
+    /// One program per attach point.
+    pub programs: Vec<ProgramSpec>,
+    /// All maps; programs refer to them by index via [`MapReloc`].
+    pub maps: Vec<MapSpec>,
+    /// `printf` formats, indexed by the event id in ring-buffer records.
+    pub printfs: Vec<PrintfSpec>,
+}
+
+/// Where a program attaches and how it is triggered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttachPoint {
+    /// Runs once before any other probe; loaded as a raw tracepoint program and run with
+    /// `BPF_PROG_TEST_RUN` in kestrel's own context.
+    Begin,
+    /// Runs once at exit, like [`AttachPoint::Begin`].
+    End,
+    /// A perf tracepoint, `tracepoint:CATEGORY:NAME`.
+    Tracepoint {
+        /// Category, e.g. `syscalls`.
+        category: String,
+        /// Event name, e.g. `sys_enter_openat`.
+        name: String,
+    },
+    /// A timer firing every `period_ns` on one CPU (software cpu-clock perf event).
+    Interval {
+        /// Period in nanoseconds.
+        period_ns: u64,
+    },
+}
+
+impl AttachPoint {
+    /// The ELF section name aya uses to pick the program type.
+    pub fn section(&self) -> String {
+        match self {
+            AttachPoint::Begin | AttachPoint::End => "raw_tracepoint/kestrel_once".to_string(),
+            AttachPoint::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
+            AttachPoint::Interval { .. } => "perf_event".to_string(),
+        }
+    }
+}
+
+/// One eBPF program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgramSpec {
+    /// Unique symbol name (`[A-Za-z0-9_]`, at most 15 bytes are kept by the kernel).
+    pub name: String,
+    /// Human-readable probe, e.g. `tracepoint:syscalls:sys_enter_openat`.
+    pub probe: String,
+    /// Where to attach.
+    pub attach: AttachPoint,
+    /// The instructions (64-bit immediate loads take two slots).
+    pub insns: Vec<Insn>,
+    /// ld_imm64 instructions that must be patched with a map's fd.
+    pub map_relocs: Vec<MapReloc>,
+    /// Byte span in the script source of the statement each instruction came from
+    /// (parallel to `insns`; `None` for prologue/epilogue code).
+    pub insn_spans: Vec<Option<(u32, u32)>>,
+}
+
+/// "Instruction `insn` loads the address of map `map`."
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapReloc {
+    /// Index of the first slot of the ld_imm64 in [`ProgramSpec::insns`].
+    pub insn: usize,
+    /// Index into [`ObjectSpec::maps`].
+    pub map: usize,
+}
+
+/// Kernel map types kestrel uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// `BPF_MAP_TYPE_HASH`
+    Hash,
+    /// `BPF_MAP_TYPE_PERCPU_HASH`
+    PerCpuHash,
+    /// `BPF_MAP_TYPE_ARRAY`
+    Array,
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY`
+    PerCpuArray,
+    /// `BPF_MAP_TYPE_RINGBUF` (`max_entries` is the size in bytes, a power of two pages)
+    RingBuf,
+}
+
+impl MapKind {
+    /// The kernel's `bpf_map_type` number.
+    pub fn type_id(self) -> u32 {
+        match self {
+            MapKind::Hash => 1,
+            MapKind::Array => 2,
+            MapKind::PerCpuHash => 5,
+            MapKind::PerCpuArray => 6,
+            MapKind::RingBuf => 27,
+        }
+    }
+    /// True for per-CPU kinds (userspace reads one value per possible CPU).
+    pub fn is_per_cpu(self) -> bool {
+        matches!(self, MapKind::PerCpuHash | MapKind::PerCpuArray)
+    }
+}
+
+/// One kernel map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapSpec {
+    /// Symbol name in the object (`[A-Za-z0-9_]`, at most 15 bytes).
+    pub name: String,
+    /// Map type.
+    pub kind: MapKind,
+    /// Key size in bytes (0 for ring buffers).
+    pub key_size: u32,
+    /// Value size in bytes (0 for ring buffers).
+    pub value_size: u32,
+    /// Capacity (bytes for ring buffers).
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub flags: u32,
+    /// What the map is for.
+    pub role: MapRole,
+}
+
+/// What userspace does with a map.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MapRole {
+    /// A script's `@map`: read and printed at exit.
+    User(UserMapLayout),
+    /// The ring buffer carrying printf/exit events.
+    Events,
+    /// Per-CPU scratch space (e.g. for large strings); never read by userspace.
+    Scratch,
+}
+
+/// How a script map's keys and values are laid out and printed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserMapLayout {
+    /// Name as the user wrote it, with `@` (e.g. `@opens`, or `@` for the anonymous map).
+    pub display: String,
+    /// Key components, packed in the key (empty for a scalar map, whose key is a u32 0
+    /// in an array, or a u64 0 in a hash).
+    pub keys: Vec<Field>,
+    /// How the value is interpreted.
+    pub value: ValueKind,
+}
+
+/// A typed slot at a byte offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// Offset in the key, value or record.
+    pub offset: u32,
+    /// Its type.
+    pub ty: ScalarType,
+}
+
+/// Types that cross from kernel to userspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScalarType {
+    /// An integer of 1, 2, 4 or 8 bytes.
+    Int {
+        /// Width in bytes.
+        size: u8,
+        /// Signedness.
+        signed: bool,
+    },
+    /// A NUL-terminated string in a buffer of `len` bytes.
+    Str {
+        /// Buffer size.
+        len: u32,
+    },
+}
+
+impl ScalarType {
+    /// Size in bytes.
+    pub fn size(&self) -> u32 {
+        match self {
+            ScalarType::Int { size, .. } => u32::from(*size),
+            ScalarType::Str { len } => *len,
+        }
+    }
+}
+
+/// The meaning of a map's value, which decides how userspace folds per-CPU copies and prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A plain assigned value.
+    Scalar(ScalarType),
+    /// `count()`: u64, summed over CPUs.
+    Count,
+    /// `sum(x)`: i64, summed over CPUs.
+    Sum,
+}
+
+/// Record layout of one `printf` call site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrintfSpec {
+    /// The format string as written (escapes decoded), e.g. `"%s %d\n"`.
+    pub format: String,
+    /// Arguments, at offsets within the record (after the 8-byte event id).
+    pub args: Vec<Field>,
+    /// Total record size in bytes (including the 8-byte event id).
+    pub record_size: u32,
+}
+
+/// Event id (first 8 bytes of a ring-buffer record) meaning "exit() was called".
+pub const EVENT_EXIT: u64 = u64::MAX;

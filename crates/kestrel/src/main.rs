@@ -1,0 +1,2 @@
+//! kestrel command-line interface.
+fn main() {}

@@ -1,0 +1,332 @@
+//! The syntax tree produced by the parser. Every node carries the [`Span`] of its source text.
+
+pub use crate::span::Span;
+
+/// A whole script: its probes in source order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    /// Probe blocks in source order.
+    pub probes: Vec<Probe>,
+    /// The whole source.
+    pub span: Span,
+}
+
+/// `spec, spec /predicate/ { body }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    /// One or more attach points sharing this body.
+    pub specs: Vec<ProbeSpec>,
+    /// Optional `/expr/` filter.
+    pub predicate: Option<Expr>,
+    /// The action block.
+    pub body: Block,
+    /// From the first spec to the closing brace.
+    pub span: Span,
+}
+
+/// One attach point as written, e.g. `tracepoint:syscalls:sys_enter_open*` or `BEGIN`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeSpec {
+    /// The text as written.
+    pub raw: String,
+    /// `raw` split on `:` (a path segment starting with `/` is kept whole), e.g.
+    /// `["tracepoint", "syscalls", "sys_enter_open*"]`, `["BEGIN"]`, `["interval", "s", "1"]`.
+    pub parts: Vec<String>,
+    /// Where `raw` is.
+    pub span: Span,
+}
+
+/// `{ stmt; stmt; ... }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    /// Statements in order.
+    pub stmts: Vec<Stmt>,
+    /// From `{` to `}`.
+    pub span: Span,
+}
+
+/// A statement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    /// What kind of statement.
+    pub kind: StmtKind,
+    /// Its source text (without the trailing `;`).
+    pub span: Span,
+}
+
+/// Statement kinds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    /// An expression evaluated for its effect: `printf(...)`, `exit()`, `@x++`, `count()`...
+    Expr(Expr),
+    /// `@map[keys] op= value` (`op` is [`AssignOp::Assign`] for plain `=`).
+    AssignMap {
+        /// The map element assigned.
+        map: MapRef,
+        /// `=`, `+=`, ...
+        op: AssignOp,
+        /// Right-hand side.
+        value: Expr,
+    },
+    /// `$var op= value`.
+    AssignVar {
+        /// The variable assigned.
+        var: Ident,
+        /// `=`, `+=`, ...
+        op: AssignOp,
+        /// Right-hand side.
+        value: Expr,
+    },
+    /// `if (cond) { then } else { ... }`; `else if` is an else block holding one `If`.
+    If {
+        /// Condition.
+        cond: Expr,
+        /// Taken when `cond` is non-zero.
+        then: Block,
+        /// Optional else branch.
+        otherwise: Option<Block>,
+    },
+    /// `while (cond) { body }`.
+    While {
+        /// Loop condition.
+        cond: Expr,
+        /// Loop body.
+        body: Block,
+    },
+    /// `unroll (N) { body }`.
+    Unroll {
+        /// Repetition count (an expression so the parser need not evaluate it).
+        count: Expr,
+        /// Body repeated `count` times.
+        body: Block,
+    },
+    /// `for ($k : @map) { body }`.
+    For {
+        /// Loop variable.
+        var: Ident,
+        /// Map iterated.
+        map: MapRef,
+        /// Loop body.
+        body: Block,
+    },
+    /// `break`.
+    Break,
+    /// `continue`.
+    Continue,
+    /// `return` (ends the probe).
+    Return,
+    /// A nested `{ ... }` block.
+    Block(Block),
+}
+
+/// Assignment operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssignOp {
+    /// `=`
+    Assign,
+    /// `+=`
+    Add,
+    /// `-=`
+    Sub,
+    /// `*=`
+    Mul,
+    /// `/=`
+    Div,
+    /// `%=`
+    Mod,
+    /// `&=`
+    BitAnd,
+    /// `|=`
+    BitOr,
+    /// `^=`
+    BitXor,
+    /// `<<=`
+    Shl,
+    /// `>>=`
+    Shr,
+}
+
+/// A name with its span (`$x` is stored as `x`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    /// The name without sigil.
+    pub name: String,
+    /// Where it is written (sigil included).
+    pub span: Span,
+}
+
+/// `@name[key, ...]` or `@name`; the anonymous map `@` has an empty name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapRef {
+    /// Name without `@`.
+    pub name: String,
+    /// Key expressions; empty for a scalar map.
+    pub keys: Vec<Expr>,
+    /// Where the map reference is written (keys included).
+    pub span: Span,
+}
+
+/// An expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    /// What kind of expression.
+    pub kind: ExprKind,
+    /// Its source text.
+    pub span: Span,
+}
+
+/// Expression kinds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// Integer literal (decimal, `0x` hex, `0` octal, `0b` binary, `1_000`, `1e3`); negative
+    /// literals are `Unary(Neg, Int)`.
+    Int(u64),
+    /// String literal with escapes (`\n \t \\ \" \xNN \NNN`) already decoded.
+    Str(String),
+    /// A builtin variable: `pid`, `tid`, `comm`, `nsecs`, `args`, `arg0`, `retval`, ...
+    Builtin(String),
+    /// A scratch variable `$name`.
+    Var(String),
+    /// A positional parameter `$1`, `$2`, ...
+    Positional(u32),
+    /// `$#`, the number of positional parameters.
+    PositionalCount,
+    /// A map element or scalar map.
+    Map(MapRef),
+    /// `name(args...)`.
+    Call {
+        /// Function name.
+        name: Ident,
+        /// Arguments.
+        args: Vec<Expr>,
+    },
+    /// `lhs op rhs`.
+    Binary {
+        /// Operator.
+        op: BinOp,
+        /// Left operand.
+        lhs: Box<Expr>,
+        /// Right operand.
+        rhs: Box<Expr>,
+    },
+    /// `op expr`.
+    Unary {
+        /// Operator.
+        op: UnOp,
+        /// Operand.
+        expr: Box<Expr>,
+    },
+    /// `x++`, `++x`, `x--`, `--x` on a variable or map element.
+    IncDec {
+        /// The variable or map element changed.
+        target: Box<Expr>,
+        /// `++` when true, `--` when false.
+        increment: bool,
+        /// Prefix form (value after the change) when true.
+        prefix: bool,
+    },
+    /// `cond ? then : otherwise`.
+    Ternary {
+        /// Condition.
+        cond: Box<Expr>,
+        /// Value when true.
+        then: Box<Expr>,
+        /// Value when false.
+        otherwise: Box<Expr>,
+    },
+    /// `expr->field` (`arrow`) or `expr.field`.
+    Field {
+        /// The struct or pointer.
+        expr: Box<Expr>,
+        /// Member name.
+        field: Ident,
+        /// Written with `->`.
+        arrow: bool,
+    },
+    /// `expr[index]`.
+    Index {
+        /// The array or pointer.
+        expr: Box<Expr>,
+        /// The index.
+        index: Box<Expr>,
+    },
+    /// `(a, b, ...)` with two or more elements.
+    Tuple(Vec<Expr>),
+    /// `(type) expr`, e.g. `(uint8)$x`, `(struct task_struct *)curtask`.
+    Cast {
+        /// The target type as written, e.g. `uint8`, `struct task_struct *`.
+        ty: TypeName,
+        /// Value converted.
+        expr: Box<Expr>,
+    },
+    /// `sizeof(type)` (an expression operand is parsed as `Call`).
+    SizeofType(TypeName),
+}
+
+/// A type as written in a cast or `sizeof`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeName {
+    /// Base name, e.g. `uint64`, `int`, `struct task_struct`.
+    pub base: String,
+    /// Number of `*` after it.
+    pub pointer_depth: u32,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// Binary operators, loosest to tightest binding: `||`, `&&`, `|`, `^`, `&`, `== !=`,
+/// `< <= > >=`, `<< >>`, `+ -`, `* / %`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    /// `||`
+    LogOr,
+    /// `&&`
+    LogAnd,
+    /// `|`
+    BitOr,
+    /// `^`
+    BitXor,
+    /// `&`
+    BitAnd,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `<<`
+    Shl,
+    /// `>>`
+    Shr,
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Mod,
+}
+
+/// Unary operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    /// `-x`
+    Neg,
+    /// `!x`
+    Not,
+    /// `~x`
+    BitNot,
+    /// `*x`
+    Deref,
+    /// `&x`
+    AddrOf,
+}

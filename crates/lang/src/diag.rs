@@ -1,0 +1,76 @@
+//! Diagnostics: errors and warnings as data, rendered to text in one place.
+
+use crate::span::Span;
+
+/// How serious a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// Compilation cannot continue.
+    Error,
+    /// Compilation continues.
+    Warning,
+}
+
+/// A span with a message, pointing into the source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    /// What is pointed at.
+    pub span: Span,
+    /// Text shown beside the carets (may be empty).
+    pub message: String,
+}
+
+/// One error or warning about a script.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// One-line summary, e.g. `unknown tracepoint 'nosuch:probe'`.
+    pub title: String,
+    /// The main place the problem is.
+    pub primary: Label,
+    /// Other places that help explain it.
+    pub secondary: Vec<Label>,
+    /// Extra lines shown as `= note: ...`.
+    pub notes: Vec<String>,
+    /// A suggestion shown as `= hint: ...`.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error with a title and the span it is about.
+    pub fn error(title: impl Into<String>, span: Span) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            title: title.into(),
+            primary: Label { span, message: String::new() },
+            secondary: Vec::new(),
+            notes: Vec::new(),
+            hint: None,
+        }
+    }
+    /// A warning with a title and the span it is about.
+    pub fn warning(title: impl Into<String>, span: Span) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(title, span) }
+    }
+    /// Set the text beside the primary carets.
+    pub fn with_label(mut self, message: impl Into<String>) -> Diagnostic {
+        self.primary.message = message.into();
+        self
+    }
+    /// Add a secondary label.
+    pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.secondary.push(Label { span, message: message.into() });
+        self
+    }
+    /// Add a note line.
+    pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+    /// Set the hint line.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hint = Some(hint.into());
+        self
+    }
+}

@@ -1,0 +1,11 @@
+//! The kestrel language front end: lexer, parser, AST, diagnostics, semantic analysis and the
+//! typed IR handed to codegen.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod ast;
+pub mod diag;
+pub mod span;
+
+pub use diag::Diagnostic;
+pub use span::Span;
