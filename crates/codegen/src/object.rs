@@ -196,6 +196,29 @@ pub enum ValueKind {
     Count,
     /// `sum(x)`: i64, summed over CPUs.
     Sum,
+    /// `min(x)`: value `[i64 min, u64 set]`; CPUs whose `set` is 0 are ignored when folding.
+    Min,
+    /// `max(x)`: value `[i64 max, u64 set]`, folded like [`ValueKind::Min`].
+    Max,
+    /// `avg(x)`: value `[i64 sum, u64 count]`; prints `sum / count` (integer division).
+    Avg,
+    /// `stats(x)`: value `[i64 sum, u64 count]`; prints count, average and total.
+    Stats,
+    /// `hist(x)`: the key ends with a u64 bucket index after the user keys; value is a u64
+    /// count. Bucket 0 counts negative values `(..., 0)`, bucket 1 the value `[0]`, and bucket
+    /// `n + 2` the values in `[2^n, 2^(n+1))` (so bucket 2 is `[1]`, bucket 3 is `[2, 4)`).
+    Hist,
+    /// `lhist(x, min, max, step)`: the key ends with a u64 bucket index; value is a u64 count.
+    /// Bucket 0 counts values below `min`, bucket `i` (1-based) the values in
+    /// `[min + (i-1)*step, min + i*step)`, and the last bucket, `(max-min)/step + 1`, values `>= max`.
+    Lhist {
+        /// Lower bound.
+        min: i64,
+        /// Upper bound.
+        max: i64,
+        /// Bucket width.
+        step: i64,
+    },
 }
 
 /// Record layout of one `printf` call site.
