@@ -2,6 +2,12 @@
 
 use crate::span::Span;
 
+mod render;
+mod suggest;
+
+pub use render::render_all;
+pub use suggest::did_you_mean;
+
 /// How serious a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
@@ -43,7 +49,10 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             title: title.into(),
-            primary: Label { span, message: String::new() },
+            primary: Label {
+                span,
+                message: String::new(),
+            },
             secondary: Vec::new(),
             notes: Vec::new(),
             hint: None,
@@ -51,7 +60,10 @@ impl Diagnostic {
     }
     /// A warning with a title and the span it is about.
     pub fn warning(title: impl Into<String>, span: Span) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(title, span) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(title, span)
+        }
     }
     /// Set the text beside the primary carets.
     pub fn with_label(mut self, message: impl Into<String>) -> Diagnostic {
@@ -60,7 +72,10 @@ impl Diagnostic {
     }
     /// Add a secondary label.
     pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.secondary.push(Label { span, message: message.into() });
+        self.secondary.push(Label {
+            span,
+            message: message.into(),
+        });
         self
     }
     /// Add a note line.
