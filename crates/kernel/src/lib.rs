@@ -6,13 +6,34 @@
 //! fixtures so compiler tests run anywhere, without root.
 //!
 //! This crate knows nothing of the language or of instructions.
+//!
+//! ```
+//! use kestrel_kernel::{FixtureKernel, KernelFacts, TracepointId};
+//! let kernel = FixtureKernel::standard();
+//! let fmt = kernel.tracepoint_format(&TracepointId::new("syscalls", "sys_enter_openat"))?;
+//! assert!(fmt.field("filename").is_some_and(|f| f.is_char_string()));
+//! # Ok::<(), kestrel_kernel::KernelError>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod btf;
 mod facts;
+pub mod features;
+mod fixtures;
+mod format;
+pub mod glob;
+mod listing;
+mod mount;
+mod mountinfo;
 pub mod tracefs;
 
 pub use facts::{FixtureKernel, KernelFacts, LiveKernel};
+pub use format::parse_format;
+pub use mount::{
+    ensure_bpffs, ensure_tracefs, tracefs_root, Mounted, BPFFS_PATH, DEBUGFS_TRACING_PATH,
+    TRACEFS_PATH,
+};
 pub use tracefs::{TracepointField, TracepointFormat, TracepointId};
 
 /// Errors from reading kernel facts. Each names the path or object involved.
@@ -55,4 +76,15 @@ pub enum KernelError {
     /// The BTF blob is malformed or uses an unsupported version.
     #[error("malformed BTF: {0}")]
     BadBtf(String),
+    /// No BTF is available (the reason says why).
+    #[error("no kernel BTF: {0}")]
+    NoBtf(String),
+    /// The tracepoint exists on the captured kernel, but the fixture has no format for it.
+    #[error("the fixture kernel lists '{category}:{name}' but has no format for it")]
+    NotInFixture {
+        /// Tracepoint category.
+        category: String,
+        /// Tracepoint name.
+        name: String,
+    },
 }

@@ -36,3 +36,123 @@ pub struct TracepointFormat {
     /// All fields, common ones first, in file order.
     pub fields: Vec<TracepointField>,
 }
+
+impl TracepointId {
+    /// An id from its two parts.
+    pub fn new(category: impl Into<String>, name: impl Into<String>) -> Self {
+        TracepointId {
+            category: category.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Splits `category:name` at the first `:`; `None` if there is no `:` or a part is empty.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (category, name) = s.split_once(':')?;
+        if category.is_empty() || name.is_empty() {
+            return None;
+        }
+        Some(TracepointId::new(category, name))
+    }
+}
+
+impl std::fmt::Display for TracepointId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.category, self.name)
+    }
+}
+
+impl TracepointField {
+    /// True for `__data_loc` fields: a u32 holding `(len << 16) | offset` of data stored
+    /// after the fixed part of the record.
+    pub fn is_data_loc(&self) -> bool {
+        self.c_type.starts_with("__data_loc")
+    }
+
+    /// True if the field is a pointer (`const char *`, `void *`, `char **`), not an array.
+    pub fn is_pointer(&self) -> bool {
+        !self.is_data_loc()
+            && self.array_suffix().is_none()
+            && self.c_type.trim_end().ends_with('*')
+    }
+
+    /// Element count of a fixed-size array field (`char comm[16]` → 16; for `x[2][3]`, 6).
+    ///
+    /// `None` for non-arrays, `__data_loc` and unsized `[]` arrays.
+    pub fn array_len(&self) -> Option<u32> {
+        let suffix = self.array_suffix()?;
+        let mut total: u32 = 1;
+        for dim in suffix.split('[').skip(1) {
+            let n: u32 = dim.trim_end_matches(']').trim().parse().ok()?;
+            total = total.checked_mul(n)?;
+        }
+        Some(total)
+    }
+
+    /// The element type: `c_type` without `__data_loc`, leading/trailing `const`/`volatile`
+    /// and array suffix. `const char *` → `char *`, `char[16]` → `char`,
+    /// `__data_loc char[]` → `char`, `unsigned long[6]` → `unsigned long`.
+    pub fn base_type(&self) -> &str {
+        let mut t = self.c_type.trim();
+        if let Some(rest) = t.strip_prefix("__data_loc") {
+            t = rest.trim_start();
+        }
+        if let Some(i) = t.find('[') {
+            t = t[..i].trim_end();
+        }
+        loop {
+            let before = t;
+            for q in ["const", "volatile"] {
+                if let Some(rest) = t.strip_prefix(q) {
+                    if rest.starts_with(char::is_whitespace) {
+                        t = rest.trim_start();
+                    }
+                }
+                if let Some(rest) = t.strip_suffix(q) {
+                    if rest.ends_with(|c: char| c.is_whitespace() || c == '*') {
+                        t = rest.trim_end();
+                    }
+                }
+            }
+            if t == before {
+                return t;
+            }
+        }
+    }
+
+    /// True for NUL-terminated text: `char *`, `char[N]` and `__data_loc char[]`
+    /// (any `const` ignored).
+    pub fn is_char_string(&self) -> bool {
+        let base = self.base_type();
+        if self.is_data_loc() || self.array_suffix().is_some() {
+            base == "char"
+        } else {
+            base.strip_suffix('*')
+                .is_some_and(|b| b.trim_end() == "char")
+        }
+    }
+
+    /// The `[..]` part of an array type, if any (`__data_loc` types excluded).
+    fn array_suffix(&self) -> Option<&str> {
+        if self.is_data_loc() {
+            return None;
+        }
+        let t = self.c_type.trim_end();
+        if !t.ends_with(']') {
+            return None;
+        }
+        t.find('[').map(|i| &t[i..])
+    }
+}
+
+impl TracepointFormat {
+    /// The field called `name` (common fields included).
+    pub fn field(&self, name: &str) -> Option<&TracepointField> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The tracepoint's own fields (the `args` of a probe): all but the `common_*` header.
+    pub fn args(&self) -> impl Iterator<Item = &TracepointField> + '_ {
+        self.fields.iter().filter(|f| !f.common)
+    }
+}
