@@ -200,7 +200,13 @@ pub struct Insn {
 impl Insn {
     /// A raw instruction from its fields.
     pub const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-        Insn { code, dst, src, off, imm }
+        Insn {
+            code,
+            dst,
+            src,
+            off,
+            imm,
+        }
     }
 
     /// Little-endian wire encoding.
@@ -265,11 +271,31 @@ impl Insn {
     }
     /// `dst = (s8/s16/s32) src` (v4 movsx); `bits` is 8, 16 or 32.
     pub fn movsx64(dst: Reg, src: Reg, bits: i16) -> Insn {
-        Insn::new(BPF_ALU64 | BPF_X | AluOp::Mov as u8, dst as u8, src as u8, bits, 0)
+        Insn::new(
+            BPF_ALU64 | BPF_X | AluOp::Mov as u8,
+            dst as u8,
+            src as u8,
+            bits,
+            0,
+        )
+    }
+    /// `w_dst = (s8/s16) w_src` (v4 movsx on 32 bits); `bits` is 8 or 16.
+    pub fn movsx32(dst: Reg, src: Reg, bits: i16) -> Insn {
+        Insn::new(
+            BPF_ALU | BPF_X | AluOp::Mov as u8,
+            dst as u8,
+            src as u8,
+            bits,
+            0,
+        )
     }
     /// `dst = -dst` on 64 bits.
     pub fn neg64(dst: Reg) -> Insn {
         Insn::new(BPF_ALU64 | BPF_K | AluOp::Neg as u8, dst as u8, 0, 0, 0)
+    }
+    /// `w_dst = -w_dst` on 32 bits.
+    pub fn neg32(dst: Reg) -> Insn {
+        Insn::new(BPF_ALU | BPF_K | AluOp::Neg as u8, dst as u8, 0, 0, 0)
     }
     /// Byte swap to big endian (`be16/32/64 dst`) when `to_be`, else to little endian.
     pub fn endian(dst: Reg, bits: i32, to_be: bool) -> Insn {
@@ -283,15 +309,33 @@ impl Insn {
 
     /// `dst = *(size *)(src + off)`.
     pub fn ldx(size: Size, dst: Reg, src: Reg, off: i16) -> Insn {
-        Insn::new(BPF_LDX | BPF_MEM | size.bits(), dst as u8, src as u8, off, 0)
+        Insn::new(
+            BPF_LDX | BPF_MEM | size.bits(),
+            dst as u8,
+            src as u8,
+            off,
+            0,
+        )
     }
     /// `dst = *(s8/s16/s32 *)(src + off)` sign-extending (v4 ldsx).
     pub fn ldsx(size: Size, dst: Reg, src: Reg, off: i16) -> Insn {
-        Insn::new(BPF_LDX | BPF_MEMSX | size.bits(), dst as u8, src as u8, off, 0)
+        Insn::new(
+            BPF_LDX | BPF_MEMSX | size.bits(),
+            dst as u8,
+            src as u8,
+            off,
+            0,
+        )
     }
     /// `*(size *)(dst + off) = src`.
     pub fn stx(size: Size, dst: Reg, off: i16, src: Reg) -> Insn {
-        Insn::new(BPF_STX | BPF_MEM | size.bits(), dst as u8, src as u8, off, 0)
+        Insn::new(
+            BPF_STX | BPF_MEM | size.bits(),
+            dst as u8,
+            src as u8,
+            off,
+            0,
+        )
     }
     /// `*(size *)(dst + off) = imm`.
     pub fn st_imm(size: Size, dst: Reg, off: i16, imm: i32) -> Insn {
@@ -301,15 +345,33 @@ impl Insn {
     /// Only `Size::W` and `Size::DW` are valid.
     pub fn atomic(size: Size, op: AtomicOp, dst: Reg, off: i16, src: Reg, fetch: bool) -> Insn {
         let imm = op.alu_bits() | if fetch { BPF_FETCH } else { 0 };
-        Insn::new(BPF_STX | BPF_ATOMIC | size.bits(), dst as u8, src as u8, off, imm)
+        Insn::new(
+            BPF_STX | BPF_ATOMIC | size.bits(),
+            dst as u8,
+            src as u8,
+            off,
+            imm,
+        )
     }
     /// Atomic exchange: `src = xchg(*(size *)(dst + off), src)`.
     pub fn atomic_xchg(size: Size, dst: Reg, off: i16, src: Reg) -> Insn {
-        Insn::new(BPF_STX | BPF_ATOMIC | size.bits(), dst as u8, src as u8, off, BPF_XCHG)
+        Insn::new(
+            BPF_STX | BPF_ATOMIC | size.bits(),
+            dst as u8,
+            src as u8,
+            off,
+            BPF_XCHG,
+        )
     }
     /// Atomic compare-and-exchange: `r0 = cmpxchg(*(size *)(dst + off), r0, src)`.
     pub fn atomic_cmpxchg(size: Size, dst: Reg, off: i16, src: Reg) -> Insn {
-        Insn::new(BPF_STX | BPF_ATOMIC | size.bits(), dst as u8, src as u8, off, BPF_CMPXCHG)
+        Insn::new(
+            BPF_STX | BPF_ATOMIC | size.bits(),
+            dst as u8,
+            src as u8,
+            off,
+            BPF_CMPXCHG,
+        )
     }
 
     /// `if dst op imm goto pc+off` (64-bit compare).
@@ -335,6 +397,10 @@ impl Insn {
     /// `gotol pc+imm` (v4 32-bit unconditional jump).
     pub fn ja32(imm: i32) -> Insn {
         Insn::new(BPF_JMP32 | JmpOp::Ja as u8, 0, 0, 0, imm)
+    }
+    /// `may_goto pc+off`: falls through until the kernel's loop budget runs out, then jumps.
+    pub fn may_goto(off: i16) -> Insn {
+        Insn::new(BPF_JMP | 0xe0, 0, 0, off, 0)
     }
     /// Call kernel helper number `id`.
     pub fn call_helper(id: i32) -> Insn {
