@@ -71,9 +71,7 @@ impl TracepointField {
 
     /// True if the field is a pointer (`const char *`, `void *`, `char **`), not an array.
     pub fn is_pointer(&self) -> bool {
-        !self.is_data_loc()
-            && self.array_suffix().is_none()
-            && self.c_type.trim_end().ends_with('*')
+        !self.is_data_loc() && self.array_suffix().is_none() && self.base_type().ends_with('*')
     }
 
     /// Element count of a fixed-size array field (`char comm[16]` → 16; for `x[2][3]`, 6).
@@ -154,5 +152,104 @@ impl TracepointFormat {
     /// The tracepoint's own fields (the `args` of a probe): all but the `common_*` header.
     pub fn args(&self) -> impl Iterator<Item = &TracepointField> + '_ {
         self.fields.iter().filter(|f| !f.common)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(c_type: &str) -> TracepointField {
+        TracepointField {
+            name: "x".to_string(),
+            c_type: c_type.to_string(),
+            offset: 8,
+            size: 8,
+            signed: false,
+            common: false,
+        }
+    }
+
+    #[test]
+    fn helper_table() {
+        // c_type, pointer, array_len, data_loc, base, char string
+        type Case<'a> = (&'a str, bool, Option<u32>, bool, &'a str, bool);
+        let cases: &[Case] = &[
+            ("const char *", true, None, false, "char *", true),
+            ("char *", true, None, false, "char *", true),
+            ("char *const", true, None, false, "char *", true),
+            (
+                "const char *const *",
+                true,
+                None,
+                false,
+                "char *const *",
+                false,
+            ),
+            ("void *", true, None, false, "void *", false),
+            ("char[16]", false, Some(16), false, "char", true),
+            ("const char[8]", false, Some(8), false, "char", true),
+            (
+                "unsigned char[16]",
+                false,
+                Some(16),
+                false,
+                "unsigned char",
+                false,
+            ),
+            ("__data_loc char[]", false, None, true, "char", true),
+            ("__data_loc u32[]", false, None, true, "u32", false),
+            (
+                "unsigned long[6]",
+                false,
+                Some(6),
+                false,
+                "unsigned long",
+                false,
+            ),
+            ("u8[2][3]", false, Some(6), false, "u8", false),
+            ("char[]", false, None, false, "char", true),
+            ("volatile int", false, None, false, "int", false),
+            ("int", false, None, false, "int", false),
+            ("constant_t", false, None, false, "constant_t", false),
+            ("u8[LEN]", false, None, false, "u8", false),
+        ];
+        for &(ty, ptr, len, dl, base, s) in cases {
+            let f = field(ty);
+            assert_eq!(f.is_pointer(), ptr, "{ty} is_pointer");
+            assert_eq!(f.array_len(), len, "{ty} array_len");
+            assert_eq!(f.is_data_loc(), dl, "{ty} is_data_loc");
+            assert_eq!(f.base_type(), base, "{ty} base_type");
+            assert_eq!(f.is_char_string(), s, "{ty} is_char_string");
+        }
+    }
+
+    #[test]
+    fn ids_parse_and_print() {
+        let id = TracepointId::parse("sched:sched_switch");
+        assert_eq!(id, Some(TracepointId::new("sched", "sched_switch")));
+        assert_eq!(
+            id.map(|i| i.to_string()),
+            Some("sched:sched_switch".to_string())
+        );
+        assert_eq!(TracepointId::parse("sched"), None);
+        assert_eq!(TracepointId::parse(":x"), None);
+        assert_eq!(TracepointId::parse("x:"), None);
+    }
+
+    #[test]
+    fn format_lookups() {
+        let mut common = field("int");
+        common.name = "common_pid".to_string();
+        common.common = true;
+        let f = TracepointFormat {
+            id: TracepointId::new("a", "b"),
+            event_id: 1,
+            fields: vec![common, field("long")],
+        };
+        assert!(f.field("common_pid").is_some());
+        assert!(f.field("x").is_some());
+        assert!(f.field("y").is_none());
+        assert_eq!(f.args().count(), 1);
     }
 }

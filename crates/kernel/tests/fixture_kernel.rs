@@ -195,3 +195,27 @@ fn from_format_text_checks_the_name() {
     let k = FixtureKernel::default();
     assert!(matches!(k.tracepoints("*"), Ok(v) if v.is_empty()));
 }
+
+#[test]
+fn truncated_or_mangled_formats_never_panic() {
+    for f in &FixtureKernel::standard().formats {
+        let text = match std::fs::read_to_string(format!(
+            "{}/fixtures/formats/{}/{}.format",
+            env!("CARGO_MANIFEST_DIR"),
+            f.id.category,
+            f.id.name
+        )) {
+            Ok(t) => t,
+            Err(e) => panic!("{}: {e}", f.id),
+        };
+        let mut cut = 0;
+        while cut < text.len() {
+            if text.is_char_boundary(cut) {
+                let _ = FixtureKernel::from_format_text(&f.id.category, &f.id.name, &text[..cut]);
+                let mangled = format!("{}]];:\t{}", &text[..cut], &text[cut..]);
+                let _ = FixtureKernel::from_format_text(&f.id.category, &f.id.name, &mangled);
+            }
+            cut += 7;
+        }
+    }
+}
