@@ -78,7 +78,9 @@ pub fn assemble(text: &str) -> Result<Vec<Insn>, AsmError> {
             continue;
         }
         let toks = tokenize(body).map_err(err)?;
-        let insns = parse(&toks).map_err(err)?;
+        let insns = parse_known(&toks)
+            .map_err(err)?
+            .ok_or_else(|| err(AsmErrorKind::Unrecognised(body.to_string())))?;
         let Some(&first) = insns.first() else {
             continue;
         };
@@ -307,25 +309,6 @@ fn typed_ptr<'t, 'a>(toks: &'t [Tok<'a>]) -> Option<(Size, bool, u8, i128, &'t [
         _ => return None,
     };
     Some((size, signed, *base, off, rest))
-}
-
-fn parse(toks: &[Tok]) -> Result<Vec<Insn>, AsmErrorKind> {
-    let text = || {
-        toks.iter()
-            .map(|t| match t {
-                Tok::Reg(n, w) => format!("{}{n}", if *w { 'w' } else { 'r' }),
-                Tok::Num { value, .. } => value.to_string(),
-                Tok::Ident(s) => s.to_string(),
-                Tok::P(p) => p.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let unrecognised = || AsmErrorKind::Unrecognised(text());
-    match parse_known(toks)? {
-        Some(insns) => Ok(insns),
-        None => Err(unrecognised()),
-    }
 }
 
 /// Ok(None) when no form matches; Err when a form matches but a value is bad.
