@@ -1,4 +1,5 @@
-//! tracefs: mounting it, listing tracepoints and parsing their `format` files.
+//! Tracepoint identities and the parsed shape of their `format` files, with helpers the
+//! compiler uses to type fields (pointer, array, `__data_loc`, string).
 
 /// A tracepoint's identity: `category:name`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
