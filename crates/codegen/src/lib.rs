@@ -1,11 +1,132 @@
 //! Code generation: typed IR → eBPF instructions, map specs and format tables ([`ObjectSpec`]),
 //! and the ELF relocatable writer that turns an object into bytes loaders understand.
 //!
-//! Codegen does no I/O and makes no syscalls; the runtime loads what it produces.
+//! Codegen does no I/O and makes no syscalls; the runtime loads what it produces. Generated
+//! code is built to pass the verifier on the first try: every map lookup is NULL-checked,
+//! string copies are bounded by their buffer, and the stack frame is checked against the
+//! 512-byte limit here, before the kernel sees it.
+//!
+//! ```ignore
+//! let analysis = kestrel_lang::analyze(&ast, &kernel)?;
+//! let object = kestrel_codegen::compile(&analysis.program)?;
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod elf;
+mod emit;
+mod expr;
+mod frame;
+mod layout;
+mod maps;
 pub mod object;
+mod probe;
+mod regs;
+mod strings;
 
 pub use object::*;
+
+use kestrel_lang::ir::{self, Attach};
+
+/// Why a checked program could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    /// The probe needs more than the kernel's 512 bytes of stack.
+    #[error("probe {probe} needs {bytes} bytes of stack; the kernel allows 512 (use fewer or shorter strings per statement)")]
+    StackOverflow {
+        /// The probe, e.g. `tracepoint:syscalls:sys_enter_openat`.
+        probe: String,
+        /// Bytes needed.
+        bytes: u32,
+    },
+    /// A jump does not fit in 16 bits: the probe is too large.
+    #[error("probe {probe} is too large to compile")]
+    TooLarge {
+        /// The probe.
+        probe: String,
+    },
+    /// A bug in kestrel: semantic analysis let through something codegen cannot handle.
+    #[error("internal compiler error: {0}")]
+    Internal(&'static str),
+}
+
+/// Compile a checked program to an object: one program per probe, the script's maps plus the
+/// event ring buffer, and the printf format table.
+pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
+    let mut maps = Vec::with_capacity(program.maps.len() + 1);
+    let mut layouts = Vec::with_capacity(program.maps.len());
+    for (i, decl) in program.maps.iter().enumerate() {
+        let (layout, spec) = layout::map_layout(decl, i);
+        layouts.push(layout);
+        maps.push(spec);
+    }
+    let events_map = maps.len();
+    maps.push(layout::events_map());
+    let printfs: Vec<PrintfSpec> = program.printfs.iter().map(layout::printf_layout).collect();
+
+    let mut programs = Vec::with_capacity(program.probes.len());
+    for (i, probe) in program.probes.iter().enumerate() {
+        let emitted = probe::ProbeCompiler::new(&layouts, &printfs, events_map).compile(probe)?;
+        programs.push(ProgramSpec {
+            name: program_symbol(&probe.attach, i),
+            probe: describe(&probe.attach),
+            attach: attach_point(&probe.attach),
+            insns: emitted.insns,
+            map_relocs: emitted
+                .relocs
+                .iter()
+                .map(|&(insn, map)| MapReloc { insn, map })
+                .collect(),
+            insn_spans: emitted.spans,
+        });
+    }
+    Ok(ObjectSpec {
+        programs,
+        maps,
+        printfs,
+    })
+}
+
+fn attach_point(a: &Attach) -> AttachPoint {
+    match a {
+        Attach::Begin => AttachPoint::Begin,
+        Attach::End => AttachPoint::End,
+        Attach::Tracepoint { category, name } => AttachPoint::Tracepoint {
+            category: category.clone(),
+            name: name.clone(),
+        },
+        Attach::Interval { period_ns } => AttachPoint::Interval {
+            period_ns: *period_ns,
+        },
+    }
+}
+
+/// The probe as the user would write it.
+fn describe(a: &Attach) -> String {
+    match a {
+        Attach::Interval { period_ns } if period_ns % 1_000_000_000 == 0 => {
+            format!("interval:s:{}", period_ns / 1_000_000_000)
+        }
+        Attach::Interval { period_ns } if period_ns % 1_000_000 == 0 => {
+            format!("interval:ms:{}", period_ns / 1_000_000)
+        }
+        Attach::Interval { period_ns } if period_ns % 1_000 == 0 => {
+            format!("interval:us:{}", period_ns / 1_000)
+        }
+        other => other.describe(),
+    }
+}
+
+/// A unique, kernel-friendly program name such as `p3_sys_enter_ope` (15 bytes at most).
+fn program_symbol(a: &Attach, index: usize) -> String {
+    let base = match a {
+        Attach::Begin => "BEGIN".to_string(),
+        Attach::End => "END".to_string(),
+        Attach::Tracepoint { name, .. } => name.clone(),
+        Attach::Interval { .. } => "interval".to_string(),
+    };
+    let mut s = format!("p{index}_{base}");
+    s.retain(|c| c.is_ascii_alphanumeric() || c == '_');
+    s.truncate(15);
+    s
+}

@@ -1,0 +1,365 @@
+//! Integer expressions: each evaluates into one register from the pool.
+
+use kestrel_isa::{AluOp, Insn, JmpOp, Reg, Size};
+use kestrel_lang::ir::{BinOp, Builtin, Expr, ExprKind as K, UnOp};
+use kestrel_lang::Type;
+
+use crate::probe::{helper, Dest, ProbeCompiler};
+use crate::regs::CTX;
+use crate::CodegenError;
+
+fn signed(t: Type) -> bool {
+    matches!(t, Type::Int { signed: true, .. })
+}
+
+impl ProbeCompiler<'_> {
+    /// Evaluate an integer expression into a fresh pool register (caller releases it).
+    pub fn int(&mut self, e: &Expr) -> Result<Reg, CodegenError> {
+        match &e.kind {
+            K::Int(v) => {
+                let r = self.alloc()?;
+                self.e.mov_imm(r, *v);
+                Ok(r)
+            }
+            K::Builtin(b) => self.builtin(*b),
+            K::Var(id) => {
+                let (off, _) = self.var_slots[*id];
+                let r = self.alloc()?;
+                self.e.emit(Insn::ldx(Size::DW, r, Reg::R10, off));
+                Ok(r)
+            }
+            K::MapRead { map, keys } => self.map_read_int(*map, keys),
+            K::TracepointInt {
+                offset,
+                size,
+                signed,
+            } => {
+                let r = self.alloc()?;
+                let width = Size::from_bytes(usize::from(*size))
+                    .ok_or(CodegenError::Internal("odd field size"))?;
+                self.e.emit(Insn::ldx(width, r, CTX, *offset as i16));
+                if *signed && *size < 8 {
+                    self.sign_extend(r, *size);
+                }
+                Ok(r)
+            }
+            K::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs),
+            K::StrCmp { lhs, rhs, equal } => self.str_cmp(lhs, rhs, *equal),
+            K::Unary { op, expr } => {
+                let r = self.int(expr)?;
+                match op {
+                    UnOp::Neg => self.e.emit(Insn::neg64(r)),
+                    UnOp::BitNot => self.e.emit(Insn::alu64_imm(AluOp::Xor, r, -1)),
+                    UnOp::Not => self.bool_of(JmpOp::Jeq, r, None, 0),
+                }
+                Ok(r)
+            }
+            K::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let else_label = self.e.new_label();
+                let end = self.e.new_label();
+                let c = self.int(cond)?;
+                self.e.jump_imm(JmpOp::Jeq, c, 0, else_label);
+                self.pool.release(c);
+                let t = self.int(then)?;
+                self.e.goto(end);
+                // The else path never ran the then-branch, so `t` is free to reuse there.
+                self.pool.release(t);
+                self.e.bind(else_label);
+                let o = self.int(otherwise)?;
+                if o != t {
+                    self.e.emit(Insn::mov64_reg(t, o));
+                }
+                self.pool.release(o);
+                self.e.bind(end);
+                if !self.pool.take(t) {
+                    return Err(CodegenError::Internal("ternary result register busy"));
+                }
+                Ok(t)
+            }
+            K::Cast { expr } => {
+                let r = self.int(expr)?;
+                if let Type::Int { size, signed } = e.ty {
+                    if size < 8 {
+                        if signed {
+                            self.sign_extend(r, size);
+                        } else {
+                            self.zero_extend(r, size);
+                        }
+                    }
+                }
+                Ok(r)
+            }
+            K::Str(_)
+            | K::TracepointCharArray { .. }
+            | K::TracepointDataLoc { .. }
+            | K::ReadStr { .. } => Err(CodegenError::Internal("string used as an integer")),
+        }
+    }
+
+    fn builtin(&mut self, b: Builtin) -> Result<Reg, CodegenError> {
+        let call = match b {
+            Builtin::Pid | Builtin::Tid => helper::GET_CURRENT_PID_TGID,
+            Builtin::Uid | Builtin::Gid => helper::GET_CURRENT_UID_GID,
+            Builtin::Nsecs => helper::KTIME_GET_NS,
+            Builtin::Cpu => helper::GET_SMP_PROCESSOR_ID,
+            Builtin::Comm => return Err(CodegenError::Internal("comm used as an integer")),
+        };
+        self.e.emit(Insn::call_helper(call));
+        let r = self.alloc()?;
+        match b {
+            // upper halves: tgid, gid
+            Builtin::Pid | Builtin::Gid => {
+                self.e.emit(Insn::mov64_reg(r, Reg::R0));
+                self.e.emit(Insn::alu64_imm(AluOp::Rsh, r, 32));
+            }
+            // lower halves: a 32-bit move zero-extends
+            Builtin::Tid | Builtin::Uid => self.e.emit(Insn::alu32_reg(AluOp::Mov, r, Reg::R0)),
+            _ => self.e.emit(Insn::mov64_reg(r, Reg::R0)),
+        }
+        Ok(r)
+    }
+
+    pub fn sign_extend(&mut self, r: Reg, size: u8) {
+        let shift = 64 - i32::from(size) * 8;
+        self.e.emit(Insn::alu64_imm(AluOp::Lsh, r, shift));
+        self.e.emit(Insn::alu64_imm(AluOp::Arsh, r, shift));
+    }
+
+    fn zero_extend(&mut self, r: Reg, size: u8) {
+        match size {
+            4 => self.e.emit(Insn::alu32_reg(AluOp::Mov, r, r)),
+            _ => self.e.emit(Insn::alu64_imm(
+                AluOp::And,
+                r,
+                (1i32 << (i32::from(size) * 8)) - 1,
+            )),
+        }
+    }
+
+    /// `r = (r op src_or_imm) ? 1 : 0`.
+    fn bool_of(&mut self, op: JmpOp, r: Reg, src: Option<Reg>, imm: i32) {
+        let yes = self.e.new_label();
+        let end = self.e.new_label();
+        match src {
+            Some(s) => self.e.jump_reg(op, r, s, yes),
+            None => self.e.jump_imm(op, r, imm, yes),
+        }
+        self.e.emit(Insn::mov64_imm(r, 0));
+        self.e.goto(end);
+        self.e.bind(yes);
+        self.e.emit(Insn::mov64_imm(r, 1));
+        self.e.bind(end);
+    }
+
+    fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> Result<Reg, CodegenError> {
+        if matches!(op, BinOp::LogAnd | BinOp::LogOr) {
+            return self.logical(op == BinOp::LogAnd, lhs, rhs);
+        }
+        let mut l = self.int(lhs)?;
+        // Keep one register free for the right side: park the left value on the stack.
+        let spill = if self.pool.available() == 0 {
+            let slot = self.frame.alloc(8);
+            self.e.emit(Insn::stx(Size::DW, Reg::R10, slot, l));
+            self.pool.release(l);
+            Some(slot)
+        } else {
+            None
+        };
+        let r = self.int(rhs)?;
+        if let Some(slot) = spill {
+            l = self.alloc()?;
+            self.e.emit(Insn::ldx(Size::DW, l, Reg::R10, slot));
+        }
+        let either_signed = signed(lhs.ty) || signed(rhs.ty);
+        let alu = |op| Insn::alu64_reg(op, l, r);
+        match op {
+            BinOp::Add => self.e.emit(alu(AluOp::Add)),
+            BinOp::Sub => self.e.emit(alu(AluOp::Sub)),
+            BinOp::Mul => self.e.emit(alu(AluOp::Mul)),
+            BinOp::Div => self.e.emit(alu(AluOp::Div)),
+            BinOp::Mod => self.e.emit(alu(AluOp::Mod)),
+            BinOp::BitAnd => self.e.emit(alu(AluOp::And)),
+            BinOp::BitOr => self.e.emit(alu(AluOp::Or)),
+            BinOp::BitXor => self.e.emit(alu(AluOp::Xor)),
+            BinOp::Shl => self.e.emit(alu(AluOp::Lsh)),
+            BinOp::Shr => self.e.emit(alu(AluOp::Rsh)),
+            BinOp::Eq => self.bool_of(JmpOp::Jeq, l, Some(r), 0),
+            BinOp::Ne => self.bool_of(JmpOp::Jne, l, Some(r), 0),
+            BinOp::Lt => self.bool_of(
+                if either_signed {
+                    JmpOp::Jslt
+                } else {
+                    JmpOp::Jlt
+                },
+                l,
+                Some(r),
+                0,
+            ),
+            BinOp::Le => self.bool_of(
+                if either_signed {
+                    JmpOp::Jsle
+                } else {
+                    JmpOp::Jle
+                },
+                l,
+                Some(r),
+                0,
+            ),
+            BinOp::Gt => self.bool_of(
+                if either_signed {
+                    JmpOp::Jsgt
+                } else {
+                    JmpOp::Jgt
+                },
+                l,
+                Some(r),
+                0,
+            ),
+            BinOp::Ge => self.bool_of(
+                if either_signed {
+                    JmpOp::Jsge
+                } else {
+                    JmpOp::Jge
+                },
+                l,
+                Some(r),
+                0,
+            ),
+            BinOp::LogAnd | BinOp::LogOr => {
+                return Err(CodegenError::Internal("logical operator in binary()"))
+            }
+        }
+        self.pool.release(r);
+        Ok(l)
+    }
+
+    /// Short-circuit `&&` / `||` producing 0 or 1.
+    fn logical(&mut self, and: bool, lhs: &Expr, rhs: &Expr) -> Result<Reg, CodegenError> {
+        let short = self.e.new_label();
+        let end = self.e.new_label();
+        let l = self.int(lhs)?;
+        // &&: a zero left side decides; ||: a non-zero one does.
+        let decide = if and { JmpOp::Jeq } else { JmpOp::Jne };
+        self.e.jump_imm(decide, l, 0, short);
+        self.pool.release(l);
+        let r = self.int(rhs)?;
+        self.e.jump_imm(decide, r, 0, short);
+        self.e.emit(Insn::mov64_imm(r, i32::from(and)));
+        self.e.goto(end);
+        // On the short path `r` was never written; it is free there and takes the result.
+        self.e.bind(short);
+        self.e.emit(Insn::mov64_imm(r, i32::from(!and)));
+        self.e.bind(end);
+        Ok(r)
+    }
+
+    /// Compare two strings; 1 when they are (un)equal as asked.
+    fn str_cmp(&mut self, lhs: &Expr, rhs: &Expr, equal: bool) -> Result<Reg, CodegenError> {
+        let (lit, other) = match (&lhs.kind, &rhs.kind) {
+            (K::Str(s), _) => (Some(s), rhs),
+            (_, K::Str(s)) => (Some(s), lhs),
+            _ => (None, rhs),
+        };
+        let differ = self.e.new_label();
+        let end = self.e.new_label();
+        if let Some(lit) = lit {
+            let Type::Str { len } = other.ty else {
+                return Err(CodegenError::Internal("strcmp of non-string"));
+            };
+            let buf = self.frame.alloc(len);
+            self.string(other, Dest { off: buf, cap: len })?;
+            let mut bytes = lit.as_bytes().to_vec();
+            bytes.push(0);
+            let r = self.alloc()?;
+            if bytes.len() as u32 > len {
+                // The buffer cannot hold the literal and its NUL: never equal.
+                self.e.goto(differ);
+            } else {
+                self.compare_bytes(buf, &bytes, r, differ)?;
+            }
+            self.finish_cmp(r, equal, differ, end);
+            return Ok(r);
+        }
+        let (Type::Str { len: a }, Type::Str { len: b }) = (lhs.ty, rhs.ty) else {
+            return Err(CodegenError::Internal("strcmp of non-string"));
+        };
+        let lb = self.frame.alloc(a);
+        self.string(lhs, Dest { off: lb, cap: a })?;
+        let rb = self.frame.alloc(b);
+        self.string(rhs, Dest { off: rb, cap: b })?;
+        let r = self.alloc()?;
+        let same = self.e.new_label();
+        for i in 0..a.min(b) as i16 {
+            self.e.emit(Insn::ldx(Size::B, Reg::R1, Reg::R10, lb + i));
+            self.e.emit(Insn::ldx(Size::B, Reg::R2, Reg::R10, rb + i));
+            self.e.jump_reg(JmpOp::Jne, Reg::R1, Reg::R2, differ);
+            self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, same);
+        }
+        self.e.bind(same);
+        self.finish_cmp(r, equal, differ, end);
+        Ok(r)
+    }
+
+    /// Fall-through means "same"; `differ` means not.
+    fn finish_cmp(
+        &mut self,
+        r: Reg,
+        equal: bool,
+        differ: crate::emit::Label,
+        end: crate::emit::Label,
+    ) {
+        self.e.emit(Insn::mov64_imm(r, i32::from(equal)));
+        self.e.goto(end);
+        self.e.bind(differ);
+        self.e.emit(Insn::mov64_imm(r, i32::from(!equal)));
+        self.e.bind(end);
+    }
+
+    /// Jump to `differ` unless the stack bytes at `buf` start with `bytes`.
+    fn compare_bytes(
+        &mut self,
+        buf: i16,
+        bytes: &[u8],
+        scratch: Reg,
+        differ: crate::emit::Label,
+    ) -> Result<(), CodegenError> {
+        let mut i = 0usize;
+        while i < bytes.len() {
+            let left = bytes.len() - i;
+            let width = if left >= 8 {
+                8
+            } else if left >= 4 {
+                4
+            } else if left >= 2 {
+                2
+            } else {
+                1
+            };
+            let mut chunk = [0u8; 8];
+            chunk[..width].copy_from_slice(&bytes[i..i + width]);
+            let value = u64::from_le_bytes(chunk);
+            let size = Size::from_bytes(width).ok_or(CodegenError::Internal("width"))?;
+            self.e
+                .emit(Insn::ldx(size, Reg::R1, Reg::R10, buf + i as i16));
+            if width == 8 {
+                self.e.emit2(Insn::ld_imm64(scratch, value));
+                self.e.jump_reg(JmpOp::Jne, Reg::R1, scratch, differ);
+            } else {
+                // Loads of 1/2 bytes zero-extend and fit a positive imm32; a 4-byte chunk may
+                // have its top bit set, so it is compared on 32 bits.
+                if width == 4 {
+                    self.e
+                        .jump32_imm(JmpOp::Jne, Reg::R1, value as u32 as i32, differ);
+                } else {
+                    self.e.jump_imm(JmpOp::Jne, Reg::R1, value as i32, differ);
+                }
+            }
+            i += width;
+        }
+        Ok(())
+    }
+}

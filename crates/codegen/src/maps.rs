@@ -1,0 +1,274 @@
+//! Map operations: keys, reads, stores, deletes and the aggregations.
+
+use kestrel_isa::{AluOp, AtomicOp, Insn, JmpOp, Reg, Size};
+use kestrel_lang::ir::{Expr, MapValue};
+use kestrel_lang::Type;
+
+use crate::layout::{slot_size, MapLayout};
+use crate::object::MapKind;
+use crate::probe::{helper, Dest, ProbeCompiler, BPF_ANY, BPF_NOEXIST};
+use crate::CodegenError;
+
+impl ProbeCompiler<'_> {
+    fn layout(&self, map: usize) -> Result<MapLayout, CodegenError> {
+        self.maps
+            .get(map)
+            .cloned()
+            .ok_or(CodegenError::Internal("unknown map id"))
+    }
+
+    /// Build the key of `map` on the stack; returns its offset. `bucket` (hist/lhist) is a
+    /// register holding the bucket index, stored after the user keys.
+    fn build_key(
+        &mut self,
+        layout: &MapLayout,
+        keys: &[Expr],
+        bucket: Option<Reg>,
+    ) -> Result<i16, CodegenError> {
+        let off = self.frame.alloc(layout.key_size);
+        self.zero(off, layout.key_size);
+        for (k, &(field, ty)) in keys.iter().zip(&layout.key_fields) {
+            let at = off + field as i16;
+            match ty {
+                Type::Str { .. } => self.string(
+                    k,
+                    Dest {
+                        off: at,
+                        cap: slot_size(ty),
+                    },
+                )?,
+                _ => {
+                    let r = self.int(k)?;
+                    self.e.emit(Insn::stx(Size::DW, Reg::R10, at, r));
+                    self.pool.release(r);
+                }
+            }
+        }
+        if let (Some(b), Some(at)) = (bucket, layout.bucket_offset) {
+            self.e
+                .emit(Insn::stx(Size::DW, Reg::R10, off + at as i16, b));
+        }
+        Ok(off)
+    }
+
+    /// `r0 = bpf_map_lookup_elem(&map, key)`.
+    pub fn map_lookup(&mut self, map: usize, keys: &[Expr]) -> Result<i16, CodegenError> {
+        let layout = self.layout(map)?;
+        let key = self.build_key(&layout, keys, None)?;
+        self.call_lookup(layout.index, key);
+        Ok(key)
+    }
+
+    fn call_lookup(&mut self, index: usize, key: i16) {
+        self.e.load_map(Reg::R1, index);
+        self.stack_ptr(Reg::R2, key);
+        self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
+    }
+
+    fn call_update(&mut self, index: usize, key: i16, value: i16, flags: i32) {
+        self.e.load_map(Reg::R1, index);
+        self.stack_ptr(Reg::R2, key);
+        self.stack_ptr(Reg::R3, value);
+        self.e.emit(Insn::mov64_imm(Reg::R4, flags));
+        self.e.emit(Insn::call_helper(helper::MAP_UPDATE_ELEM));
+    }
+
+    /// The integer value of a map element, 0 when absent.
+    pub fn map_read_int(&mut self, map: usize, keys: &[Expr]) -> Result<Reg, CodegenError> {
+        self.map_lookup(map, keys)?;
+        let r = self.alloc()?;
+        let missing = self.e.new_label();
+        let end = self.e.new_label();
+        self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, missing);
+        self.e.emit(Insn::ldx(Size::DW, r, Reg::R0, 0));
+        self.e.goto(end);
+        self.e.bind(missing);
+        self.e.emit(Insn::mov64_imm(r, 0));
+        self.e.bind(end);
+        Ok(r)
+    }
+
+    /// `@map[keys] = value`.
+    pub fn map_store(
+        &mut self,
+        map: usize,
+        keys: &[Expr],
+        value: &Expr,
+    ) -> Result<(), CodegenError> {
+        let layout = self.layout(map)?;
+        // Evaluate the value first: it may itself read this map.
+        let val = self.frame.alloc(layout.value_size);
+        match value.ty {
+            Type::Str { .. } => self.string(
+                value,
+                Dest {
+                    off: val,
+                    cap: layout.value_size,
+                },
+            )?,
+            _ => {
+                let r = self.int(value)?;
+                self.e.emit(Insn::stx(Size::DW, Reg::R10, val, r));
+                self.pool.release(r);
+            }
+        }
+        let key = self.build_key(&layout, keys, None)?;
+        self.call_update(layout.index, key, val, BPF_ANY);
+        Ok(())
+    }
+
+    /// `delete(@map[keys])`.
+    pub fn map_delete(&mut self, map: usize, keys: &[Expr]) -> Result<(), CodegenError> {
+        let layout = self.layout(map)?;
+        let key = self.build_key(&layout, keys, None)?;
+        self.e.load_map(Reg::R1, layout.index);
+        self.stack_ptr(Reg::R2, key);
+        self.e.emit(Insn::call_helper(helper::MAP_DELETE_ELEM));
+        Ok(())
+    }
+
+    /// `@map[keys] = count() / sum(v) / min(v) / ...`.
+    pub fn map_aggregate(
+        &mut self,
+        map: usize,
+        keys: &[Expr],
+        value: Option<&Expr>,
+    ) -> Result<(), CodegenError> {
+        let layout = self.layout(map)?;
+        let v = match value {
+            Some(e) => self.int(e)?,
+            None => {
+                let r = self.alloc()?;
+                self.e.emit(Insn::mov64_imm(r, 1));
+                r
+            }
+        };
+        let bucket = match layout.value {
+            MapValue::Hist => Some(self.log2_bucket(v)?),
+            MapValue::Lhist { min, max, step } => Some(self.linear_bucket(v, min, max, step)?),
+            _ => None,
+        };
+        let key = self.build_key(&layout, keys, bucket)?;
+        if let Some(b) = bucket {
+            // Histograms count one event per bucket.
+            self.pool.release(b);
+            self.e.emit(Insn::mov64_imm(v, 1));
+        }
+        self.call_lookup(layout.index, key);
+        let absent = self.e.new_label();
+        let end = self.e.new_label();
+        self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, absent);
+        let shared = layout.kind == MapKind::Hash;
+        match layout.value {
+            MapValue::Count | MapValue::Sum | MapValue::Hist | MapValue::Lhist { .. } => {
+                if shared {
+                    self.e
+                        .emit(Insn::atomic(Size::DW, AtomicOp::Add, Reg::R0, 0, v, false));
+                } else {
+                    self.add_at(Reg::R0, 0, v);
+                }
+            }
+            MapValue::Min | MapValue::Max => {
+                let keep = self.e.new_label();
+                let replace = self.e.new_label();
+                self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
+                self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, replace);
+                self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+                let better = if layout.value == MapValue::Min {
+                    JmpOp::Jsle
+                } else {
+                    JmpOp::Jsge
+                };
+                // keep the current value unless v is strictly better
+                self.e.jump_reg(better, Reg::R1, v, keep);
+                self.e.bind(replace);
+                self.e.emit(Insn::stx(Size::DW, Reg::R0, 0, v));
+                self.e.emit(Insn::st_imm(Size::DW, Reg::R0, 8, 1));
+                self.e.bind(keep);
+            }
+            MapValue::Avg | MapValue::Stats => {
+                self.add_at(Reg::R0, 0, v);
+                self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
+                self.e.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+                self.e.emit(Insn::stx(Size::DW, Reg::R0, 8, Reg::R1));
+            }
+            MapValue::Scalar(_) => {
+                return Err(CodegenError::Internal("aggregate into a plain map"))
+            }
+        }
+        self.e.goto(end);
+        // First event for this key: insert the initial value. If another CPU inserted it
+        // meanwhile, BPF_NOEXIST makes this a no-op and one event is lost — rare, and
+        // cheaper than a retry loop.
+        self.e.bind(absent);
+        let val = self.frame.alloc(layout.value_size);
+        self.e.emit(Insn::stx(Size::DW, Reg::R10, val, v));
+        if layout.value_size == 16 {
+            self.e.emit(Insn::st_imm(Size::DW, Reg::R10, val + 8, 1));
+        }
+        self.call_update(layout.index, key, val, BPF_NOEXIST);
+        self.e.bind(end);
+        self.pool.release(v);
+        Ok(())
+    }
+
+    /// `*(u64 *)(base + off) += v` without atomics (per-CPU data).
+    fn add_at(&mut self, base: Reg, off: i16, v: Reg) {
+        self.e.emit(Insn::ldx(Size::DW, Reg::R1, base, off));
+        self.e.emit(Insn::alu64_reg(AluOp::Add, Reg::R1, v));
+        self.e.emit(Insn::stx(Size::DW, base, off, Reg::R1));
+    }
+
+    /// The log2 histogram bucket of `v` (see `ValueKind::Hist`), in a new register.
+    fn log2_bucket(&mut self, v: Reg) -> Result<Reg, CodegenError> {
+        let b = self.alloc()?;
+        let done = self.e.new_label();
+        self.e.emit(Insn::mov64_imm(b, 0));
+        self.e.jump_imm(JmpOp::Jslt, v, 0, done);
+        self.e.emit(Insn::mov64_imm(b, 1));
+        self.e.jump_imm(JmpOp::Jeq, v, 0, done);
+        // b = 2 + floor(log2(v)) by binary search over the bit position, on a copy in r2.
+        self.e.emit(Insn::mov64_reg(Reg::R2, v));
+        self.e.emit(Insn::mov64_imm(b, 2));
+        for shift in [32, 16, 8, 4, 2, 1] {
+            let skip = self.e.new_label();
+            self.e.emit(Insn::mov64_reg(Reg::R1, Reg::R2));
+            self.e.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R1, shift));
+            self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, skip);
+            self.e.emit(Insn::mov64_reg(Reg::R2, Reg::R1));
+            self.e.emit(Insn::alu64_imm(AluOp::Add, b, shift));
+            self.e.bind(skip);
+        }
+        self.e.bind(done);
+        Ok(b)
+    }
+
+    /// The linear histogram bucket of `v` (see `ValueKind::Lhist`), in a new register.
+    fn linear_bucket(
+        &mut self,
+        v: Reg,
+        min: i64,
+        max: i64,
+        step: i64,
+    ) -> Result<Reg, CodegenError> {
+        let b = self.alloc()?;
+        let done = self.e.new_label();
+        let in_range = self.e.new_label();
+        self.e.emit(Insn::mov64_imm(b, 0));
+        self.e.mov_imm(Reg::R1, min);
+        self.e.jump_reg(JmpOp::Jslt, v, Reg::R1, done);
+        self.e.mov_imm(b, (max - min) / step + 1);
+        self.e.mov_imm(Reg::R1, max);
+        self.e.jump_reg(JmpOp::Jslt, v, Reg::R1, in_range);
+        self.e.goto(done);
+        self.e.bind(in_range);
+        self.e.emit(Insn::mov64_reg(b, v));
+        self.e.mov_imm(Reg::R1, min);
+        self.e.emit(Insn::alu64_reg(AluOp::Sub, b, Reg::R1));
+        self.e.mov_imm(Reg::R1, step);
+        self.e.emit(Insn::alu64_reg(AluOp::Div, b, Reg::R1));
+        self.e.emit(Insn::alu64_imm(AluOp::Add, b, 1));
+        self.e.bind(done);
+        Ok(b)
+    }
+}

@@ -1,0 +1,257 @@
+//! Compiling one IR probe into one eBPF program.
+
+use kestrel_isa::{Insn, JmpOp, Reg, Size};
+use kestrel_lang::ir::{self, StmtKind};
+use kestrel_lang::Type;
+
+use crate::emit::{Emitter, Label};
+use crate::frame::{Frame, MAX_STACK};
+use crate::layout::{slot_size, MapLayout};
+use crate::object::{PrintfSpec, EVENT_EXIT};
+use crate::regs::{Pool, CTX};
+use crate::CodegenError;
+
+/// Kernel helper ids used by generated code.
+pub(crate) mod helper {
+    pub const MAP_LOOKUP_ELEM: i32 = 1;
+    pub const MAP_UPDATE_ELEM: i32 = 2;
+    pub const MAP_DELETE_ELEM: i32 = 3;
+    pub const KTIME_GET_NS: i32 = 5;
+    pub const GET_SMP_PROCESSOR_ID: i32 = 8;
+    pub const GET_CURRENT_PID_TGID: i32 = 14;
+    pub const GET_CURRENT_UID_GID: i32 = 15;
+    pub const GET_CURRENT_COMM: i32 = 16;
+    pub const PROBE_READ_STR: i32 = 45;
+    pub const PROBE_READ_KERNEL_STR: i32 = 115;
+    pub const RINGBUF_OUTPUT: i32 = 130;
+}
+
+/// `BPF_ANY` / `BPF_NOEXIST` flags of map updates.
+pub(crate) const BPF_ANY: i32 = 0;
+pub(crate) const BPF_NOEXIST: i32 = 1;
+
+/// Where a string value is written: a stack buffer of `cap` bytes at `r10 + off`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dest {
+    pub off: i16,
+    pub cap: u32,
+}
+
+/// State while compiling one probe.
+pub(crate) struct ProbeCompiler<'a> {
+    pub e: Emitter,
+    pub frame: Frame,
+    pub pool: Pool,
+    pub maps: &'a [MapLayout],
+    pub printfs: &'a [PrintfSpec],
+    pub events_map: usize,
+    /// Stack offset of each `$variable`.
+    pub var_slots: Vec<(i16, Type)>,
+    /// The shared "return 0" at the end of the program.
+    pub epilogue: Label,
+}
+
+impl<'a> ProbeCompiler<'a> {
+    pub fn new(
+        maps: &'a [MapLayout],
+        printfs: &'a [PrintfSpec],
+        events_map: usize,
+    ) -> ProbeCompiler<'a> {
+        let mut e = Emitter::default();
+        let epilogue = e.new_label();
+        ProbeCompiler {
+            e,
+            frame: Frame::default(),
+            pool: Pool::default(),
+            maps,
+            printfs,
+            events_map,
+            var_slots: Vec::new(),
+            epilogue,
+        }
+    }
+
+    /// Compile the whole probe: prologue, predicate, body, epilogue.
+    pub fn compile(mut self, probe: &ir::Probe) -> Result<Emitter, CodegenError> {
+        self.e.emit(Insn::mov64_reg(CTX, Reg::R1));
+        // Variables start zeroed: a variable assigned only on one branch reads as 0/"" on the
+        // other, and the verifier never sees an uninitialised stack read.
+        for var in &probe.vars {
+            let size = slot_size(var.ty);
+            let off = self.frame.alloc(size);
+            self.zero(off, size);
+            self.var_slots.push((off, var.ty));
+        }
+        if let Some(pred) = &probe.predicate {
+            self.e.set_span(Some((pred.span.start, pred.span.end)));
+            let mark = self.frame.mark();
+            let r = self.int(pred)?;
+            self.e.jump_imm(JmpOp::Jeq, r, 0, self.epilogue);
+            self.pool.release(r);
+            self.frame.reset(mark);
+        }
+        self.block(&probe.body)?;
+        self.e.set_span(None);
+        self.e.bind(self.epilogue);
+        self.e.emit(Insn::mov64_imm(Reg::R0, 0));
+        self.e.emit(Insn::exit());
+        self.e.finish().map_err(|_| CodegenError::TooLarge {
+            probe: probe.attach.describe(),
+        })?;
+        if self.frame.high_water > MAX_STACK {
+            return Err(CodegenError::StackOverflow {
+                probe: probe.attach.describe(),
+                bytes: self.frame.high_water,
+            });
+        }
+        Ok(self.e)
+    }
+
+    fn block(&mut self, stmts: &[ir::Stmt]) -> Result<(), CodegenError> {
+        for s in stmts {
+            let outer = self.e.set_span(Some((s.span.start, s.span.end)));
+            let mark = self.frame.mark();
+            self.stmt(s)?;
+            self.frame.reset(mark);
+            self.e.set_span(outer);
+        }
+        Ok(())
+    }
+
+    fn stmt(&mut self, s: &ir::Stmt) -> Result<(), CodegenError> {
+        match &s.kind {
+            StmtKind::Expr(e) => {
+                if e.ty.is_int() {
+                    let r = self.int(e)?;
+                    self.pool.release(r);
+                } else if let Type::Str { len } = e.ty {
+                    let off = self.frame.alloc(len);
+                    self.string(e, Dest { off, cap: len })?;
+                }
+            }
+            StmtKind::VarStore { var, value } => {
+                let (off, ty) = self.var_slots[*var];
+                match ty {
+                    Type::Str { .. } => self.string(
+                        value,
+                        Dest {
+                            off,
+                            cap: slot_size(ty),
+                        },
+                    )?,
+                    _ => {
+                        let r = self.int(value)?;
+                        self.e.emit(Insn::stx(Size::DW, Reg::R10, off, r));
+                        self.pool.release(r);
+                    }
+                }
+            }
+            StmtKind::MapStore { map, keys, value } => self.map_store(*map, keys, value)?,
+            StmtKind::MapAggregate { map, keys, value } => {
+                self.map_aggregate(*map, keys, value.as_ref())?
+            }
+            StmtKind::MapDelete { map, keys } => self.map_delete(*map, keys)?,
+            StmtKind::Printf { id, args } => self.printf(*id, args)?,
+            StmtKind::Exit => {
+                let off = self.frame.alloc(8);
+                self.e.mov_imm(Reg::R1, EVENT_EXIT as i64);
+                self.e.emit(Insn::stx(Size::DW, Reg::R10, off, Reg::R1));
+                self.ringbuf_output(off, 8);
+                self.e.goto(self.epilogue);
+            }
+            StmtKind::Return => self.e.goto(self.epilogue),
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let else_label = self.e.new_label();
+                let r = self.int(cond)?;
+                self.e.jump_imm(JmpOp::Jeq, r, 0, else_label);
+                self.pool.release(r);
+                self.block(then)?;
+                if otherwise.is_empty() {
+                    self.e.bind(else_label);
+                } else {
+                    let end = self.e.new_label();
+                    self.e.goto(end);
+                    self.e.bind(else_label);
+                    self.block(otherwise)?;
+                    self.e.bind(end);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn printf(&mut self, id: usize, args: &[ir::Expr]) -> Result<(), CodegenError> {
+        let spec = &self.printfs[id];
+        let size = spec.record_size;
+        let fields: Vec<u32> = spec.args.iter().map(|f| f.offset).collect();
+        let rec = self.frame.alloc(size);
+        self.e.mov_imm(Reg::R1, id as i64);
+        self.e.emit(Insn::stx(Size::DW, Reg::R10, rec, Reg::R1));
+        for (arg, field) in args.iter().zip(fields) {
+            let off = rec + field as i16;
+            match arg.ty {
+                Type::Str { len } => {
+                    let slot = slot_size(Type::Str { len });
+                    self.string(arg, Dest { off, cap: slot })?;
+                }
+                _ => {
+                    let r = self.int(arg)?;
+                    self.e.emit(Insn::stx(Size::DW, Reg::R10, off, r));
+                    self.pool.release(r);
+                }
+            }
+        }
+        self.ringbuf_output(rec, size);
+        Ok(())
+    }
+
+    /// `bpf_ringbuf_output(&events, r10 + off, size, 0)`.
+    pub fn ringbuf_output(&mut self, off: i16, size: u32) {
+        self.e.load_map(Reg::R1, self.events_map);
+        self.stack_ptr(Reg::R2, off);
+        self.e.emit(Insn::mov64_imm(Reg::R3, size as i32));
+        self.e.emit(Insn::mov64_imm(Reg::R4, 0));
+        self.e.emit(Insn::call_helper(helper::RINGBUF_OUTPUT));
+    }
+
+    /// `dst = r10 + off`.
+    pub fn stack_ptr(&mut self, dst: Reg, off: i16) {
+        self.e.emit(Insn::mov64_reg(dst, Reg::R10));
+        self.e.emit(Insn::alu64_imm(
+            kestrel_isa::AluOp::Add,
+            dst,
+            i32::from(off),
+        ));
+    }
+
+    /// Zero `size` bytes of stack at `r10 + off` (off 8-aligned, size any).
+    pub fn zero(&mut self, off: i16, size: u32) {
+        let mut i = 0u32;
+        while i < size {
+            let left = size - i;
+            let at = off + i as i16;
+            let width = if left >= 8 && at % 8 == 0 {
+                Size::DW
+            } else if left >= 4 && at % 4 == 0 {
+                Size::W
+            } else if left >= 2 && at % 2 == 0 {
+                Size::H
+            } else {
+                Size::B
+            };
+            self.e.emit(Insn::st_imm(width, Reg::R10, at, 0));
+            i += width.bytes() as u32;
+        }
+    }
+
+    /// Take a register for an expression value.
+    pub fn alloc(&mut self) -> Result<Reg, CodegenError> {
+        self.pool
+            .alloc()
+            .ok_or(CodegenError::Internal("expression register pool exhausted"))
+    }
+}

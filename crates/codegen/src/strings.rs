@@ -1,0 +1,154 @@
+//! String expressions: each is written into a caller-chosen stack buffer, NUL-terminated and
+//! zero-filled to the buffer's end (so strings compare and hash as map keys byte for byte).
+
+use kestrel_isa::{AluOp, Insn, JmpOp, Reg, Size};
+use kestrel_lang::ir::{Builtin, Expr, ExprKind as K};
+use kestrel_lang::Type;
+
+use crate::probe::{helper, Dest, ProbeCompiler};
+use crate::regs::CTX;
+use crate::CodegenError;
+
+impl ProbeCompiler<'_> {
+    /// Write the string value of `e` into `d`.
+    pub fn string(&mut self, e: &Expr, d: Dest) -> Result<(), CodegenError> {
+        match &e.kind {
+            K::Str(s) => {
+                let mut bytes = s.as_bytes().to_vec();
+                bytes.truncate(d.cap as usize - 1);
+                bytes.resize(d.cap as usize, 0);
+                self.store_bytes(d.off, &bytes);
+            }
+            K::Builtin(Builtin::Comm) => {
+                let n = d.cap.min(16);
+                self.stack_ptr(Reg::R1, d.off);
+                self.e.emit(Insn::mov64_imm(Reg::R2, n as i32));
+                self.e.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
+                self.zero(d.off + n as i16, d.cap - n);
+            }
+            K::Var(id) => {
+                let (off, ty) = self.var_slots[*id];
+                self.copy_string(Reg::R10, off, ty, d);
+            }
+            K::TracepointCharArray { offset } => {
+                let Type::Str { len } = e.ty else {
+                    return Err(CodegenError::Internal("char array type"));
+                };
+                self.copy_string(CTX, *offset as i16, Type::Str { len }, d);
+            }
+            K::TracepointDataLoc { offset } => {
+                // The descriptor's low 16 bits are the string's offset within the record.
+                self.zero(d.off, d.cap);
+                self.e
+                    .emit(Insn::ldx(Size::W, Reg::R3, CTX, *offset as i16));
+                self.e.emit(Insn::alu64_imm(AluOp::And, Reg::R3, 0xffff));
+                self.e.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, CTX));
+                self.stack_ptr(Reg::R1, d.off);
+                self.e.emit(Insn::mov64_imm(Reg::R2, d.cap as i32));
+                self.e
+                    .emit(Insn::call_helper(helper::PROBE_READ_KERNEL_STR));
+            }
+            K::ReadStr { ptr } => {
+                let p = self.int(ptr)?;
+                self.zero(d.off, d.cap);
+                self.e.emit(Insn::mov64_reg(Reg::R3, p));
+                self.pool.release(p);
+                self.stack_ptr(Reg::R1, d.off);
+                let Type::Str { len } = e.ty else {
+                    return Err(CodegenError::Internal("str type"));
+                };
+                self.e.emit(Insn::mov64_imm(Reg::R2, d.cap.min(len) as i32));
+                // bpf_probe_read_str picks user or kernel memory by address, as bpftrace's
+                // str() does for pointers of either kind.
+                self.e.emit(Insn::call_helper(helper::PROBE_READ_STR));
+            }
+            K::MapRead { map, keys } => {
+                let Type::Str { len } = e.ty else {
+                    return Err(CodegenError::Internal("map string type"));
+                };
+                let found = self.e.new_label();
+                let end = self.e.new_label();
+                self.map_lookup(*map, keys)?;
+                self.e.jump_imm(JmpOp::Jne, Reg::R0, 0, found);
+                self.zero(d.off, d.cap);
+                self.e.goto(end);
+                self.e.bind(found);
+                let v = self.alloc()?;
+                self.e.emit(Insn::mov64_reg(v, Reg::R0));
+                self.copy_string(v, 0, Type::Str { len }, d);
+                self.pool.release(v);
+                self.e.bind(end);
+            }
+            K::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let else_label = self.e.new_label();
+                let end = self.e.new_label();
+                let c = self.int(cond)?;
+                self.e.jump_imm(JmpOp::Jeq, c, 0, else_label);
+                self.pool.release(c);
+                self.string(then, d)?;
+                self.e.goto(end);
+                self.e.bind(else_label);
+                self.string(otherwise, d)?;
+                self.e.bind(end);
+            }
+            _ => return Err(CodegenError::Internal("integer used as a string")),
+        }
+        Ok(())
+    }
+
+    /// Copy a string of type `ty` from `src + src_off` into `d`, truncating with a NUL or
+    /// zero-filling as needed.
+    fn copy_string(&mut self, src: Reg, src_off: i16, ty: Type, d: Dest) {
+        let Type::Str { len } = ty else { return };
+        let n = len.min(d.cap);
+        self.copy_mem(d.off, src, src_off, n);
+        if n < d.cap {
+            self.zero(d.off + n as i16, d.cap - n);
+        } else if len > d.cap {
+            self.e
+                .emit(Insn::st_imm(Size::B, Reg::R10, d.off + d.cap as i16 - 1, 0));
+        }
+    }
+
+    /// Copy `len` bytes from `src + src_off` to the stack at `r10 + dst_off` with plain loads
+    /// and stores, each as wide as both addresses' alignment allows (context reads must be
+    /// naturally aligned).
+    pub fn copy_mem(&mut self, dst_off: i16, src: Reg, src_off: i16, len: u32) {
+        let mut i = 0u32;
+        while i < len {
+            let left = len - i;
+            let s = i32::from(src_off) + i as i32;
+            let t = i32::from(dst_off) + i as i32;
+            let width = [8u32, 4, 2, 1]
+                .into_iter()
+                .find(|&w| left >= w && s % w as i32 == 0 && t % w as i32 == 0)
+                .unwrap_or(1);
+            let size = Size::from_bytes(width as usize).unwrap_or(Size::B);
+            self.e.emit(Insn::ldx(size, Reg::R1, src, s as i16));
+            self.e.emit(Insn::stx(size, Reg::R10, t as i16, Reg::R1));
+            i += width;
+        }
+    }
+
+    /// Store constant bytes to the stack (4 bytes per store where aligned).
+    fn store_bytes(&mut self, off: i16, bytes: &[u8]) {
+        let mut i = 0usize;
+        while i < bytes.len() {
+            let at = off + i as i16;
+            let left = bytes.len() - i;
+            if left >= 4 && at % 4 == 0 {
+                let v = i32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+                self.e.emit(Insn::st_imm(Size::W, Reg::R10, at, v));
+                i += 4;
+            } else {
+                self.e
+                    .emit(Insn::st_imm(Size::B, Reg::R10, at, i32::from(bytes[i])));
+                i += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The typed intermediate representation handed from semantic analysis to codegen.
+//!
+//! Every name is resolved (maps and variables to indices, builtins to [`Builtin`],
+//! tracepoint fields to record offsets), every expression has a [`Type`], and every probe spec
+//! is expanded to concrete attach points (a glob yields one [`Probe`] per match).
+
+use crate::span::Span;
+use crate::types::Type;
+
+/// A checked script.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    /// Concrete probes, BEGIN first, END last, others in source order.
+    pub probes: Vec<Probe>,
+    /// Every `@map` used, indexed by [`MapId`].
+    pub maps: Vec<MapDecl>,
+    /// Every `printf` call site, indexed by its id.
+    pub printfs: Vec<PrintfDecl>,
+}
+
+/// Index into [`Program::maps`].
+pub type MapId = usize;
+/// Index of a `$variable` within its probe ([`Probe::vars`]).
+pub type VarId = usize;
+
+/// A concrete attach point.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// `BEGIN`.
+    Begin,
+    /// `END`.
+    End,
+    /// `tracepoint:CATEGORY:NAME`.
+    Tracepoint {
+        /// Category.
+        category: String,
+        /// Name.
+        name: String,
+    },
+    /// `interval:UNIT:N`.
+    Interval {
+        /// Period in nanoseconds.
+        period_ns: u64,
+    },
+}
+
+impl Attach {
+    /// The probe as bpftrace would name it, e.g. `tracepoint:syscalls:sys_enter_openat`.
+    pub fn describe(&self) -> String {
+        match self {
+            Attach::Begin => "BEGIN".into(),
+            Attach::End => "END".into(),
+            Attach::Tracepoint { category, name } => format!("tracepoint:{category}:{name}"),
+            Attach::Interval { period_ns } => format!("interval:ns:{period_ns}"),
+        }
+    }
+}
+
+/// One program: an attach point, an optional predicate, and a body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    /// Where it attaches.
+    pub attach: Attach,
+    /// The spec's span in the source.
+    pub span: Span,
+    /// `/predicate/`, an integer expression.
+    pub predicate: Option<Expr>,
+    /// The action.
+    pub body: Vec<Stmt>,
+    /// The probe's `$variables`, indexed by [`VarId`].
+    pub vars: Vec<VarDecl>,
+}
+
+/// A `$variable` of one probe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VarDecl {
+    /// Name without `$`.
+    pub name: String,
+    /// Its type (fixed at the first assignment).
+    pub ty: Type,
+}
+
+/// What a map's values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapValue {
+    /// A plain assigned value.
+    Scalar(Type),
+    /// `count()`.
+    Count,
+    /// `sum(x)`.
+    Sum,
+    /// `min(x)`.
+    Min,
+    /// `max(x)`.
+    Max,
+    /// `avg(x)`.
+    Avg,
+    /// `stats(x)`.
+    Stats,
+    /// `hist(x)`.
+    Hist,
+    /// `lhist(x, min, max, step)`.
+    Lhist {
+        /// Lower bound.
+        min: i64,
+        /// Upper bound.
+        max: i64,
+        /// Bucket width.
+        step: i64,
+    },
+}
+
+impl MapValue {
+    /// True for the aggregations (everything but plain values).
+    pub fn is_aggregation(self) -> bool {
+        !matches!(self, MapValue::Scalar(_))
+    }
+    /// The name of the function that makes this kind of value (`count`, `sum`, ...).
+    pub fn describe(self) -> String {
+        match self {
+            MapValue::Scalar(t) => t.describe(),
+            MapValue::Count => "count()".into(),
+            MapValue::Sum => "sum()".into(),
+            MapValue::Min => "min()".into(),
+            MapValue::Max => "max()".into(),
+            MapValue::Avg => "avg()".into(),
+            MapValue::Stats => "stats()".into(),
+            MapValue::Hist => "hist()".into(),
+            MapValue::Lhist { .. } => "lhist()".into(),
+        }
+    }
+}
+
+/// A script map `@name`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapDecl {
+    /// Name without `@` (empty for `@`).
+    pub name: String,
+    /// Key component types (empty for a scalar map).
+    pub keys: Vec<Type>,
+    /// Value kind.
+    pub value: MapValue,
+    /// True when some probe reads the map's value in the kernel (then an aggregation must be
+    /// kept exact in one shared copy rather than per CPU).
+    pub read_in_kernel: bool,
+    /// Where the map was first used.
+    pub span: Span,
+}
+
+/// One `printf` call site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrintfDecl {
+    /// Format with escapes decoded.
+    pub format: String,
+    /// Argument types, in order.
+    pub args: Vec<Type>,
+}
+
+/// Statements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    /// What it does.
+    pub kind: StmtKind,
+    /// Source span.
+    pub span: Span,
+}
+
+/// Statement kinds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    /// Evaluate for side effects and discard.
+    Expr(Expr),
+    /// `@map[keys] = value`.
+    MapStore {
+        /// Which map.
+        map: MapId,
+        /// Key components.
+        keys: Vec<Expr>,
+        /// Stored value.
+        value: Expr,
+    },
+    /// `@map[keys] = count()/sum(x)/...`: fold `value` into the aggregation.
+    MapAggregate {
+        /// Which map.
+        map: MapId,
+        /// Key components.
+        keys: Vec<Expr>,
+        /// The argument (`None` for `count()`).
+        value: Option<Expr>,
+    },
+    /// `delete(@map[keys])`.
+    MapDelete {
+        /// Which map.
+        map: MapId,
+        /// Key components.
+        keys: Vec<Expr>,
+    },
+    /// `$var = value`.
+    VarStore {
+        /// Which variable.
+        var: VarId,
+        /// Stored value.
+        value: Expr,
+    },
+    /// `printf(fmt, args...)`.
+    Printf {
+        /// Index into [`Program::printfs`].
+        id: usize,
+        /// Arguments.
+        args: Vec<Expr>,
+    },
+    /// `exit()`: ask userspace to stop, and end this probe.
+    Exit,
+    /// `return`: end this probe.
+    Return,
+    /// `if`.
+    If {
+        /// Integer condition.
+        cond: Expr,
+        /// Then branch.
+        then: Vec<Stmt>,
+        /// Else branch (empty when absent).
+        otherwise: Vec<Stmt>,
+    },
+}
+
+/// A typed expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    /// What it computes.
+    pub kind: ExprKind,
+    /// Result type.
+    pub ty: Type,
+    /// Source span.
+    pub span: Span,
+}
+
+/// Builtin variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    /// Process id (tgid).
+    Pid,
+    /// Thread id.
+    Tid,
+    /// User id.
+    Uid,
+    /// Group id.
+    Gid,
+    /// Monotonic nanoseconds.
+    Nsecs,
+    /// CPU number.
+    Cpu,
+    /// Task name (string[16]).
+    Comm,
+}
+
+/// Binary operators after analysis (logical ones short-circuit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/` (division by zero yields 0, as in eBPF)
+    Div,
+    /// `%`
+    Mod,
+    /// `&`
+    BitAnd,
+    /// `|`
+    BitOr,
+    /// `^`
+    BitXor,
+    /// `<<`
+    Shl,
+    /// `>>`
+    Shr,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `&&`
+    LogAnd,
+    /// `||`
+    LogOr,
+}
+
+/// Unary operators after analysis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    /// `-x`
+    Neg,
+    /// `!x`
+    Not,
+    /// `~x`
+    BitNot,
+}
+
+/// Expression kinds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    /// Integer constant.
+    Int(i64),
+    /// String constant.
+    Str(String),
+    /// Builtin variable.
+    Builtin(Builtin),
+    /// Read of a `$variable`.
+    Var(VarId),
+    /// Read of a map element (0 or "" when absent). For aggregations: the count/sum value.
+    MapRead {
+        /// Which map.
+        map: MapId,
+        /// Key components.
+        keys: Vec<Expr>,
+    },
+    /// An integer field of the tracepoint record at `offset`.
+    TracepointInt {
+        /// Byte offset in the record.
+        offset: u32,
+        /// Width in bytes (1, 2, 4, 8).
+        size: u8,
+        /// Sign-extend when loading.
+        signed: bool,
+    },
+    /// A `char[N]` field inside the tracepoint record (a string of type `Str{len: N}`).
+    TracepointCharArray {
+        /// Byte offset in the record.
+        offset: u32,
+    },
+    /// A `__data_loc char[]` field: the u32 at `offset` holds the string's offset (low 16 bits).
+    TracepointDataLoc {
+        /// Byte offset of the descriptor in the record.
+        offset: u32,
+    },
+    /// `str(ptr)`: copy a NUL-terminated string from kernel or user memory.
+    ReadStr {
+        /// The address.
+        ptr: Box<Expr>,
+    },
+    /// `lhs op rhs` on integers.
+    Binary {
+        /// Operator.
+        op: BinOp,
+        /// Left operand.
+        lhs: Box<Expr>,
+        /// Right operand.
+        rhs: Box<Expr>,
+    },
+    /// String equality (`==` when `equal`, else `!=`).
+    StrCmp {
+        /// Left operand.
+        lhs: Box<Expr>,
+        /// Right operand.
+        rhs: Box<Expr>,
+        /// `==` or `!=`.
+        equal: bool,
+    },
+    /// `op expr` on integers.
+    Unary {
+        /// Operator.
+        op: UnOp,
+        /// Operand.
+        expr: Box<Expr>,
+    },
+    /// `cond ? then : otherwise`.
+    Ternary {
+        /// Integer condition.
+        cond: Box<Expr>,
+        /// Value when true.
+        then: Box<Expr>,
+        /// Value when false.
+        otherwise: Box<Expr>,
+    },
+    /// Truncate or sign-extend an integer to `size` bytes (a cast).
+    Cast {
+        /// Operand.
+        expr: Box<Expr>,
+    },
+}

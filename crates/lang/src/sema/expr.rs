@@ -1,0 +1,607 @@
+//! Checking expressions: literals, builtins, variables, maps, tracepoint arguments,
+//! operators and the value-returning functions.
+
+use crate::ast::{self, ExprKind as A};
+use crate::diag::{did_you_mean, Diagnostic};
+use crate::ir::{self, Attach, Builtin, ExprKind as K, MapValue};
+use crate::span::Span;
+use crate::types::Type;
+
+use super::{Checked, Checker, ProbeScope};
+
+/// Builtins kestrel understands now, with their types.
+const BUILTINS: &[(&str, Builtin, Type)] = &[
+    ("pid", Builtin::Pid, Type::U32),
+    ("tid", Builtin::Tid, Type::U32),
+    ("uid", Builtin::Uid, Type::U32),
+    ("gid", Builtin::Gid, Type::U32),
+    ("nsecs", Builtin::Nsecs, Type::U64),
+    ("cpu", Builtin::Cpu, Type::U32),
+    ("comm", Builtin::Comm, Type::Str { len: 16 }),
+];
+
+/// Builtins of the bpftrace language kestrel does not implement yet.
+const LATER_BUILTINS: &[&str] = &[
+    "username", "elapsed", "numaid", "kstack", "ustack", "arg0", "arg1", "arg2", "arg3", "arg4",
+    "arg5", "retval", "func", "probe", "curtask", "rand", "cgroup", "cpid", "jiffies", "usermode",
+];
+
+/// Default size of `str()` buffers, as in bpftrace (BPFTRACE_STRLEN).
+pub(crate) const STR_LEN: u32 = 64;
+
+/// The type of integer arithmetic on `a` and `b`: 64-bit, signed unless both are unsigned.
+pub(crate) fn arith_type(a: Type, b: Type) -> Type {
+    match (a, b) {
+        (Type::Int { signed: false, .. }, Type::Int { signed: false, .. }) => Type::U64,
+        _ => Type::I64,
+    }
+}
+
+impl Checker<'_> {
+    pub(super) fn expr(&mut self, e: &ast::Expr, scope: &mut ProbeScope) -> Checked<ir::Expr> {
+        let span = e.span;
+        let make = |kind, ty| Ok(ir::Expr { kind, ty, span });
+        match &e.kind {
+            A::Int(v) => {
+                let Ok(v) = i64::try_from(*v) else {
+                    // Values above i64::MAX keep their bits, as unsigned.
+                    return make(K::Int(*v as i64), Type::U64);
+                };
+                make(K::Int(v), Type::I64)
+            }
+            A::Str(s) => make(
+                K::Str(s.clone()),
+                Type::Str {
+                    len: s.len() as u32 + 1,
+                },
+            ),
+            A::Builtin(name) => self.builtin(name, span, scope),
+            A::Var(name) => self.var_read(name, span, scope),
+            A::Map(map) => {
+                let keys = self.map_keys(map, scope)?;
+                self.map_read(map, keys, scope)
+            }
+            A::Positional(_) | A::PositionalCount => {
+                Err(self.unsupported("positional parameters", span))
+            }
+            A::Call { name, args } => self.call(name, args, span, scope),
+            A::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, span, scope),
+            A::Unary { op, expr } => {
+                let inner = self.expr(expr, scope)?;
+                let op = match op {
+                    ast::UnOp::Neg => ir::UnOp::Neg,
+                    ast::UnOp::Not => ir::UnOp::Not,
+                    ast::UnOp::BitNot => ir::UnOp::BitNot,
+                    ast::UnOp::Deref | ast::UnOp::AddrOf => {
+                        return Err(self.unsupported("pointer dereference and address-of", span))
+                    }
+                };
+                let inner = self.expect_int(inner, "the operand")?;
+                // Fold negative literals so `-1` stays a constant (lhist bounds, map keys).
+                if let (ir::UnOp::Neg, K::Int(v)) = (op, &inner.kind) {
+                    return make(K::Int(v.wrapping_neg()), Type::I64);
+                }
+                let ty = if op == ir::UnOp::Not {
+                    Type::I64
+                } else {
+                    arith_type(inner.ty, Type::I64)
+                };
+                make(
+                    K::Unary {
+                        op,
+                        expr: Box::new(inner),
+                    },
+                    ty,
+                )
+            }
+            A::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.expr(cond, scope)?;
+                let c = self.expect_int(c, "a ternary condition")?;
+                let t = self.expr(then, scope)?;
+                let o = self.expr(otherwise, scope)?;
+                if !t.ty.compatible(o.ty) || t.ty == Type::Void {
+                    return Err(self.error(
+                        Diagnostic::error("the branches of ?: have different types", span)
+                            .with_secondary(t.span, format!("this is a {}", t.ty))
+                            .with_secondary(o.span, format!("this is a {}", o.ty)),
+                    ));
+                }
+                let ty = if t.ty.is_int() {
+                    arith_type(t.ty, o.ty)
+                } else {
+                    super::widen(t.ty, o.ty)
+                };
+                make(
+                    K::Ternary {
+                        cond: Box::new(c),
+                        then: Box::new(t),
+                        otherwise: Box::new(o),
+                    },
+                    ty,
+                )
+            }
+            A::Field { expr, field, .. } => self.field(expr, field, span, scope),
+            A::Cast { ty, expr } => {
+                let inner = self.expr(expr, scope)?;
+                let inner = self.expect_int(inner, "a cast operand")?;
+                let target = match ty.base.as_str() {
+                    _ if ty.pointer_depth > 0 => {
+                        return Err(self.unsupported("pointer casts", ty.span))
+                    }
+                    "int8" | "char" => Type::Int {
+                        size: 1,
+                        signed: true,
+                    },
+                    "uint8" | "bool" => Type::Int {
+                        size: 1,
+                        signed: false,
+                    },
+                    "int16" => Type::Int {
+                        size: 2,
+                        signed: true,
+                    },
+                    "uint16" => Type::Int {
+                        size: 2,
+                        signed: false,
+                    },
+                    "int32" | "int" => Type::Int {
+                        size: 4,
+                        signed: true,
+                    },
+                    "uint32" | "uint" => Type::Int {
+                        size: 4,
+                        signed: false,
+                    },
+                    "int64" => Type::I64,
+                    "uint64" => Type::U64,
+                    other => {
+                        return Err(self.error(Diagnostic::error(
+                            format!("cannot cast to '{other}'"),
+                            ty.span,
+                        )))
+                    }
+                };
+                make(
+                    K::Cast {
+                        expr: Box::new(inner),
+                    },
+                    target,
+                )
+            }
+            A::IncDec { .. } => Err(self.error(
+                Diagnostic::error("++ and -- can only be used as statements", span)
+                    .with_hint("write `$x++;` on its own line"),
+            )),
+            A::Index { .. } => Err(self.unsupported("array indexing", span)),
+            A::Tuple(_) => Err(self.unsupported("tuples", span)),
+            A::SizeofType(_) => Err(self.unsupported("sizeof", span)),
+        }
+    }
+
+    fn builtin(&mut self, name: &str, span: Span, scope: &mut ProbeScope) -> Checked<ir::Expr> {
+        if let Some((_, b, ty)) = BUILTINS.iter().find(|(n, _, _)| *n == name) {
+            return Ok(ir::Expr {
+                kind: K::Builtin(*b),
+                ty: *ty,
+                span,
+            });
+        }
+        if name == "args" {
+            let hint = match scope.attach {
+                Attach::Tracepoint { .. } => "use args->FIELD (or args.FIELD), e.g. args->filename",
+                _ => "args exists only in tracepoint probes",
+            };
+            return Err(self.error(
+                Diagnostic::error("args must be followed by ->FIELD", span).with_hint(hint),
+            ));
+        }
+        if LATER_BUILTINS.contains(&name) {
+            return Err(self.error(Diagnostic::error(
+                format!("the builtin '{name}' is not supported by kestrel yet"),
+                span,
+            )));
+        }
+        let mut d = Diagnostic::error(format!("unknown identifier '{name}'"), span)
+            .with_label("not a builtin variable");
+        let names = BUILTINS.iter().map(|(n, _, _)| *n).chain(["args"]);
+        if let Some(s) = did_you_mean(name, names) {
+            d = d.with_hint(format!("did you mean '{s}'?"));
+        } else {
+            d = d.with_hint("variables start with $ ($x) and maps with @ (@x)");
+        }
+        Err(self.error(d))
+    }
+
+    pub(super) fn var_read(
+        &mut self,
+        name: &str,
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<ir::Expr> {
+        match scope.var_index.get(name) {
+            Some(&id) => Ok(ir::Expr {
+                kind: K::Var(id),
+                ty: scope.vars[id].ty,
+                span,
+            }),
+            None => {
+                let mut d = Diagnostic::error(format!("undefined variable '${name}'"), span)
+                    .with_label("used here before any assignment");
+                if let Some(s) = did_you_mean(name, scope.vars.iter().map(|v| v.name.as_str())) {
+                    d = d.with_hint(format!("did you mean '${s}'?"));
+                } else {
+                    d = d.with_hint(format!("assign it first, e.g. ${name} = 0;"));
+                }
+                Err(self.error(d))
+            }
+        }
+    }
+
+    pub(super) fn map_keys(
+        &mut self,
+        map: &ast::MapRef,
+        scope: &mut ProbeScope,
+    ) -> Checked<Vec<ir::Expr>> {
+        let mut keys = Vec::with_capacity(map.keys.len());
+        for k in &map.keys {
+            let e = self.expr(k, scope)?;
+            if e.ty == Type::Void {
+                return Err(self.error(Diagnostic::error("a map key must have a value", k.span)));
+            }
+            keys.push(e);
+        }
+        Ok(keys)
+    }
+
+    /// Resolve a map element for delete(): the map must exist with these key types.
+    pub(super) fn map_access(
+        &mut self,
+        map: &ast::MapRef,
+        scope: &mut ProbeScope,
+    ) -> Checked<(usize, Vec<ir::Expr>)> {
+        let keys = self.map_keys(map, scope)?;
+        let id = self.existing_map(map)?;
+        self.check_keys(map, id, &keys)?;
+        Ok((id, keys))
+    }
+
+    fn existing_map(&mut self, map: &ast::MapRef) -> Checked<usize> {
+        match self.map_index.get(&map.name) {
+            Some(&id) => Ok(id),
+            None => {
+                let mut d = Diagnostic::error(format!("undefined map '@{}'", map.name), map.span)
+                    .with_label("this map is never assigned");
+                if let Some(s) = did_you_mean(&map.name, self.maps.iter().map(|m| m.name.as_str()))
+                {
+                    d = d.with_hint(format!("did you mean '@{s}'?"));
+                }
+                Err(self.error(d))
+            }
+        }
+    }
+
+    fn check_keys(&mut self, map: &ast::MapRef, id: usize, keys: &[ir::Expr]) -> Checked<()> {
+        let decl = &self.maps[id];
+        if decl.keys.len() != keys.len()
+            || decl.keys.iter().zip(keys).any(|(t, k)| !t.compatible(k.ty))
+        {
+            let expected = decl
+                .keys
+                .iter()
+                .map(|t| t.describe())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let found = keys
+                .iter()
+                .map(|k| k.ty.describe())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let first = decl.span;
+            return Err(self.error(
+                Diagnostic::error(
+                    format!("@{} is used with different keys", map.name),
+                    map.span,
+                )
+                .with_label(format!("keys here are ({found})"))
+                .with_secondary(first, format!("first used with keys ({expected})")),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn map_read(
+        &mut self,
+        map: &ast::MapRef,
+        keys: Vec<ir::Expr>,
+        _scope: &mut ProbeScope,
+    ) -> Checked<ir::Expr> {
+        let span = map.span;
+        if self.learning && !self.map_index.contains_key(&map.name) {
+            // Type not known yet; pass 2 will know it or report it.
+            return Ok(ir::Expr {
+                kind: K::Int(0),
+                ty: Type::I64,
+                span,
+            });
+        }
+        let id = self.existing_map(map)?;
+        self.check_keys(map, id, &keys)?;
+        let ty = match self.maps[id].value {
+            MapValue::Scalar(t) => t,
+            MapValue::Count => Type::U64,
+            MapValue::Sum | MapValue::Min | MapValue::Max => Type::I64,
+            other => {
+                return Err(self.error(
+                    Diagnostic::error(
+                        format!(
+                            "@{} holds {} and cannot be used in an expression",
+                            map.name,
+                            other.describe()
+                        ),
+                        span,
+                    )
+                    .with_hint("it is printed when the script ends"),
+                ))
+            }
+        };
+        self.maps[id].read_in_kernel = true;
+        Ok(ir::Expr {
+            kind: K::MapRead { map: id, keys },
+            ty,
+            span,
+        })
+    }
+
+    fn binary(
+        &mut self,
+        op: ast::BinOp,
+        lhs: &ast::Expr,
+        rhs: &ast::Expr,
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<ir::Expr> {
+        use ast::BinOp as B;
+        let l = self.expr(lhs, scope)?;
+        let r = self.expr(rhs, scope)?;
+        if l.ty.is_str() || r.ty.is_str() {
+            return match op {
+                B::Eq | B::Ne if l.ty.is_str() && r.ty.is_str() => Ok(ir::Expr {
+                    kind: K::StrCmp {
+                        lhs: Box::new(l),
+                        rhs: Box::new(r),
+                        equal: op == B::Eq,
+                    },
+                    ty: Type::I64,
+                    span,
+                }),
+                B::Eq | B::Ne => Err(self.error(
+                    Diagnostic::error(format!("cannot compare a {} with a {}", l.ty, r.ty), span)
+                        .with_secondary(l.span, format!("this is a {}", l.ty))
+                        .with_secondary(r.span, format!("this is a {}", r.ty)),
+                )),
+                _ => Err(self.error(
+                    Diagnostic::error("strings support only == and !=", span).with_secondary(
+                        if l.ty.is_str() { l.span } else { r.span },
+                        "this is a string",
+                    ),
+                )),
+            };
+        }
+        let l = self.expect_int(l, "an operand")?;
+        let r = self.expect_int(r, "an operand")?;
+        let iop = match op {
+            B::LogOr => ir::BinOp::LogOr,
+            B::LogAnd => ir::BinOp::LogAnd,
+            B::BitOr => ir::BinOp::BitOr,
+            B::BitXor => ir::BinOp::BitXor,
+            B::BitAnd => ir::BinOp::BitAnd,
+            B::Eq => ir::BinOp::Eq,
+            B::Ne => ir::BinOp::Ne,
+            B::Lt => ir::BinOp::Lt,
+            B::Le => ir::BinOp::Le,
+            B::Gt => ir::BinOp::Gt,
+            B::Ge => ir::BinOp::Ge,
+            B::Shl => ir::BinOp::Shl,
+            B::Shr => ir::BinOp::Shr,
+            B::Add => ir::BinOp::Add,
+            B::Sub => ir::BinOp::Sub,
+            B::Mul => ir::BinOp::Mul,
+            B::Div => ir::BinOp::Div,
+            B::Mod => ir::BinOp::Mod,
+        };
+        let is_bool = matches!(
+            iop,
+            ir::BinOp::LogOr
+                | ir::BinOp::LogAnd
+                | ir::BinOp::Eq
+                | ir::BinOp::Ne
+                | ir::BinOp::Lt
+                | ir::BinOp::Le
+                | ir::BinOp::Gt
+                | ir::BinOp::Ge
+        );
+        let ty = if is_bool {
+            Type::I64
+        } else {
+            arith_type(l.ty, r.ty)
+        };
+        Ok(ir::Expr {
+            kind: K::Binary {
+                op: iop,
+                lhs: Box::new(l),
+                rhs: Box::new(r),
+            },
+            ty,
+            span,
+        })
+    }
+
+    fn call(
+        &mut self,
+        name: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<ir::Expr> {
+        match name.name.as_str() {
+            "str" => {
+                if args.is_empty() || args.len() > 2 {
+                    return Err(self.error(Diagnostic::error(
+                        "str() takes a pointer and an optional length",
+                        span,
+                    )));
+                }
+                if args.len() == 2 {
+                    return Err(self.unsupported("str() with a length", span));
+                }
+                let arg = self.expr(&args[0], scope)?;
+                if arg.ty.is_str() {
+                    return Ok(ir::Expr { span, ..arg });
+                }
+                let arg = self.expect_int(arg, "the argument of str()")?;
+                Ok(ir::Expr {
+                    kind: K::ReadStr { ptr: Box::new(arg) },
+                    ty: Type::Str { len: STR_LEN },
+                    span,
+                })
+            }
+            "printf" | "exit" | "delete" => Err(self.error(Diagnostic::error(
+                format!(
+                    "{}() has no value and must be used as a statement",
+                    name.name
+                ),
+                span,
+            ))),
+            "count" | "sum" | "min" | "max" | "avg" | "stats" | "hist" | "lhist" => Err(self
+                .error(
+                    Diagnostic::error(format!("{}() must be assigned to a map", name.name), span)
+                        .with_hint(format!("write it as @name = {}(...)", name.name)),
+                )),
+            other => {
+                const LATER: &[&str] = &[
+                    "print",
+                    "time",
+                    "strftime",
+                    "join",
+                    "buf",
+                    "ksym",
+                    "usym",
+                    "kaddr",
+                    "uaddr",
+                    "reg",
+                    "system",
+                    "cat",
+                    "cgroupid",
+                    "ntop",
+                    "pton",
+                    "signal",
+                    "strncmp",
+                    "strcontains",
+                    "override",
+                    "sizeof",
+                    "offsetof",
+                    "path",
+                    "macaddr",
+                    "bswap",
+                    "strerror",
+                    "len",
+                    "has_key",
+                    "debugf",
+                    "clear",
+                    "zero",
+                ];
+                if LATER.contains(&other) {
+                    return Err(self.error(Diagnostic::error(
+                        format!("the function '{other}()' is not supported by kestrel yet"),
+                        name.span,
+                    )));
+                }
+                let known = [
+                    "printf", "exit", "str", "delete", "count", "sum", "min", "max", "avg",
+                    "stats", "hist", "lhist",
+                ];
+                let mut d = Diagnostic::error(format!("unknown function '{other}()'"), name.span);
+                if let Some(s) = did_you_mean(other, known.iter().copied()) {
+                    d = d.with_hint(format!("did you mean '{s}()'?"));
+                }
+                Err(self.error(d))
+            }
+        }
+    }
+
+    fn field(
+        &mut self,
+        base: &ast::Expr,
+        field: &ast::Ident,
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<ir::Expr> {
+        let A::Builtin(b) = &base.kind else {
+            return Err(self.unsupported("struct member access", span));
+        };
+        if b != "args" {
+            return Err(self.error(Diagnostic::error(format!("'{b}' has no fields"), base.span)));
+        }
+        let Some(format) = &scope.format else {
+            return Err(self.error(
+                Diagnostic::error("args is only available in tracepoint probes", base.span)
+                    .with_note(format!("this probe is {}", scope.attach.describe())),
+            ));
+        };
+        let Some(f) = format.field(&field.name).filter(|f| !f.common) else {
+            let tp = format!("{}:{}", format.id.category, format.id.name);
+            let names: Vec<&str> = format.args().map(|f| f.name.as_str()).collect();
+            let mut d = Diagnostic::error(
+                format!("tracepoint {tp} has no argument '{}'", field.name),
+                field.span,
+            );
+            if let Some(s) = did_you_mean(&field.name, names.iter().copied()) {
+                d = d.with_hint(format!("did you mean 'args->{s}'?"));
+            }
+            d = d.with_note(format!("its arguments are: {}", names.join(", ")));
+            return Err(self.error(d.with_hint(format!("see `kestrel -lv 'tracepoint:{tp}'`"))));
+        };
+        let f = f.clone();
+        if f.is_data_loc() {
+            return Ok(ir::Expr {
+                kind: K::TracepointDataLoc { offset: f.offset },
+                ty: Type::Str { len: STR_LEN },
+                span,
+            });
+        }
+        if f.is_char_string() && f.array_len().is_some() {
+            return Ok(ir::Expr {
+                kind: K::TracepointCharArray { offset: f.offset },
+                ty: Type::Str { len: f.size },
+                span,
+            });
+        }
+        if f.array_len().is_some() {
+            return Err(self.unsupported("array tracepoint arguments", span));
+        }
+        let size = match f.size {
+            1 | 2 | 4 | 8 => f.size as u8,
+            other => {
+                return Err(self.error(Diagnostic::error(
+                    format!("argument '{}' has unsupported size {other}", f.name),
+                    span,
+                )))
+            }
+        };
+        // Pointers are addresses: unsigned, whatever the kernel says.
+        let signed = f.signed && !f.is_pointer();
+        Ok(ir::Expr {
+            kind: K::TracepointInt {
+                offset: f.offset,
+                size,
+                signed,
+            },
+            ty: Type::Int { size, signed },
+            span,
+        })
+    }
+}

@@ -1,0 +1,288 @@
+//! Semantic analysis: resolves probes against the kernel, names to maps, variables and
+//! builtins, checks types, and lowers the AST to the typed [`ir`](crate::ir).
+//!
+//! Analysis runs twice over the script: the first pass only learns every map's key and value
+//! types (so a map may be read in a probe written before the one that assigns it); the
+//! second pass reports errors and builds the IR.
+
+mod expr;
+mod format;
+mod probes;
+mod stmt;
+
+use std::collections::HashMap;
+
+use kestrel_kernel::{KernelFacts, TracepointFormat};
+
+use crate::ast;
+use crate::diag::Diagnostic;
+use crate::ir::{self, Attach, MapDecl, MapValue};
+use crate::span::Span;
+use crate::types::Type;
+
+pub use format::{parse_format, Conversion, FormatError};
+
+/// The result of a successful analysis.
+#[derive(Debug)]
+pub struct Analysis {
+    /// The typed program.
+    pub program: ir::Program,
+    /// Warnings found along the way.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Check `program` against `kernel` and lower it to IR.
+pub fn analyze(
+    program: &ast::Program,
+    kernel: &dyn KernelFacts,
+) -> Result<Analysis, Vec<Diagnostic>> {
+    // Pass 1: learn map types; its diagnostics are discarded (pass 2 repeats them).
+    let mut first = Checker::new(kernel, Vec::new(), true);
+    first.program(program);
+    let maps = first.maps;
+
+    let mut second = Checker::new(kernel, maps, false);
+    let probes = second.program(program);
+    if second.errors.is_empty() {
+        Ok(Analysis {
+            program: ir::Program {
+                probes,
+                maps: second.maps,
+                printfs: second.printfs,
+            },
+            warnings: second.warnings,
+        })
+    } else {
+        Err(second.errors)
+    }
+}
+
+/// State shared by all probes during one pass.
+pub(crate) struct Checker<'k> {
+    kernel: &'k dyn KernelFacts,
+    maps: Vec<MapDecl>,
+    map_index: HashMap<String, usize>,
+    printfs: Vec<ir::PrintfDecl>,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    /// True in the first pass, where unknown map types are not errors yet.
+    learning: bool,
+}
+
+/// State of the probe being checked.
+pub(crate) struct ProbeScope {
+    attach: Attach,
+    format: Option<TracepointFormat>,
+    vars: Vec<ir::VarDecl>,
+    var_index: HashMap<String, usize>,
+}
+
+/// Marker for "an error was recorded; skip this subtree".
+#[derive(Debug)]
+pub(crate) struct Reported;
+
+type Checked<T> = Result<T, Reported>;
+
+impl<'k> Checker<'k> {
+    fn new(kernel: &'k dyn KernelFacts, maps: Vec<MapDecl>, learning: bool) -> Checker<'k> {
+        let map_index = maps
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
+        let maps = maps
+            .into_iter()
+            .map(|m| MapDecl {
+                read_in_kernel: false,
+                ..m
+            })
+            .collect();
+        Checker {
+            kernel,
+            maps,
+            map_index,
+            printfs: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            learning,
+        }
+    }
+
+    fn error(&mut self, d: Diagnostic) -> Reported {
+        self.errors.push(d);
+        Reported
+    }
+
+    fn program(&mut self, program: &ast::Program) -> Vec<ir::Probe> {
+        let mut begin = Vec::new();
+        let mut middle = Vec::new();
+        let mut end = Vec::new();
+        if program.probes.is_empty() {
+            self.error(
+                Diagnostic::error("the script has no probes", program.span)
+                    .with_hint("a probe looks like: BEGIN { printf(\"hello\\n\"); exit(); }"),
+            );
+        }
+        for probe in &program.probes {
+            for spec in &probe.specs {
+                let resolved = match probes::resolve(spec, self.kernel) {
+                    Ok(r) => r,
+                    Err(d) => {
+                        self.error(d);
+                        continue;
+                    }
+                };
+                for r in resolved {
+                    let errors_before = self.errors.len();
+                    let checked = self.probe(probe, spec.span, r.attach, r.format);
+                    let failed = self.errors.len() > errors_before;
+                    if let Ok(p) = checked {
+                        match p.attach {
+                            Attach::Begin => begin.push(p),
+                            Attach::End => end.push(p),
+                            _ => middle.push(p),
+                        }
+                    }
+                    // A body that fails for one tracepoint of a glob fails the same way for
+                    // the others; one report is enough.
+                    if failed {
+                        break;
+                    }
+                }
+            }
+        }
+        begin.extend(middle);
+        begin.extend(end);
+        begin
+    }
+
+    fn probe(
+        &mut self,
+        probe: &ast::Probe,
+        span: Span,
+        attach: Attach,
+        format: Option<TracepointFormat>,
+    ) -> Checked<ir::Probe> {
+        let mut scope = ProbeScope {
+            attach,
+            format,
+            vars: Vec::new(),
+            var_index: HashMap::new(),
+        };
+        let predicate = match &probe.predicate {
+            Some(p) => {
+                let e = self.expr(p, &mut scope)?;
+                Some(self.expect_int(e, "a predicate")?)
+            }
+            None => None,
+        };
+        let body = self.block(&probe.body.stmts, &mut scope);
+        Ok(ir::Probe {
+            attach: scope.attach,
+            span,
+            predicate,
+            body,
+            vars: scope.vars,
+        })
+    }
+
+    /// Find or create `@name` with the given key types and value kind, reporting conflicts.
+    fn declare_map(
+        &mut self,
+        map: &ast::MapRef,
+        keys: &[Type],
+        value: MapValue,
+        at: Span,
+    ) -> Checked<usize> {
+        if let Some(&id) = self.map_index.get(&map.name) {
+            let decl = self.maps[id].clone();
+            if decl.keys.len() != keys.len()
+                || decl.keys.iter().zip(keys).any(|(a, b)| !a.compatible(*b))
+            {
+                return Err(self.error(
+                    Diagnostic::error(
+                        format!("@{} is used with different keys", map.name),
+                        map.span,
+                    )
+                    .with_label(format!("keys here are ({})", describe_types(keys)))
+                    .with_secondary(
+                        decl.span,
+                        format!("first used with keys ({})", describe_types(&decl.keys)),
+                    ),
+                ));
+            }
+            let same = match (decl.value, value) {
+                (MapValue::Scalar(a), MapValue::Scalar(b)) => a.compatible(b),
+                (a, b) => a == b,
+            };
+            if !same {
+                return Err(self.error(
+                    Diagnostic::error(format!("type mismatch for @{}", map.name), at)
+                        .with_label(format!("this stores {}", value.describe()))
+                        .with_secondary(
+                            decl.span,
+                            format!(
+                                "@{} was first given {} here",
+                                map.name,
+                                decl.value.describe()
+                            ),
+                        ),
+                ));
+            }
+            // Strings keep the largest buffer any assignment needs.
+            let id_keys: Vec<Type> = decl
+                .keys
+                .iter()
+                .zip(keys)
+                .map(|(a, b)| widen(*a, *b))
+                .collect();
+            self.maps[id].keys = id_keys;
+            if let (MapValue::Scalar(a), MapValue::Scalar(b)) = (decl.value, value) {
+                self.maps[id].value = MapValue::Scalar(widen(a, b));
+            }
+            Ok(id)
+        } else {
+            let id = self.maps.len();
+            self.maps.push(MapDecl {
+                name: map.name.clone(),
+                keys: keys.to_vec(),
+                value,
+                read_in_kernel: false,
+                span: map.span,
+            });
+            self.map_index.insert(map.name.clone(), id);
+            Ok(id)
+        }
+    }
+
+    fn expect_int(&mut self, e: ir::Expr, what: &str) -> Checked<ir::Expr> {
+        if e.ty.is_int() {
+            Ok(e)
+        } else {
+            Err(self.error(
+                Diagnostic::error(format!("{what} must be an integer, found {}", e.ty), e.span)
+                    .with_label(format!("this is a {}", e.ty)),
+            ))
+        }
+    }
+}
+
+/// The wider of two compatible types (longer string buffer, wider integer).
+fn widen(a: Type, b: Type) -> Type {
+    match (a, b) {
+        (Type::Str { len: x }, Type::Str { len: y }) => Type::Str { len: x.max(y) },
+        (Type::Int { size: x, signed: s }, Type::Int { size: y, .. }) => Type::Int {
+            size: x.max(y),
+            signed: s,
+        },
+        _ => a,
+    }
+}
+
+fn describe_types(types: &[Type]) -> String {
+    types
+        .iter()
+        .map(|t| t.describe())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,214 @@
+//! Resolving probe specs (`tracepoint:syscalls:sys_enter_open*`, `interval:ms:100`, `BEGIN`)
+//! to concrete attach points.
+
+use kestrel_kernel::{KernelError, KernelFacts, TracepointFormat, TracepointId};
+
+use crate::ast::ProbeSpec;
+use crate::diag::{did_you_mean, Diagnostic};
+use crate::ir::Attach;
+
+/// One concrete attach point a spec expanded to, with the tracepoint's format when it has one.
+pub(crate) struct Resolved {
+    pub attach: Attach,
+    pub format: Option<TracepointFormat>,
+}
+
+/// Providers kestrel knows by name but cannot attach yet, with the reason shown to the user.
+const NOT_YET: &[(&str, &str)] = &[
+    ("kprobe", "kprobes are not available on this kernel (CONFIG_KPROBES is off); use a tracepoint, e.g. `kestrel -l 'tracepoint:syscalls:*'`"),
+    ("kretprobe", "kretprobes are not available on this kernel (CONFIG_KPROBES is off); use a tracepoint, e.g. `kestrel -l 'tracepoint:syscalls:sys_exit_*'`"),
+    ("kfunc", "kfunc/fentry programs are refused by this kernel (EPERM); use a tracepoint or raw tracepoint"),
+    ("kretfunc", "kretfunc/fexit programs are refused by this kernel (EPERM); use a tracepoint or raw tracepoint"),
+    ("fentry", "fentry programs are refused by this kernel (EPERM); use a tracepoint or raw tracepoint"),
+    ("fexit", "fexit programs are refused by this kernel (EPERM); use a tracepoint or raw tracepoint"),
+    ("uprobe", "uprobe probes are not supported by kestrel yet"),
+    ("uretprobe", "uretprobe probes are not supported by kestrel yet"),
+    ("usdt", "usdt probes are not supported by kestrel yet"),
+    ("profile", "profile probes are not supported by kestrel yet"),
+    ("software", "software probes are not supported by kestrel yet"),
+    ("hardware", "hardware probes are not supported by kestrel yet"),
+    ("rawtracepoint", "raw tracepoint probes are not supported by kestrel yet"),
+];
+
+/// Expand one spec into its attach points, or explain why it cannot be attached.
+pub(crate) fn resolve(
+    spec: &ProbeSpec,
+    kernel: &dyn KernelFacts,
+) -> Result<Vec<Resolved>, Diagnostic> {
+    let parts: Vec<&str> = spec.parts.iter().map(String::as_str).collect();
+    let provider = parts.first().copied().unwrap_or("");
+    match provider {
+        "BEGIN" | "END" if parts.len() == 1 => {
+            let attach = if provider == "BEGIN" {
+                Attach::Begin
+            } else {
+                Attach::End
+            };
+            Ok(vec![Resolved {
+                attach,
+                format: None,
+            }])
+        }
+        "tracepoint" | "t" => resolve_tracepoint(spec, &parts, kernel),
+        "interval" | "i" => resolve_interval(spec, &parts),
+        _ => {
+            let canonical = match provider {
+                "k" => "kprobe",
+                "kr" => "kretprobe",
+                "f" => "kfunc",
+                "fr" => "kretfunc",
+                "u" => "uprobe",
+                "ur" => "uretprobe",
+                "U" => "usdt",
+                "p" => "profile",
+                "s" => "software",
+                "h" => "hardware",
+                "rt" => "rawtracepoint",
+                other => other,
+            };
+            if let Some((_, why)) = NOT_YET.iter().find(|(name, _)| *name == canonical) {
+                return Err(Diagnostic::error(
+                    format!("cannot attach '{}': {why}", spec.raw),
+                    spec.span,
+                )
+                .with_label("unsupported probe type"));
+            }
+            let known = ["BEGIN", "END", "tracepoint", "interval"];
+            let mut d = Diagnostic::error(format!("unknown probe type '{provider}'"), spec.span)
+                .with_label("not a probe kestrel knows");
+            if let Some(s) = did_you_mean(provider, known.iter().copied()) {
+                d = d.with_hint(format!("did you mean '{s}'?"));
+            } else {
+                d = d.with_hint(
+                    "probe types: BEGIN, END, tracepoint:CATEGORY:NAME, interval:UNIT:N",
+                );
+            }
+            Err(d)
+        }
+    }
+}
+
+fn resolve_tracepoint(
+    spec: &ProbeSpec,
+    parts: &[&str],
+    kernel: &dyn KernelFacts,
+) -> Result<Vec<Resolved>, Diagnostic> {
+    if parts.len() != 3 || parts[1].is_empty() || parts[2].is_empty() {
+        return Err(Diagnostic::error(
+            format!("malformed tracepoint probe '{}'", spec.raw),
+            spec.span,
+        )
+        .with_label("expected tracepoint:CATEGORY:NAME")
+        .with_hint("list tracepoints with `kestrel -l 'tracepoint:*'`"));
+    }
+    let (category, name) = (parts[1], parts[2]);
+    let pattern = format!("{category}:{name}");
+    let ids = kernel
+        .tracepoints(&pattern)
+        .map_err(|e| kernel_error(spec, &e))?;
+    if ids.is_empty() {
+        return Err(unknown_tracepoint(spec, category, name, kernel));
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let format = kernel
+            .tracepoint_format(&id)
+            .map_err(|e| kernel_error(spec, &e))?;
+        out.push(Resolved {
+            attach: Attach::Tracepoint {
+                category: id.category.clone(),
+                name: id.name.clone(),
+            },
+            format: Some(format),
+        });
+    }
+    Ok(out)
+}
+
+fn unknown_tracepoint(
+    spec: &ProbeSpec,
+    category: &str,
+    name: &str,
+    kernel: &dyn KernelFacts,
+) -> Diagnostic {
+    let is_glob = format!("{category}{name}").contains(['*', '?', '[']);
+    let title = if is_glob {
+        format!("no tracepoint matches '{category}:{name}'")
+    } else {
+        format!("unknown tracepoint '{category}:{name}'")
+    };
+    let mut d = Diagnostic::error(title, spec.span).with_label("no such tracepoint on this kernel");
+    let same_category: Vec<TracepointId> = kernel
+        .tracepoints(&format!("{category}:*"))
+        .unwrap_or_default();
+    if !same_category.is_empty() {
+        let names: Vec<&str> = same_category.iter().map(|id| id.name.as_str()).collect();
+        if let Some(s) = did_you_mean(name, names.iter().copied()) {
+            d = d.with_hint(format!(
+                "did you mean 'tracepoint:{category}:{s}'? see `kestrel -l 'tracepoint:{category}:*'`"
+            ));
+        } else {
+            d = d.with_hint(format!("see `kestrel -l 'tracepoint:{category}:*'`"));
+        }
+    } else {
+        let all: Vec<TracepointId> = kernel.tracepoints("*:*").unwrap_or_default();
+        let mut categories: Vec<&str> = all.iter().map(|id| id.category.as_str()).collect();
+        categories.dedup();
+        match did_you_mean(category, categories.iter().copied()) {
+            Some(s) => d = d.with_hint(format!(
+                "no category '{category}'; did you mean '{s}'? see `kestrel -l 'tracepoint:{s}:*'`"
+            )),
+            None => d = d.with_hint("see `kestrel -l 'tracepoint:*'`"),
+        }
+    }
+    d
+}
+
+fn kernel_error(spec: &ProbeSpec, e: &KernelError) -> Diagnostic {
+    Diagnostic::error(format!("cannot resolve '{}': {e}", spec.raw), spec.span)
+}
+
+fn resolve_interval(spec: &ProbeSpec, parts: &[&str]) -> Result<Vec<Resolved>, Diagnostic> {
+    let bad = || {
+        Diagnostic::error(
+            format!("malformed interval probe '{}'", spec.raw),
+            spec.span,
+        )
+        .with_label("expected interval:UNIT:N")
+        .with_hint("units: s, ms, us, ns, hz — e.g. interval:s:1 or interval:ms:100")
+    };
+    let (unit, count) = match parts {
+        [_, unit, count] => (*unit, *count),
+        [_, both] => {
+            let split = both.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+            (&both[split..], &both[..split])
+        }
+        _ => return Err(bad()),
+    };
+    let n: u64 = count.parse().map_err(|_| bad())?;
+    if n == 0 {
+        return Err(Diagnostic::error(
+            "interval must be greater than zero",
+            spec.span,
+        ));
+    }
+    let period_ns = match unit {
+        "s" => n.checked_mul(1_000_000_000),
+        "ms" => n.checked_mul(1_000_000),
+        "us" => n.checked_mul(1_000),
+        "ns" => Some(n),
+        "hz" => Some(1_000_000_000 / n),
+        _ => return Err(bad()),
+    }
+    .ok_or_else(bad)?;
+    if period_ns < 10_000 {
+        return Err(
+            Diagnostic::error(format!("interval '{}' is too short", spec.raw), spec.span)
+                .with_hint("the shortest interval is 10us"),
+        );
+    }
+    Ok(vec![Resolved {
+        attach: Attach::Interval { period_ns },
+        format: None,
+    }])
+}

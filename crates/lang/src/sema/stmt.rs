@@ -1,0 +1,440 @@
+//! Checking statements: assignments, aggregations, printf, exit, control flow.
+
+use crate::ast::{self, AssignOp, ExprKind as A, StmtKind as S};
+use crate::diag::Diagnostic;
+use crate::ir::{self, MapValue, StmtKind};
+use crate::span::Span;
+use crate::types::Type;
+
+use super::{Checked, Checker, ProbeScope};
+
+/// The aggregation functions that may appear as `@map[keys] = f(...)`.
+const AGGREGATIONS: &[&str] = &[
+    "count", "sum", "min", "max", "avg", "stats", "hist", "lhist",
+];
+
+impl Checker<'_> {
+    pub(super) fn block(&mut self, stmts: &[ast::Stmt], scope: &mut ProbeScope) -> Vec<ir::Stmt> {
+        let mut out = Vec::with_capacity(stmts.len());
+        for s in stmts {
+            // An error in one statement should not hide errors in the next.
+            if let Ok(mut lowered) = self.stmt(s, scope) {
+                out.append(&mut lowered);
+            }
+        }
+        out
+    }
+
+    fn stmt(&mut self, s: &ast::Stmt, scope: &mut ProbeScope) -> Checked<Vec<ir::Stmt>> {
+        let span = s.span;
+        let one = |kind| Ok(vec![ir::Stmt { kind, span }]);
+        match &s.kind {
+            S::Expr(e) => self.expr_stmt(e, span, scope),
+            S::AssignMap { map, op, value } => self.assign_map(map, *op, value, span, scope),
+            S::AssignVar { var, op, value } => self.assign_var(var, *op, value, span, scope),
+            S::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.expr(cond, scope)?;
+                let c = self.expect_int(c, "an if condition")?;
+                let then = self.block(&then.stmts, scope);
+                let otherwise = match otherwise {
+                    Some(b) => self.block(&b.stmts, scope),
+                    None => Vec::new(),
+                };
+                one(StmtKind::If {
+                    cond: c,
+                    then,
+                    otherwise,
+                })
+            }
+            S::Block(b) => Ok(self.block(&b.stmts, scope)),
+            S::Return => one(StmtKind::Return),
+            S::While { .. } => Err(self.unsupported("while loops", span)),
+            S::Unroll { .. } => Err(self.unsupported("unroll", span)),
+            S::For { .. } => Err(self.unsupported("for loops", span)),
+            S::Break | S::Continue => {
+                Err(self.error(Diagnostic::error("break/continue outside of a loop", span)))
+            }
+        }
+    }
+
+    pub(super) fn unsupported(&mut self, what: &str, span: Span) -> super::Reported {
+        self.error(Diagnostic::error(
+            format!("{what} are not supported by kestrel yet"),
+            span,
+        ))
+    }
+
+    fn expr_stmt(
+        &mut self,
+        e: &ast::Expr,
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<Vec<ir::Stmt>> {
+        let one = |kind| Ok(vec![ir::Stmt { kind, span }]);
+        match &e.kind {
+            A::Call { name, args } => match name.name.as_str() {
+                "printf" => self
+                    .printf(args, e.span, scope)
+                    .map(|k| vec![ir::Stmt { kind: k, span }]),
+                "exit" => {
+                    if !args.is_empty() {
+                        return Err(
+                            self.error(Diagnostic::error("exit() takes no arguments", e.span))
+                        );
+                    }
+                    one(StmtKind::Exit)
+                }
+                "delete" => {
+                    let [arg] = args.as_slice() else {
+                        return Err(self.error(Diagnostic::error(
+                            "delete() takes one map element, e.g. delete(@start[tid])",
+                            e.span,
+                        )));
+                    };
+                    let A::Map(map) = &arg.kind else {
+                        return Err(self.error(Diagnostic::error(
+                            "delete() expects a map element such as @start[tid]",
+                            arg.span,
+                        )));
+                    };
+                    let (id, keys) = self.map_access(map, scope)?;
+                    one(StmtKind::MapDelete { map: id, keys })
+                }
+                n if AGGREGATIONS.contains(&n) => Err(self.error(
+                    Diagnostic::error(format!("{n}() must be assigned to a map"), e.span)
+                        .with_hint(format!(
+                            "write it as @name = {n}(...) or @name[key] = {n}(...)"
+                        )),
+                )),
+                _ => {
+                    let lowered = self.expr(e, scope)?;
+                    one(StmtKind::Expr(lowered))
+                }
+            },
+            A::IncDec {
+                target, increment, ..
+            } => {
+                let op = if *increment {
+                    AssignOp::Add
+                } else {
+                    AssignOp::Sub
+                };
+                let one_lit = ast::Expr {
+                    kind: A::Int(1),
+                    span: e.span,
+                };
+                match &target.kind {
+                    A::Map(map) => self.assign_map(map, op, &one_lit, span, scope),
+                    A::Var(name) => {
+                        let ident = ast::Ident {
+                            name: name.clone(),
+                            span: target.span,
+                        };
+                        self.assign_var(&ident, op, &one_lit, span, scope)
+                    }
+                    _ => Err(self.error(Diagnostic::error(
+                        "++ and -- apply to a variable or a map element",
+                        target.span,
+                    ))),
+                }
+            }
+            _ => {
+                let lowered = self.expr(e, scope)?;
+                if matches!(
+                    e.kind,
+                    A::Map(_) | A::Var(_) | A::Builtin(_) | A::Int(_) | A::Str(_)
+                ) {
+                    self.warnings
+                        .push(Diagnostic::warning("this statement has no effect", e.span));
+                }
+                one(StmtKind::Expr(lowered))
+            }
+        }
+    }
+
+    fn assign_map(
+        &mut self,
+        map: &ast::MapRef,
+        op: AssignOp,
+        value: &ast::Expr,
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<Vec<ir::Stmt>> {
+        let one = |kind| Ok(vec![ir::Stmt { kind, span }]);
+        if let (AssignOp::Assign, A::Call { name, args }) = (op, &value.kind) {
+            if AGGREGATIONS.contains(&name.name.as_str()) {
+                return self
+                    .aggregate(map, &name.name, args, value.span, scope)
+                    .map(|k| vec![ir::Stmt { kind: k, span }]);
+            }
+        }
+        let keys = self.map_keys(map, scope)?;
+        let rhs = self.expr(value, scope)?;
+        let rhs = match op {
+            AssignOp::Assign => rhs,
+            _ => {
+                let current = self.map_read(map, keys.clone(), scope)?;
+                if !current.ty.is_int() || !rhs.ty.is_int() {
+                    return Err(self.error(Diagnostic::error(
+                        "compound assignment needs integers",
+                        span,
+                    )));
+                }
+                binary_for(op, current, rhs, span)
+            }
+        };
+        if rhs.ty == Type::Void {
+            return Err(self.error(Diagnostic::error(
+                "this expression has no value to store",
+                value.span,
+            )));
+        }
+        let key_types: Vec<Type> = keys.iter().map(|k| k.ty).collect();
+        let id = self.declare_map(map, &key_types, MapValue::Scalar(rhs.ty), value.span)?;
+        one(StmtKind::MapStore {
+            map: id,
+            keys,
+            value: rhs,
+        })
+    }
+
+    fn aggregate(
+        &mut self,
+        map: &ast::MapRef,
+        func: &str,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<StmtKind> {
+        let keys = self.map_keys(map, scope)?;
+        let key_types: Vec<Type> = keys.iter().map(|k| k.ty).collect();
+        let expected_args = match func {
+            "count" => 0,
+            "lhist" => 4,
+            _ => 1,
+        };
+        if args.len() != expected_args {
+            return Err(self.error(Diagnostic::error(
+                format!(
+                    "{func}() takes {expected_args} argument{}, found {}",
+                    if expected_args == 1 { "" } else { "s" },
+                    args.len()
+                ),
+                span,
+            )));
+        }
+        let value = match args.first() {
+            Some(a) => {
+                let v = self.expr(a, scope)?;
+                Some(self.expect_int(v, &format!("the argument of {func}()"))?)
+            }
+            None => None,
+        };
+        let kind = match func {
+            "count" => MapValue::Count,
+            "sum" => MapValue::Sum,
+            "min" => MapValue::Min,
+            "max" => MapValue::Max,
+            "avg" => MapValue::Avg,
+            "stats" => MapValue::Stats,
+            "hist" => MapValue::Hist,
+            _ => {
+                let mut bounds = [0i64; 3];
+                for (slot, a) in bounds.iter_mut().zip(&args[1..]) {
+                    *slot = self.const_int(a, scope)?;
+                }
+                let [min, max, step] = bounds;
+                if step <= 0 || max <= min {
+                    return Err(self.error(Diagnostic::error(
+                        "lhist() needs min < max and step > 0",
+                        span,
+                    )));
+                }
+                if (max - min) / step > 1000 {
+                    return Err(self.error(Diagnostic::error(
+                        "lhist() would have more than 1000 buckets",
+                        span,
+                    )));
+                }
+                MapValue::Lhist { min, max, step }
+            }
+        };
+        let id = self.declare_map(map, &key_types, kind, span)?;
+        Ok(StmtKind::MapAggregate {
+            map: id,
+            keys,
+            value,
+        })
+    }
+
+    fn const_int(&mut self, e: &ast::Expr, scope: &mut ProbeScope) -> Checked<i64> {
+        let lowered = self.expr(e, scope)?;
+        match lowered.kind {
+            ir::ExprKind::Int(v) => Ok(v),
+            _ => Err(self.error(Diagnostic::error("expected a constant integer", e.span))),
+        }
+    }
+
+    fn assign_var(
+        &mut self,
+        var: &ast::Ident,
+        op: AssignOp,
+        value: &ast::Expr,
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<Vec<ir::Stmt>> {
+        let rhs = self.expr(value, scope)?;
+        if rhs.ty == Type::Void {
+            return Err(self.error(Diagnostic::error(
+                "this expression has no value to store",
+                value.span,
+            )));
+        }
+        let rhs = match op {
+            AssignOp::Assign => rhs,
+            _ => {
+                let current = self.var_read(&var.name, var.span, scope)?;
+                if !current.ty.is_int() || !rhs.ty.is_int() {
+                    return Err(self.error(Diagnostic::error(
+                        "compound assignment needs integers",
+                        span,
+                    )));
+                }
+                binary_for(op, current, rhs, span)
+            }
+        };
+        let id = match scope.var_index.get(&var.name) {
+            Some(&id) => {
+                let declared = scope.vars[id].ty;
+                if !declared.compatible(rhs.ty) {
+                    return Err(self.error(
+                        Diagnostic::error(format!("type mismatch for ${}", var.name), value.span)
+                            .with_label(format!("this is a {}", rhs.ty))
+                            .with_note(format!("${} already holds a {declared}", var.name)),
+                    ));
+                }
+                scope.vars[id].ty = super::widen(declared, rhs.ty);
+                id
+            }
+            None => {
+                let id = scope.vars.len();
+                scope.vars.push(ir::VarDecl {
+                    name: var.name.clone(),
+                    ty: rhs.ty,
+                });
+                scope.var_index.insert(var.name.clone(), id);
+                id
+            }
+        };
+        Ok(vec![ir::Stmt {
+            kind: StmtKind::VarStore {
+                var: id,
+                value: rhs,
+            },
+            span,
+        }])
+    }
+
+    fn printf(
+        &mut self,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<StmtKind> {
+        let Some(first) = args.first() else {
+            return Err(self.error(Diagnostic::error("printf() needs a format string", span)));
+        };
+        let A::Str(format) = &first.kind else {
+            return Err(self.error(Diagnostic::error(
+                "printf()'s first argument must be a string literal",
+                first.span,
+            )));
+        };
+        let conversions = match super::parse_format(format) {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(self.error(Diagnostic::error(
+                    format!("bad printf format: {e}"),
+                    first.span,
+                )))
+            }
+        };
+        let mut lowered = Vec::with_capacity(args.len() - 1);
+        for a in &args[1..] {
+            let e = self.expr(a, scope)?;
+            if e.ty == Type::Void {
+                return Err(self.error(Diagnostic::error(
+                    "this expression has no value to print",
+                    a.span,
+                )));
+            }
+            lowered.push(e);
+        }
+        if conversions.len() != lowered.len() {
+            return Err(self.error(
+                Diagnostic::error(
+                    format!(
+                        "printf: the format has {} conversion{} but {} argument{} follow",
+                        conversions.len(),
+                        if conversions.len() == 1 { "" } else { "s" },
+                        lowered.len(),
+                        if lowered.len() == 1 { "" } else { "s" }
+                    ),
+                    first.span,
+                )
+                .with_label("this format"),
+            ));
+        }
+        for (conv, arg) in conversions.iter().zip(&lowered) {
+            if conv.wants_int() && !arg.ty.is_int() {
+                return Err(self.error(
+                    Diagnostic::error(
+                        format!(
+                            "printf: %{} expects an integer, found {}",
+                            conv.letter, arg.ty
+                        ),
+                        arg.span,
+                    )
+                    .with_hint("use %s to print a string"),
+                ));
+            }
+        }
+        let id = self.printfs.len();
+        self.printfs.push(ir::PrintfDecl {
+            format: format.clone(),
+            args: lowered.iter().map(|e| e.ty).collect(),
+        });
+        Ok(StmtKind::Printf { id, args: lowered })
+    }
+}
+
+/// `current op rhs` for a compound assignment operator.
+fn binary_for(op: AssignOp, current: ir::Expr, rhs: ir::Expr, span: Span) -> ir::Expr {
+    use ir::BinOp as B;
+    let bop = match op {
+        AssignOp::Assign | AssignOp::Add => B::Add,
+        AssignOp::Sub => B::Sub,
+        AssignOp::Mul => B::Mul,
+        AssignOp::Div => B::Div,
+        AssignOp::Mod => B::Mod,
+        AssignOp::BitAnd => B::BitAnd,
+        AssignOp::BitOr => B::BitOr,
+        AssignOp::BitXor => B::BitXor,
+        AssignOp::Shl => B::Shl,
+        AssignOp::Shr => B::Shr,
+    };
+    let ty = super::expr::arith_type(current.ty, rhs.ty);
+    ir::Expr {
+        kind: ir::ExprKind::Binary {
+            op: bop,
+            lhs: Box::new(current),
+            rhs: Box::new(rhs),
+        },
+        ty,
+        span,
+    }
+}

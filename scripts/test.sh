@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Run kestrel's whole test suite: lint, unit tests and the kernel tests that load real eBPF.
+# Installs what the tests need first (idempotent). Run as root so kernel tests can load
+# programs; under CI=true (or KESTREL_REQUIRE_KERNEL=1) a missing capability fails loudly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+for pair in python3:python3 gcc:gcc ip:iproute2 mountpoint:util-linux; do
+    cmd=${pair%%:*}; pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+done
+if ((${#need_pkgs[@]})); then
+    if [ "$(id -u)" = 0 ]; then
+        echo "test.sh: installing ${need_pkgs[*]}"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+    else
+        echo "test.sh: missing ${need_pkgs[*]} (run as root to install them)" >&2
+    fi
+fi
+
+if [ "${CI:-}" = true ]; then
+    export KESTREL_REQUIRE_KERNEL=1
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --workspace --no-fail-fast 2>&1 | tee /tmp/kestrel-test.log
