@@ -1,1 +1,313 @@
-//! ELF writer (to be written).
+//! ELF relocatable writer: [`ObjectSpec`] → the bytes of a `.o` that aya (and `readelf`) read.
+//!
+//! aya has no API for loading raw instructions, so the runtime hands it an in-memory object
+//! shaped like clang's output:
+//!
+//! - a `license` section holding `"GPL\0"` (GPL-only helpers such as `bpf_probe_read_*` and
+//!   `bpf_trace_printk` are refused to non-GPL programs);
+//! - one executable section per distinct [`AttachPoint::section`] name; programs that share a
+//!   name are laid end to end in the same section, each with its own global `STT_FUNC` symbol
+//!   carrying its offset and size (aya splits sections into programs by symbol);
+//! - a `maps` section of 20-byte legacy `struct bpf_map_def` entries (type, key_size,
+//!   value_size, max_entries, map_flags), one global `STT_OBJECT` symbol per map;
+//! - one `R_BPF_64_64` relocation per [`MapReloc`] against the map's symbol, with addend 0:
+//!   BPF ELF uses REL, so the object writer would store a non-zero addend *in the instruction*.
+//!
+//! ```
+//! use kestrel_codegen::{elf::write_elf, AttachPoint, ObjectSpec, ProgramSpec};
+//! use kestrel_isa::{Insn, Reg};
+//! let obj = ObjectSpec {
+//!     programs: vec![ProgramSpec {
+//!         name: "begin".into(),
+//!         probe: "BEGIN".into(),
+//!         attach: AttachPoint::Begin,
+//!         insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()],
+//!         map_relocs: vec![],
+//!         insn_spans: vec![None, None],
+//!     }],
+//!     ..ObjectSpec::default()
+//! };
+//! let bytes = write_elf(&obj).unwrap();
+//! assert_eq!(&bytes[..4], b"\x7fELF");
+//! ```
+//!
+//! [`AttachPoint::section`]: crate::AttachPoint::section
+//! [`MapReloc`]: crate::MapReloc
+
+use std::collections::{HashMap, HashSet};
+
+use object::write::{Object, Relocation, SectionId, Symbol, SymbolId, SymbolSection};
+use object::{
+    elf, Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags,
+    SymbolKind, SymbolScope,
+};
+
+use crate::object::{MapSpec, ObjectSpec};
+
+/// Size of one legacy `struct bpf_map_def` entry in the `maps` section.
+pub const MAP_DEF_SIZE: usize = 20;
+
+/// Why an [`ObjectSpec`] could not be written as ELF.
+#[derive(Debug, thiserror::Error)]
+pub enum ElfError {
+    /// Two programs or two maps share a symbol name.
+    #[error("duplicate symbol name '{0}' in object")]
+    DuplicateSymbol(String),
+    /// A program or map name is empty or not made of `[A-Za-z0-9_]`.
+    #[error("invalid symbol name '{0}' (expected [A-Za-z0-9_]+)")]
+    InvalidName(String),
+    /// A program has no instructions.
+    #[error("program '{0}' has no instructions")]
+    EmptyProgram(String),
+    /// A relocation names an instruction outside its program or one that is not a
+    /// 64-bit immediate load.
+    #[error("program '{program}': relocation at insn {insn} does not point at an ld_imm64")]
+    BadRelocInsn {
+        /// The program holding the relocation.
+        program: String,
+        /// The instruction index it names.
+        insn: usize,
+    },
+    /// A relocation names a map index that does not exist.
+    #[error(
+        "program '{program}': relocation refers to map #{map}, but the object has {count} maps"
+    )]
+    BadRelocMap {
+        /// The program holding the relocation.
+        program: String,
+        /// The map index it names.
+        map: usize,
+        /// How many maps the object has.
+        count: usize,
+    },
+    /// The `object` crate refused to write the file.
+    #[error("writing ELF: {0}")]
+    Write(#[from] object::write::Error),
+}
+
+/// Serializes `obj` as an ET_REL, EM_BPF, little-endian ELF object.
+pub fn write_elf(obj: &ObjectSpec) -> Result<Vec<u8>, ElfError> {
+    check_names(obj)?;
+
+    let mut out = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
+
+    let license = out.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
+    out.set_section_data(license, &b"GPL\0"[..], 1);
+
+    let map_symbols = write_maps(&mut out, &obj.maps);
+
+    // Programs sharing a section name share the section; remember each section by name.
+    let mut sections: HashMap<String, SectionId> = HashMap::new();
+    for prog in &obj.programs {
+        if prog.insns.is_empty() {
+            return Err(ElfError::EmptyProgram(prog.name.clone()));
+        }
+        let name = prog.attach.section();
+        let section = *sections
+            .entry(name.clone())
+            .or_insert_with(|| out.add_section(Vec::new(), name.into_bytes(), SectionKind::Text));
+        let code: Vec<u8> = prog.insns.iter().flat_map(|i| i.to_bytes()).collect();
+        let start = out.append_section_data(section, &code, 8);
+        out.add_symbol(Symbol {
+            name: prog.name.as_bytes().to_vec(),
+            value: start,
+            size: code.len() as u64,
+            kind: SymbolKind::Text,
+            scope: SymbolScope::Linkage,
+            weak: false,
+            section: SymbolSection::Section(section),
+            flags: SymbolFlags::None,
+        });
+
+        for reloc in &prog.map_relocs {
+            let first = prog.insns.get(reloc.insn);
+            let has_second = reloc.insn + 1 < prog.insns.len();
+            if !first.is_some_and(|i| i.is_ld_imm64()) || !has_second {
+                return Err(ElfError::BadRelocInsn {
+                    program: prog.name.clone(),
+                    insn: reloc.insn,
+                });
+            }
+            let symbol = *map_symbols
+                .get(reloc.map)
+                .ok_or_else(|| ElfError::BadRelocMap {
+                    program: prog.name.clone(),
+                    map: reloc.map,
+                    count: obj.maps.len(),
+                })?;
+            out.add_relocation(
+                section,
+                Relocation {
+                    offset: start + (reloc.insn as u64) * 8,
+                    symbol,
+                    // Must stay 0: see the module docs.
+                    addend: 0,
+                    flags: RelocationFlags::Elf {
+                        r_type: elf::R_BPF_64_64,
+                    },
+                },
+            )?;
+        }
+    }
+
+    Ok(out.write()?)
+}
+
+/// Writes the legacy `maps` section (if there are maps) and returns one symbol per map, in
+/// the order of `maps`.
+fn write_maps(out: &mut Object<'_>, maps: &[MapSpec]) -> Vec<SymbolId> {
+    if maps.is_empty() {
+        return Vec::new();
+    }
+    let section = out.add_section(Vec::new(), b"maps".to_vec(), SectionKind::Data);
+    let mut symbols = Vec::with_capacity(maps.len());
+    for map in maps {
+        let def = map_def(map);
+        let offset = out.append_section_data(section, &def, 4);
+        symbols.push(out.add_symbol(Symbol {
+            name: map.name.as_bytes().to_vec(),
+            value: offset,
+            size: MAP_DEF_SIZE as u64,
+            kind: SymbolKind::Data,
+            scope: SymbolScope::Linkage,
+            weak: false,
+            section: SymbolSection::Section(section),
+            flags: SymbolFlags::None,
+        }));
+    }
+    symbols
+}
+
+/// The 20-byte `struct bpf_map_def` for `map`.
+pub fn map_def(map: &MapSpec) -> [u8; MAP_DEF_SIZE] {
+    let fields = [
+        map.kind.type_id(),
+        map.key_size,
+        map.value_size,
+        map.max_entries,
+        map.flags,
+    ];
+    let mut def = [0u8; MAP_DEF_SIZE];
+    for (chunk, field) in def.chunks_exact_mut(4).zip(fields) {
+        chunk.copy_from_slice(&field.to_le_bytes());
+    }
+    def
+}
+
+fn check_names(obj: &ObjectSpec) -> Result<(), ElfError> {
+    let mut seen = HashSet::new();
+    let names = obj
+        .programs
+        .iter()
+        .map(|p| &p.name)
+        .chain(obj.maps.iter().map(|m| &m.name));
+    for name in names {
+        let valid =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            return Err(ElfError::InvalidName(name.clone()));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(ElfError::DuplicateSymbol(name.clone()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::object::{AttachPoint, MapKind, MapReloc, MapRole, ProgramSpec};
+    use kestrel_isa::{Insn, Reg};
+
+    fn map(name: &str, kind: MapKind) -> MapSpec {
+        MapSpec {
+            name: name.into(),
+            kind,
+            key_size: 8,
+            value_size: 16,
+            max_entries: 1024,
+            flags: 0,
+            role: MapRole::Scratch,
+        }
+    }
+
+    fn prog(name: &str, attach: AttachPoint, map: Option<usize>) -> ProgramSpec {
+        let mut insns = vec![Insn::mov64_imm(Reg::R0, 0)];
+        let mut map_relocs = vec![];
+        if let Some(map) = map {
+            map_relocs.push(MapReloc { insn: 1, map });
+            insns.extend(Insn::ld_map_fd(Reg::R1, 0));
+        }
+        insns.push(Insn::exit());
+        let insn_spans = vec![None; insns.len()];
+        ProgramSpec {
+            name: name.into(),
+            probe: name.into(),
+            attach,
+            insns,
+            map_relocs,
+            insn_spans,
+        }
+    }
+
+    fn sample() -> ObjectSpec {
+        let tp = AttachPoint::Tracepoint {
+            category: "syscalls".into(),
+            name: "sys_enter_getppid".into(),
+        };
+        ObjectSpec {
+            programs: vec![
+                prog("begin", AttachPoint::Begin, Some(1)),
+                prog("tp_a", tp.clone(), Some(0)),
+                prog("tp_b", tp, Some(1)),
+                prog("end", AttachPoint::End, None),
+            ],
+            maps: vec![
+                map("counts", MapKind::Hash),
+                map("events", MapKind::RingBuf),
+            ],
+            printfs: vec![],
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let mut obj = sample();
+        obj.programs[1].map_relocs[0].insn = 0;
+        assert!(matches!(
+            write_elf(&obj),
+            Err(ElfError::BadRelocInsn { insn: 0, .. })
+        ));
+
+        let mut obj = sample();
+        obj.programs[1].map_relocs[0].map = 7;
+        assert!(matches!(
+            write_elf(&obj),
+            Err(ElfError::BadRelocMap { map: 7, .. })
+        ));
+
+        let mut obj = sample();
+        obj.maps[0].name = "tp_a".into();
+        assert!(matches!(write_elf(&obj), Err(ElfError::DuplicateSymbol(_))));
+
+        let mut obj = sample();
+        obj.programs[0].name = "a-b".into();
+        assert!(matches!(write_elf(&obj), Err(ElfError::InvalidName(_))));
+
+        let mut obj = sample();
+        obj.programs[0].insns.clear();
+        assert!(matches!(write_elf(&obj), Err(ElfError::EmptyProgram(_))));
+    }
+
+    #[test]
+    fn map_def_is_little_endian_fields() {
+        let def = map_def(&map("m", MapKind::PerCpuHash));
+        assert_eq!(def[0..4], 5u32.to_le_bytes());
+        assert_eq!(def[4..8], 8u32.to_le_bytes());
+        assert_eq!(def[8..12], 16u32.to_le_bytes());
+        assert_eq!(def[12..16], 1024u32.to_le_bytes());
+        assert_eq!(def[16..20], 0u32.to_le_bytes());
+    }
+}

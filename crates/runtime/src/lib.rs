@@ -1,1 +1,48 @@
-//! kestrel-runtime
+//! kestrel-runtime: turns a compiled [`ObjectSpec`](kestrel_codegen::ObjectSpec) into running
+//! eBPF and its output.
+//!
+//! It owns loading (ELF via aya 0.14, verifier errors mapped to probes and instructions),
+//! attaching (tracepoints, interval timers; BEGIN/END run once with `BPF_PROG_TEST_RUN`),
+//! the event ring buffer, reading maps, signals, and output formatting ([`output`]).
+//! It knows nothing of syntax: spans and source text are the CLI's business.
+//!
+//! ```no_run
+//! use kestrel_runtime::{Flow, LoadOptions, Session, StopFlag};
+//! # fn run(obj: kestrel_codegen::ObjectSpec) -> Result<(), kestrel_runtime::RuntimeError> {
+//! let stop = StopFlag::with_signals()?;
+//! let mut out = std::io::stdout();
+//! let mut s = Session::load(obj, &LoadOptions::default())?;
+//! println!("Attaching {} probes...", s.attach()?);
+//! if s.run_begin(&mut out)? == Flow::Continue {
+//!     s.poll(&mut out, &stop)?;
+//! }
+//! s.run_end(&mut out)?;
+//! s.print_maps(&mut out)?;
+//! # Ok(()) }
+//! ```
+//!
+//! `unsafe` is confined to [`sys`]-level bpf(2) calls and the signal handler installation,
+//! each with a `// SAFETY:` comment.
+#![deny(missing_docs)]
+#![allow(unsafe_code)]
+
+mod attach;
+mod error;
+mod events;
+mod features;
+mod loader;
+mod maps;
+mod perm;
+mod session;
+mod stop;
+mod sys;
+pub mod verifier;
+
+pub mod output;
+
+pub use error::RuntimeError;
+pub use features::fentry_available;
+pub use loader::{LoadOptions, OutputFormat};
+pub use perm::check_privileges;
+pub use session::{ExitReason, Flow, Session};
+pub use stop::StopFlag;

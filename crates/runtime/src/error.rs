@@ -1,0 +1,163 @@
+//! The runtime's one error type. Each variant names the object (probe, program, map) and the
+//! operation that failed; text is produced only by `Display`.
+
+use std::io;
+
+use crate::verifier;
+
+/// Everything that can go wrong between an [`ObjectSpec`](kestrel_codegen::ObjectSpec) and
+/// running probes.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The process may not use bpf(2): not root, or missing CAP_BPF/CAP_PERFMON.
+    #[error("{reason}")]
+    Permission {
+        /// One line saying what is missing and what to do.
+        reason: String,
+    },
+
+    /// The kernel's verifier rejected a program. `Display` shows the probe and the last
+    /// lines of the log; the whole log is kept in `log`.
+    #[error("{}", verifier::summary(probe, *insn, log))]
+    Verifier {
+        /// Program (symbol) name.
+        program: String,
+        /// The probe as the user wrote it, e.g. `tracepoint:syscalls:sys_enter_openat`.
+        probe: String,
+        /// The complete verifier log.
+        log: String,
+        /// Index of the instruction the verifier stopped at, if the log shows it.
+        insn: Option<usize>,
+    },
+
+    /// The compiled object could not be serialized as ELF (a codegen bug).
+    #[error("cannot build the BPF object: {0}")]
+    Elf(#[from] kestrel_codegen::elf::ElfError),
+
+    /// aya refused the generated ELF object (a codegen bug).
+    #[error("the BPF object was rejected before loading: {source}")]
+    Object {
+        /// aya's error.
+        #[source]
+        source: Box<aya::EbpfError>,
+    },
+
+    /// `BPF_MAP_CREATE` failed.
+    #[error("cannot create map '{map}' (bpf BPF_MAP_CREATE): {source}")]
+    MapCreate {
+        /// Map name.
+        map: String,
+        /// errno.
+        #[source]
+        source: io::Error,
+    },
+
+    /// `BPF_PROG_LOAD` failed without a verifier log.
+    #[error("cannot load program for probe '{probe}' (bpf BPF_PROG_LOAD): {source}")]
+    ProgramLoad {
+        /// The probe.
+        probe: String,
+        /// aya's error.
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
+
+    /// The tracepoint does not exist on this kernel.
+    #[error("cannot attach probe '{probe}': unknown tracepoint '{category}:{name}' (no {path})")]
+    UnknownTracepoint {
+        /// The probe.
+        probe: String,
+        /// Tracepoint category.
+        category: String,
+        /// Tracepoint name.
+        name: String,
+        /// The tracefs file that was missing.
+        path: String,
+    },
+
+    /// Attaching a probe failed (perf_event_open, BPF_LINK_CREATE, ioctl ...).
+    #[error("cannot attach probe '{probe}': {source}")]
+    Attach {
+        /// The probe.
+        probe: String,
+        /// aya's error (names the syscall).
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
+
+    /// Running a BEGIN/END program with `BPF_PROG_TEST_RUN` failed.
+    #[error("cannot run probe '{probe}' (bpf BPF_PROG_TEST_RUN): {source}")]
+    TestRun {
+        /// The probe (`BEGIN` or `END`).
+        probe: String,
+        /// errno.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Reading a map from userspace failed.
+    #[error("cannot read map '{map}' (bpf {op}): {source}")]
+    MapRead {
+        /// Map name.
+        map: String,
+        /// The bpf(2) command.
+        op: &'static str,
+        /// errno.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Setting up the ring buffer (mmap of the map) failed.
+    #[error("cannot open ring buffer '{map}': {source}")]
+    RingBuf {
+        /// Map name.
+        map: String,
+        /// aya's error.
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
+
+    /// A ring-buffer record does not match the object's printf table (a codegen bug).
+    #[error("malformed event record (id {id}, {len} bytes): {reason}")]
+    BadEvent {
+        /// The record's event id (0 if the record was shorter than 8 bytes).
+        id: u64,
+        /// The record's length.
+        len: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A printf format does not fit its recorded arguments (a codegen bug).
+    #[error("cannot format printf #{id}: {source}")]
+    Printf {
+        /// The printf's event id.
+        id: u64,
+        /// What is wrong.
+        #[source]
+        source: crate::output::OutputError,
+    },
+
+    /// The object names something the loaded object does not have (a codegen bug).
+    #[error("the loaded object has no {what} named '{name}'")]
+    Missing {
+        /// `program` or `map`.
+        what: &'static str,
+        /// The name.
+        name: String,
+    },
+
+    /// A system call outside bpf(2) failed (poll, sigaction, reading /sys).
+    #[error("{call}: {source}")]
+    Sys {
+        /// What was being done.
+        call: &'static str,
+        /// errno.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Writing output failed (e.g. a closed pipe).
+    #[error("cannot write output: {0}")]
+    Output(#[source] io::Error),
+}

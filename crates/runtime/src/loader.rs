@@ -1,0 +1,119 @@
+//! The only module that knows how aya 0.14 loads objects: ELF bytes → maps created →
+//! programs through the verifier. An aya upgrade should touch this file and `attach.rs`.
+
+use aya::programs::{PerfEvent, Program, ProgramError, RawTracePoint, TracePoint};
+use aya::{Ebpf, EbpfError, EbpfLoader, VerifierLogLevel};
+use kestrel_codegen::{elf::write_elf, ObjectSpec, ProgramSpec};
+
+use crate::perm::{denied, is_eperm};
+use crate::{verifier, RuntimeError};
+
+/// How events and maps are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// bpftrace's text output.
+    #[default]
+    Text,
+    /// bpftrace's `-f json`: one JSON object per line.
+    Json,
+}
+
+/// How to load and run an object.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Text or JSON lines, for printf events and [`Session::print_maps`](crate::Session::print_maps).
+    pub format: OutputFormat,
+    /// Ask the verifier for its most detailed log (`BPF_LOG_LEVEL2`): every state at every
+    /// instruction. Only useful when debugging a rejection; by default the log is level 1,
+    /// which already shows the failing instruction.
+    pub verbose_verifier: bool,
+}
+
+/// Serializes `spec` as ELF and lets aya create its maps. No program is loaded yet.
+pub(crate) fn create_maps(spec: &ObjectSpec, opts: &LoadOptions) -> Result<Ebpf, RuntimeError> {
+    let bytes = write_elf(spec)?;
+    let level = if opts.verbose_verifier {
+        VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS
+    } else {
+        VerifierLogLevel::DEBUG | VerifierLogLevel::STATS
+    };
+    // Our objects carry no BTF, so the loader need not parse the kernel's.
+    EbpfLoader::new()
+        .btf(None)
+        .verifier_log_level(level)
+        .load(&bytes)
+        .map_err(ebpf_error)
+}
+
+fn ebpf_error(e: EbpfError) -> RuntimeError {
+    match e {
+        EbpfError::MapError(aya::maps::MapError::CreateError { name, io_error }) => {
+            if is_eperm(&io_error) {
+                denied("BPF_MAP_CREATE")
+            } else {
+                RuntimeError::MapCreate {
+                    map: name,
+                    source: io_error,
+                }
+            }
+        }
+        other => RuntimeError::Object {
+            source: Box::new(other),
+        },
+    }
+}
+
+/// Loads (verifies) the program `prog` of the object.
+pub(crate) fn load_program(ebpf: &mut Ebpf, prog: &ProgramSpec) -> Result<(), RuntimeError> {
+    let program = program_mut(ebpf, &prog.name)?;
+    let result = match program {
+        Program::TracePoint(p) => TracePoint::load(p),
+        Program::PerfEvent(p) => PerfEvent::load(p),
+        Program::RawTracePoint(p) => RawTracePoint::load(p),
+        _ => Err(ProgramError::UnexpectedProgramType),
+    };
+    result.map_err(|e| load_error(prog, e))
+}
+
+pub(crate) fn program_mut<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &str,
+) -> Result<&'a mut Program, RuntimeError> {
+    ebpf.program_mut(name).ok_or_else(|| RuntimeError::Missing {
+        what: "program",
+        name: name.to_string(),
+    })
+}
+
+fn load_error(prog: &ProgramSpec, e: ProgramError) -> RuntimeError {
+    match e {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            let log = verifier_log.to_string();
+            if !log.trim().is_empty() {
+                RuntimeError::Verifier {
+                    program: prog.name.clone(),
+                    probe: prog.probe.clone(),
+                    insn: verifier::failing_insn(&log),
+                    log,
+                }
+            } else if is_eperm(&io_error) {
+                denied("BPF_PROG_LOAD")
+            } else {
+                RuntimeError::ProgramLoad {
+                    probe: prog.probe.clone(),
+                    source: Box::new(ProgramError::LoadError {
+                        io_error,
+                        verifier_log,
+                    }),
+                }
+            }
+        }
+        other => RuntimeError::ProgramLoad {
+            probe: prog.probe.clone(),
+            source: Box::new(other),
+        },
+    }
+}

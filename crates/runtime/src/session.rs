@@ -1,0 +1,302 @@
+//! [`Session`]: one compiled script, live in the kernel, from load to teardown.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use aya::maps::RingBuf;
+use aya::Ebpf;
+use kestrel_codegen::{AttachPoint, MapRole, ObjectSpec, UserMapLayout};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::attach::{self, OwnedLink};
+use crate::events::{EventRing, Printer};
+use crate::loader::{self, LoadOptions};
+use crate::maps::{self, LiveMap};
+use crate::output::{render_all_maps_json, render_all_maps_text, RawEntry};
+use crate::{perm, OutputFormat, RuntimeError, StopFlag};
+
+/// How long one wait for events lasts before the stop flag is checked again.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What the caller should do after BEGIN ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep going: poll for events.
+    Continue,
+    /// BEGIN called `exit()`: skip polling, go straight to END.
+    Exit,
+}
+
+/// Why [`Session::poll`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// The script called `exit()`.
+    Exit,
+    /// The [`StopFlag`] was set (Ctrl-C, SIGTERM, or [`StopFlag::stop`]).
+    Stopped,
+}
+
+/// A loaded script. The bpftrace flow is:
+///
+/// ```no_run
+/// # use kestrel_runtime::*;
+/// # fn run(obj: kestrel_codegen::ObjectSpec) -> Result<(), RuntimeError> {
+/// let stop = StopFlag::with_signals()?;
+/// let mut out = std::io::stdout();
+/// let mut session = Session::load(obj, &LoadOptions::default())?; // maps + verifier
+/// let n = session.attach()?;
+/// println!("Attaching {n} probes...");
+/// if session.run_begin(&mut out)? == Flow::Continue {
+///     session.poll(&mut out, &stop)?; // until exit() or Ctrl-C
+/// }
+/// session.run_end(&mut out)?; // detaches, then runs END
+/// session.print_maps(&mut out)?;
+/// # Ok(()) }
+/// ```
+///
+/// Dropping the session (on any path, including errors and panics) detaches every probe
+/// and unloads every program and map; nothing is pinned.
+pub struct Session {
+    spec: ObjectSpec,
+    // Field order is drop order: links detach before programs and maps go away.
+    links: Vec<OwnedLink>,
+    events: Option<EventRing>,
+    user_maps: Vec<LiveMap>,
+    ebpf: Ebpf,
+    printer: Printer,
+    format: OutputFormat,
+    exited: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("programs", &self.spec.programs.len())
+            .field("maps", &self.spec.maps.len())
+            .field("attached", &self.links.len())
+            .field("exited", &self.exited)
+            .finish()
+    }
+}
+
+impl Session {
+    /// Creates the maps and loads every program through the verifier. Nothing is attached
+    /// and nothing runs yet.
+    ///
+    /// Fails with [`RuntimeError::Permission`] before touching the kernel if the process
+    /// lacks the privileges, and with [`RuntimeError::Verifier`] (naming the probe and the
+    /// failing instruction) if the kernel rejects a program.
+    pub fn load(spec: ObjectSpec, opts: &LoadOptions) -> Result<Session, RuntimeError> {
+        perm::check_privileges()?;
+        let printer = Printer::new(&spec.printfs, opts.format)?;
+        let mut ebpf = loader::create_maps(&spec, opts)?;
+
+        // Take our maps out of aya's object: the events ring needs an owned MapData, and
+        // user maps are read with raw commands. Holding them keeps their fds, which the
+        // relocated programs refer to, open until the programs are loaded.
+        let mut events = None;
+        let mut user_maps = Vec::new();
+        for (index, map_spec) in spec.maps.iter().enumerate() {
+            let wanted = matches!(map_spec.role, MapRole::Events | MapRole::User(_));
+            if !wanted {
+                continue;
+            }
+            let data = ebpf
+                .take_map(&map_spec.name)
+                .and_then(maps::map_data)
+                .ok_or_else(|| RuntimeError::Missing {
+                    what: "map",
+                    name: map_spec.name.clone(),
+                })?;
+            if map_spec.role == MapRole::Events {
+                let ring = RingBuf::try_from(aya::maps::Map::RingBuf(data)).map_err(|e| {
+                    RuntimeError::RingBuf {
+                        map: map_spec.name.clone(),
+                        source: Box::new(e),
+                    }
+                })?;
+                events = Some(EventRing { ring });
+            } else {
+                user_maps.push(LiveMap { index, data });
+            }
+        }
+
+        for prog in &spec.programs {
+            loader::load_program(&mut ebpf, prog)?;
+        }
+        Ok(Session {
+            spec,
+            links: Vec::new(),
+            events,
+            user_maps,
+            ebpf,
+            printer,
+            format: opts.format,
+            exited: false,
+        })
+    }
+
+    /// The object this session runs.
+    pub fn spec(&self) -> &ObjectSpec {
+        &self.spec
+    }
+
+    /// Attaches every probe except BEGIN/END and returns how many probes the script has
+    /// (BEGIN/END included, as bpftrace counts them). On failure, everything attached so
+    /// far is detached again before the error is returned.
+    pub fn attach(&mut self) -> Result<usize, RuntimeError> {
+        for prog in &self.spec.programs {
+            match attach::attach(&mut self.ebpf, prog) {
+                Ok(Some(link)) => self.links.push(link),
+                Ok(None) => {}
+                Err(e) => {
+                    self.detach();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.spec.programs.len())
+    }
+
+    /// Number of live attachments (probes that can fire).
+    pub fn attached(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Detaches every probe. Idempotent; [`Session::run_end`] calls it first.
+    pub fn detach(&mut self) {
+        self.links.clear();
+    }
+
+    /// Runs the BEGIN programs once, in order, then prints the events they produced.
+    pub fn run_begin(&mut self, out: &mut dyn Write) -> Result<Flow, RuntimeError> {
+        self.run_once(|a| *a == AttachPoint::Begin, out)?;
+        Ok(if self.exited {
+            Flow::Exit
+        } else {
+            Flow::Continue
+        })
+    }
+
+    /// Prints events until the script calls `exit()` or `stop` is set. Waits on the ring
+    /// buffer's fd, waking at least every 100 ms to look at `stop`.
+    pub fn poll(
+        &mut self,
+        out: &mut dyn Write,
+        stop: &StopFlag,
+    ) -> Result<ExitReason, RuntimeError> {
+        loop {
+            if self.exited {
+                return Ok(ExitReason::Exit);
+            }
+            if stop.is_set() {
+                // Print what already arrived, as bpftrace does on Ctrl-C.
+                self.drain(out)?;
+                return Ok(if self.exited {
+                    ExitReason::Exit
+                } else {
+                    ExitReason::Stopped
+                });
+            }
+            self.wait()?;
+            self.drain(out)?;
+        }
+    }
+
+    /// Detaches all probes, runs the END programs once and prints their events.
+    pub fn run_end(&mut self, out: &mut dyn Write) -> Result<(), RuntimeError> {
+        self.detach();
+        // Events still queued from the probes come before END's output.
+        self.drain(out)?;
+        // END runs even after exit(); its own exit() only stops its own output.
+        self.exited = false;
+        self.run_once(|a| *a == AttachPoint::End, out)
+    }
+
+    /// Prints every script map as bpftrace does at exit (text: a blank line, then every
+    /// non-empty map in lexicographic order of name; JSON: one line per non-empty map).
+    pub fn print_maps(&mut self, out: &mut dyn Write) -> Result<(), RuntimeError> {
+        let maps = self.user_maps()?;
+        let text = match self.format {
+            OutputFormat::Text => render_all_maps_text(&maps),
+            OutputFormat::Json => render_all_maps_json(&maps),
+        };
+        out.write_all(text.as_bytes())
+            .map_err(RuntimeError::Output)?;
+        out.flush().map_err(RuntimeError::Output)
+    }
+
+    /// Every script map (`@name`) with its raw entries, in object order, empty ones included.
+    pub fn user_maps(&self) -> Result<Vec<(&UserMapLayout, Vec<RawEntry>)>, RuntimeError> {
+        let cpus = maps::possible_cpus()?;
+        let mut result = Vec::new();
+        for live in &self.user_maps {
+            let Some(map_spec) = self.spec.maps.get(live.index) else {
+                continue;
+            };
+            if let MapRole::User(layout) = &map_spec.role {
+                result.push((layout, maps::read_entries(map_spec, &live.data, cpus)?));
+            }
+        }
+        Ok(result)
+    }
+
+    /// One script map's raw entries, by display name (`@name`); `None` if there is none.
+    pub fn read_map(&self, display: &str) -> Result<Option<Vec<RawEntry>>, RuntimeError> {
+        let cpus = maps::possible_cpus()?;
+        for live in &self.user_maps {
+            let Some(map_spec) = self.spec.maps.get(live.index) else {
+                continue;
+            };
+            if matches!(&map_spec.role, MapRole::User(l) if l.display == display) {
+                return maps::read_entries(map_spec, &live.data, cpus).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    fn run_once(
+        &mut self,
+        which: impl Fn(&AttachPoint) -> bool,
+        out: &mut dyn Write,
+    ) -> Result<(), RuntimeError> {
+        for prog in self.spec.programs.iter().filter(|p| which(&p.attach)) {
+            attach::run_once(&mut self.ebpf, prog)?;
+        }
+        self.drain(out)
+    }
+
+    /// Prints all available events; remembers an `exit()`.
+    fn drain(&mut self, out: &mut dyn Write) -> Result<(), RuntimeError> {
+        if self.exited {
+            return Ok(());
+        }
+        if let Some(events) = &mut self.events {
+            if events.drain(&self.printer, out)? {
+                self.exited = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sleeps until the ring buffer has data, a signal arrives, or the poll interval ends.
+    fn wait(&self) -> Result<(), RuntimeError> {
+        let timeout = PollTimeout::try_from(POLL_INTERVAL).unwrap_or(PollTimeout::MAX);
+        let result = match &self.events {
+            Some(events) => {
+                let mut fds = [PollFd::new(events.ring.as_fd(), PollFlags::POLLIN)];
+                poll(&mut fds, timeout)
+            }
+            None => poll(&mut [], timeout),
+        };
+        match result {
+            Ok(_) | Err(Errno::EINTR) => Ok(()),
+            Err(e) => Err(RuntimeError::Sys {
+                call: "poll on the event ring buffer",
+                source: std::io::Error::from(e),
+            }),
+        }
+    }
+}

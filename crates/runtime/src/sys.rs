@@ -1,0 +1,169 @@
+//! The few bpf(2) commands aya 0.14 does not expose publicly: `BPF_PROG_TEST_RUN` (to run
+//! BEGIN/END programs once) and the raw map iteration commands (to read maps with key and
+//! value sizes only known at run time, including per-CPU values).
+//!
+//! Each call fills a `#[repr(C)]` prefix of `union bpf_attr` and passes its exact size: the
+//! kernel zero-extends shorter attrs and rejects non-zero bytes it does not know.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+
+/// The `test` member of `union bpf_attr` (kernel 5.10+ layout, 80 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    _pad: u32,
+}
+
+/// The map-element member of `union bpf_attr` (used by lookup and get-next-key).
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    /// `value` for lookups, `next_key` for get-next-key.
+    value_or_next_key: u64,
+    flags: u64,
+}
+
+/// Calls bpf(2) with `attr`, which must be a `#[repr(C)]` prefix of `union bpf_attr`.
+fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a live, exclusively borrowed #[repr(C)] struct laid out as a prefix of
+    // `union bpf_attr`, and we pass its exact size. Every pointer inside it (set by the
+    // callers in this module) points to a live buffer whose length was checked against what
+    // the kernel reads or writes for this command: the test-run ctx is read for exactly
+    // `ctx_size_in` bytes; map keys and values are checked against `RawMap`'s sizes.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T as *mut libc::c_void,
+            std::mem::size_of::<T>(),
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Runs a raw tracepoint program once in the calling thread with the zeroed context
+/// `ctx` (its arguments) and returns the program's return value.
+pub fn prog_test_run_raw_tp(prog: BorrowedFd<'_>, ctx: &[u64]) -> io::Result<u32> {
+    let ctx_size_in = u32::try_from(std::mem::size_of_val(ctx))
+        .map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+    let mut attr = TestRunAttr {
+        prog_fd: fd_u32(prog)?,
+        ctx_size_in,
+        ctx_in: ctx.as_ptr() as u64,
+        ..TestRunAttr::default()
+    };
+    sys_bpf(BPF_PROG_TEST_RUN, &mut attr)?;
+    Ok(attr.retval)
+}
+
+/// A map fd plus the sizes the kernel will read and write for it, so that the iteration
+/// calls below can check every buffer before handing its address to the kernel.
+pub struct RawMap<'fd> {
+    fd: BorrowedFd<'fd>,
+    key_size: usize,
+    value_len: usize,
+}
+
+impl<'fd> RawMap<'fd> {
+    /// `key_size`/`value_size` must be the sizes the kernel reports for the map (`MapInfo`);
+    /// for per-CPU maps the kernel copies `round_up(value_size, 8)` bytes for each of
+    /// `possible_cpus` CPUs.
+    pub fn new(
+        fd: BorrowedFd<'fd>,
+        key_size: u32,
+        value_size: u32,
+        per_cpu: bool,
+        possible_cpus: usize,
+    ) -> RawMap<'fd> {
+        let value_size = value_size as usize;
+        let value_len = if per_cpu {
+            value_size.next_multiple_of(8) * possible_cpus
+        } else {
+            value_size
+        };
+        RawMap {
+            fd,
+            key_size: key_size as usize,
+            value_len,
+        }
+    }
+
+    /// Bytes in one key.
+    pub fn key_size(&self) -> usize {
+        self.key_size
+    }
+
+    /// Bytes one lookup writes (all CPUs' copies for per-CPU maps).
+    pub fn value_len(&self) -> usize {
+        self.value_len
+    }
+
+    /// Copies the key following `key` (or the first key, if `key` is `None`) into `next`.
+    /// Returns `Ok(false)` at the end of the map.
+    pub fn next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> io::Result<bool> {
+        if key.is_some_and(|k| k.len() != self.key_size) || next.len() != self.key_size {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let mut attr = MapElemAttr {
+            map_fd: fd_u32(self.fd)?,
+            key: key.map_or(0, |k| k.as_ptr() as u64),
+            value_or_next_key: next.as_mut_ptr() as u64,
+            ..MapElemAttr::default()
+        };
+        match sys_bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Copies the value stored under `key` into `value`. Returns `Ok(false)` if the key is
+    /// absent.
+    pub fn lookup(&self, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
+        if key.len() != self.key_size || value.len() != self.value_len {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let mut attr = MapElemAttr {
+            map_fd: fd_u32(self.fd)?,
+            key: key.as_ptr() as u64,
+            value_or_next_key: value.as_mut_ptr() as u64,
+            ..MapElemAttr::default()
+        };
+        match sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn fd_u32(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    u32::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))
+}
