@@ -5,7 +5,10 @@
 
 pub mod ast;
 pub mod diag;
+pub mod lexer;
+pub mod parser;
 pub mod span;
 
 pub use diag::Diagnostic;
+pub use parser::parse;
 pub use span::Span;
