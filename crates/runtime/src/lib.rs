@@ -9,7 +9,7 @@
 //! ```no_run
 //! use kestrel_runtime::{Flow, LoadOptions, Session, StopFlag};
 //! # fn run(obj: kestrel_codegen::ObjectSpec) -> Result<(), kestrel_runtime::RuntimeError> {
-//! let stop = StopFlag::with_signals()?;
+//! let stop = StopFlag::install()?;
 //! let mut out = std::io::stdout();
 //! let mut s = Session::load(obj, &LoadOptions::default())?;
 //! println!("Attaching {} probes...", s.attach()?);

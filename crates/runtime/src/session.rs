@@ -43,7 +43,7 @@ pub enum ExitReason {
 /// ```no_run
 /// # use kestrel_runtime::*;
 /// # fn run(obj: kestrel_codegen::ObjectSpec) -> Result<(), RuntimeError> {
-/// let stop = StopFlag::with_signals()?;
+/// let stop = StopFlag::install()?;
 /// let mut out = std::io::stdout();
 /// let mut session = Session::load(obj, &LoadOptions::default())?; // maps + verifier
 /// let n = session.attach()?;

@@ -39,7 +39,7 @@ impl StopFlag {
     }
 
     /// A flag that SIGINT and SIGTERM also set. Installs the process-wide handlers.
-    pub fn with_signals() -> Result<StopFlag, RuntimeError> {
+    pub fn install() -> Result<StopFlag, RuntimeError> {
         let action = SigAction::new(
             SigHandler::Handler(on_signal),
             // No SA_RESTART: poll(2) must return EINTR so the loop sees the flag at once.
@@ -65,7 +65,7 @@ impl StopFlag {
         self.local.store(true, Ordering::SeqCst);
     }
 
-    /// True once a stop was requested (or, for [`StopFlag::with_signals`], a signal arrived).
+    /// True once a stop was requested (or, for [`StopFlag::install`], a signal arrived).
     pub fn is_set(&self) -> bool {
         self.local.load(Ordering::SeqCst) || (self.signals && SIGNALLED.load(Ordering::SeqCst))
     }

@@ -6,7 +6,7 @@
 //! kernel zero-extends shorter attrs and rejects non-zero bytes it does not know.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
@@ -166,4 +166,86 @@ impl<'fd> RawMap<'fd> {
 
 fn fd_u32(fd: BorrowedFd<'_>) -> io::Result<u32> {
     u32::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))
+}
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_PROG_TYPE_TRACING: u32 = 26;
+const BPF_TRACE_FENTRY: u32 = 24;
+
+/// The `BPF_PROG_LOAD` member of `union bpf_attr`, up to `attach_btf_id` and its union.
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+    prog_btf_fd: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    func_info_cnt: u32,
+    line_info_rec_size: u32,
+    line_info: u64,
+    line_info_cnt: u32,
+    attach_btf_id: u32,
+    attach_prog_fd: u32,
+    _pad: u32,
+}
+
+/// The `BPF_LINK_CREATE` member of `union bpf_attr` (its fixed head plus the tracing
+/// target, which stays zero: attach where the program's `attach_btf_id` says).
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    target_btf_id: u32,
+    _pad: u32,
+    cookie: u64,
+}
+
+/// Loads `return 0` as an fentry program on the vmlinux function with BTF id `btf_id`, and
+/// attaches it, then closes both. `Ok(())` means fentry works here.
+pub fn probe_fentry(btf_id: u32) -> io::Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    // r0 = 0; exit
+    let insns: [u64; 2] = [u64::from_le_bytes([0xb7, 0, 0, 0, 0, 0, 0, 0]), 0x95];
+    let license = b"GPL\0";
+    let mut load = ProgLoadAttr {
+        prog_type: BPF_PROG_TYPE_TRACING,
+        insn_cnt: 2,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        expected_attach_type: BPF_TRACE_FENTRY,
+        attach_btf_id: btf_id,
+        ..ProgLoadAttr::default()
+    };
+    let prog = sys_bpf(BPF_PROG_LOAD, &mut load)?;
+    let prog = i32::try_from(prog).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: BPF_PROG_LOAD returned a new file descriptor that nothing else owns.
+    let prog = unsafe { OwnedFd::from_raw_fd(prog) };
+
+    let mut link = LinkCreateAttr {
+        prog_fd: fd_u32(prog.as_fd())?,
+        attach_type: BPF_TRACE_FENTRY,
+        ..LinkCreateAttr::default()
+    };
+    let link = sys_bpf(BPF_LINK_CREATE, &mut link)?;
+    let link = i32::try_from(link).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: BPF_LINK_CREATE returned a new file descriptor that nothing else owns; owning
+    // it closes (detaches) it when this function returns.
+    drop(unsafe { OwnedFd::from_raw_fd(link) });
+    Ok(())
 }

@@ -257,3 +257,15 @@ fn failed_attach_leaves_nothing_attached() {
     }
     assert_eq!(s.read_map("@c").unwrap().unwrap(), vec![]);
 }
+
+#[test]
+fn fentry_probe_answers() {
+    if !kernel_available("fentry_probe_answers") {
+        return;
+    }
+    // No assertion on the answer (it depends on the kernel); it must answer without leaving
+    // anything behind and agree with itself.
+    let first = kestrel_runtime::fentry_available();
+    assert_eq!(first, kestrel_runtime::fentry_available());
+    eprintln!("fentry available: {first}");
+}
