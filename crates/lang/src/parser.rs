@@ -249,15 +249,25 @@ impl<'s> Parser<'s> {
         }
     }
 
-    /// Skip to just past the end of the current probe's body.
+    /// Skip to just past the end of the current probe's body, or to what looks like the
+    /// next probe: a name at the start of a line outside braces.
     fn recover_top(&mut self) {
         self.nesting = 0;
         self.in_predicate = false;
         self.open_blocks.clear();
         let mut depth = 0i32;
+        let start = self.pos;
         loop {
-            match self.peek_kind() {
+            let tok = self.peek().clone();
+            match tok.kind {
                 TokenKind::Eof => return,
+                TokenKind::Ident(_)
+                    if depth == 0
+                        && tok.span.start as usize > start
+                        && self.starts_line(tok.span) =>
+                {
+                    return
+                }
                 TokenKind::Punct(Punct::LBrace) => depth += 1,
                 TokenKind::Punct(Punct::RBrace) => {
                     depth -= 1;
@@ -271,6 +281,14 @@ impl<'s> Parser<'s> {
             }
             self.bump();
         }
+    }
+
+    fn starts_line(&self, span: Span) -> bool {
+        let before = self.src.get(..span.start as usize).unwrap_or("");
+        before
+            .rsplit('\n')
+            .next()
+            .is_some_and(|l| l.trim().is_empty())
     }
 
     /// `spec, spec /pred/ { body }`.

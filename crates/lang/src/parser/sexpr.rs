@@ -126,7 +126,7 @@ fn write_type(out: &mut String, ty: &TypeName) {
     );
 }
 
-fn write_expr(out: &mut String, e: &Expr) {
+pub(super) fn write_expr(out: &mut String, e: &Expr) {
     let list = |out: &mut String, head: &str, items: &[&Expr]| {
         let _ = write!(out, "({head}");
         for item in items {

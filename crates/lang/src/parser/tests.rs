@@ -323,6 +323,18 @@ fn diag_many_errors_recovered() {
             "error: expected ';' or '}' after statement, found 'identifier exit'",
         ]
     );
+    let out = err("BEGIN { } ;\nEND { exit() exit() }\n@x = 1;\ninterval:s:1 / { }\nEND { 1 2 }");
+    let titles: Vec<&str> = out.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(
+        titles,
+        vec![
+            "error: expected a probe such as 'BEGIN' or 'tracepoint:syscalls:sys_enter_openat', found ';'",
+            "error: expected ';' or '}' after statement, found 'identifier exit'",
+            "error: expected a probe such as 'BEGIN' or 'tracepoint:syscalls:sys_enter_openat', found 'map @x'",
+            "error: expected an expression, found '{'",
+            "error: expected ';' or '}' after statement, found 'integer 2'",
+        ]
+    );
     assert!(err("BEGIN { @x = (1 + 2; }").contains("expected ')', found ';'"));
     assert!(err("BEGIN { x = 1; }").contains("cannot assign to this expression"));
     assert!(err("BEGIN { 1++; }").contains("'++' needs a '$variable' or '@map' element"));
@@ -430,4 +442,93 @@ fn dump_scripts() {
     for (name, src) in SCRIPTS {
         println!("== {name}\n{}", sx(src));
     }
+}
+
+/// Every expression's span, cut out of the source and parsed on its own, gives the same tree:
+/// a strong check that spans cover exactly their node's text.
+#[test]
+fn expression_spans_reparse() {
+    use crate::ast::{Block, Expr, Stmt};
+    fn walk_block<'a>(b: &'a Block, out: &mut Vec<&'a Expr>) {
+        b.stmts.iter().for_each(|s| walk_stmt(s, out));
+    }
+    fn walk_stmt<'a>(s: &'a Stmt, out: &mut Vec<&'a Expr>) {
+        match &s.kind {
+            StmtKind::Expr(e) => walk_expr(e, out),
+            StmtKind::AssignMap { map, value, .. } => {
+                map.keys.iter().for_each(|k| walk_expr(k, out));
+                walk_expr(value, out);
+            }
+            StmtKind::AssignVar { value, .. } => walk_expr(value, out),
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                walk_expr(cond, out);
+                walk_block(then, out);
+                if let Some(b) = otherwise {
+                    walk_block(b, out);
+                }
+            }
+            StmtKind::While { cond: e, body } | StmtKind::Unroll { count: e, body } => {
+                walk_expr(e, out);
+                walk_block(body, out);
+            }
+            StmtKind::For { body, .. } => walk_block(body, out),
+            StmtKind::Block(b) => walk_block(b, out),
+            StmtKind::Break | StmtKind::Continue | StmtKind::Return => {}
+        }
+    }
+    fn walk_expr<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+        out.push(e);
+        match &e.kind {
+            ExprKind::Map(m) => m.keys.iter().for_each(|k| walk_expr(k, out)),
+            ExprKind::Call { args, .. } | ExprKind::Tuple(args) => {
+                args.iter().for_each(|a| walk_expr(a, out))
+            }
+            ExprKind::Binary { lhs, rhs, .. } => {
+                walk_expr(lhs, out);
+                walk_expr(rhs, out);
+            }
+            ExprKind::Unary { expr, .. }
+            | ExprKind::IncDec { target: expr, .. }
+            | ExprKind::Field { expr, .. }
+            | ExprKind::Cast { expr, .. } => walk_expr(expr, out),
+            ExprKind::Index { expr, index } => {
+                walk_expr(expr, out);
+                walk_expr(index, out);
+            }
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                walk_expr(cond, out);
+                walk_expr(then, out);
+                walk_expr(otherwise, out);
+            }
+            _ => {}
+        }
+    }
+    let mut checked = 0;
+    for (name, src) in SCRIPTS {
+        let prog = parse(src).unwrap_or_else(|_| panic!("{name}"));
+        let mut exprs = Vec::new();
+        for probe in &prog.probes {
+            if let Some(p) = &probe.predicate {
+                walk_expr(p, &mut exprs);
+            }
+            walk_block(&probe.body, &mut exprs);
+        }
+        for e in exprs {
+            let text = &src[e.span.start as usize..e.span.end as usize];
+            let alone = stmt(&format!("$e = ({text})"));
+            let mut whole = String::new();
+            super::sexpr::write_expr(&mut whole, e);
+            assert_eq!(alone, format!("(= $e {whole})"), "{name}: {text:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 300, "{checked}");
 }
