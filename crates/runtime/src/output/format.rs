@@ -1,0 +1,770 @@
+//! `printf` format strings: parsing, checking against argument kinds, and rendering one
+//! conversion.
+//!
+//! This file depends on `std` only, so the compiler crates can take it over unchanged and
+//! check `printf("%d %s", ...)` at compile time with [`validate_format`].
+//!
+//! The accepted language is C's, restricted to what kestrel's values can be:
+//! conversions `d i u o x X c s p` and `%%`; flags `- + space # 0` in any order; a decimal
+//! width; a precision (`.N`); length modifiers `hh h l ll z j t` (accepted and ignored: the
+//! width of a value comes from its argument's type). Like bpftrace, a `%` that does not start
+//! a known conversion (`100%`, `%q`) is printed as written. Floating point (`%f` ...),
+//! `%n`, bpftrace's buffer conversions (`%r`, `%rx`, `%rh`) and `*` widths are rejected.
+
+use std::fmt;
+
+/// The largest width or precision accepted, so a typo cannot ask for gigabytes of padding.
+pub const MAX_WIDTH: usize = 65_535;
+
+/// What kind of value an argument is, as far as the format cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgClass {
+    /// Any integer (also booleans and pointers).
+    Int,
+    /// A NUL-terminated string.
+    Str,
+}
+
+impl ArgClass {
+    fn describe(self) -> &'static str {
+        match self {
+            ArgClass::Int => "an integer",
+            ArgClass::Str => "a string",
+        }
+    }
+}
+
+/// The conversion character of a directive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvKind {
+    /// `%d`, `%i`
+    Signed,
+    /// `%u`
+    Unsigned,
+    /// `%o`
+    Octal,
+    /// `%x`
+    HexLower,
+    /// `%X`
+    HexUpper,
+    /// `%c`: the low byte of an integer.
+    Char,
+    /// `%s`: a string, or an integer printed in decimal.
+    Str,
+    /// `%p`: `0x` and lowercase hex, `(nil)` for zero.
+    Pointer,
+}
+
+impl ConvKind {
+    /// Whether an argument of class `arg` may be given to this conversion.
+    pub fn accepts(self, arg: ArgClass) -> bool {
+        match arg {
+            ArgClass::Int => true,
+            ArgClass::Str => self == ConvKind::Str,
+        }
+    }
+}
+
+/// The flag characters of a directive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// `-`: pad on the right.
+    pub left: bool,
+    /// `+`: always print a sign for signed conversions.
+    pub plus: bool,
+    /// ` `: a space where a `+` would go.
+    pub space: bool,
+    /// `#`: `0x`/`0X` prefix for hex, leading `0` for octal.
+    pub alt: bool,
+    /// `0`: pad numbers with zeros (ignored with `-` or a precision).
+    pub zero: bool,
+}
+
+/// One parsed `%...` directive that consumes an argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conversion {
+    /// Flag characters.
+    pub flags: Flags,
+    /// Minimum field width.
+    pub width: Option<usize>,
+    /// Precision: minimum digits for integers, maximum bytes for strings.
+    pub precision: Option<usize>,
+    /// The conversion character.
+    pub kind: ConvKind,
+    /// The directive as written, e.g. `%-8lld` (for error messages).
+    pub spec: String,
+}
+
+/// A format string split into literal text and conversions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// Text printed as is (`%%` already turned into `%`).
+    Literal(String),
+    /// A directive consuming the next argument.
+    Conv(Conversion),
+}
+
+/// Why a format string cannot be used with the given arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormatError {
+    /// The number of conversions and arguments differ.
+    ArgCount {
+        /// Conversions in the format.
+        conversions: usize,
+        /// Arguments given.
+        args: usize,
+    },
+    /// A conversion got an argument it cannot print (e.g. `%d` given a string).
+    TypeMismatch {
+        /// The directive as written.
+        spec: String,
+        /// Zero-based argument index.
+        index: usize,
+        /// What the argument is.
+        found: ArgClass,
+    },
+    /// A directive kestrel does not support.
+    Unsupported {
+        /// The directive as written.
+        spec: String,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::ArgCount { conversions, args } => write!(
+                f,
+                "printf: format has {} but {}",
+                plural(*conversions, "conversion"),
+                plural(*args, "argument")
+            ),
+            FormatError::TypeMismatch { spec, index, found } => write!(
+                f,
+                "printf: {spec} expects an integer, but argument {} is {}",
+                index + 1,
+                found.describe()
+            ),
+            FormatError::Unsupported { spec, reason } => {
+                write!(f, "printf: unsupported conversion '{spec}': {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+/// Splits `format` into literal text and conversions.
+pub fn parse_format(format: &str) -> Result<Vec<Piece>, FormatError> {
+    let bytes = format.as_bytes();
+    let mut pieces = Vec::new();
+    let mut literal = String::new();
+    let mut i = 0;
+    // Every slice below starts and ends next to an ASCII byte, so it is a char boundary.
+    let mut lit_start = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        literal.push_str(&format[lit_start..i]);
+        match parse_directive(format, i)? {
+            Directive::Percent(end) => {
+                literal.push('%');
+                i = end;
+            }
+            Directive::Conv(conv, end) => {
+                if !literal.is_empty() {
+                    pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+                }
+                pieces.push(Piece::Conv(conv));
+                i = end;
+            }
+            Directive::NotOne => {
+                literal.push('%');
+                i += 1;
+            }
+        }
+        lit_start = i;
+    }
+    literal.push_str(&format[lit_start..]);
+    if !literal.is_empty() {
+        pieces.push(Piece::Literal(literal));
+    }
+    Ok(pieces)
+}
+
+/// Parses `format` and checks it against the arguments' kinds; returns the conversions in
+/// argument order.
+pub fn validate_format(format: &str, args: &[ArgClass]) -> Result<Vec<Conversion>, FormatError> {
+    let convs: Vec<Conversion> = parse_format(format)?
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Conv(c) => Some(c),
+            Piece::Literal(_) => None,
+        })
+        .collect();
+    if convs.len() != args.len() {
+        return Err(FormatError::ArgCount {
+            conversions: convs.len(),
+            args: args.len(),
+        });
+    }
+    for (index, (conv, arg)) in convs.iter().zip(args).enumerate() {
+        if !conv.kind.accepts(*arg) {
+            return Err(FormatError::TypeMismatch {
+                spec: conv.spec.clone(),
+                index,
+                found: *arg,
+            });
+        }
+    }
+    Ok(convs)
+}
+
+enum Directive {
+    /// `%%` (or `%5%`): a literal percent sign; the index after it.
+    Percent(usize),
+    /// A conversion and the index after it.
+    Conv(Conversion, usize),
+    /// Not a directive: the `%` is literal text.
+    NotOne,
+}
+
+fn parse_number(
+    bytes: &[u8],
+    j: &mut usize,
+    spec_start: usize,
+    format: &str,
+) -> Result<usize, FormatError> {
+    let mut n: usize = 0;
+    while *j < bytes.len() && bytes[*j].is_ascii_digit() {
+        n = n
+            .saturating_mul(10)
+            .saturating_add(usize::from(bytes[*j] - b'0'));
+        *j += 1;
+    }
+    if n > MAX_WIDTH {
+        return Err(FormatError::Unsupported {
+            spec: format[spec_start..*j].to_string(),
+            reason: "width or precision too large",
+        });
+    }
+    Ok(n)
+}
+
+fn parse_directive(format: &str, start: usize) -> Result<Directive, FormatError> {
+    let bytes = format.as_bytes();
+    let mut j = start + 1;
+    let mut flags = Flags::default();
+    while j < bytes.len() {
+        match bytes[j] {
+            b'-' => flags.left = true,
+            b'+' => flags.plus = true,
+            b' ' => flags.space = true,
+            b'#' => flags.alt = true,
+            b'0' => flags.zero = true,
+            _ => break,
+        }
+        j += 1;
+    }
+    let star = |j: usize| FormatError::Unsupported {
+        spec: format[start..=j].to_string(),
+        reason: "'*' widths and precisions are not supported",
+    };
+    let mut width = None;
+    if j < bytes.len() && bytes[j] == b'*' {
+        return Err(star(j));
+    }
+    if j < bytes.len() && bytes[j].is_ascii_digit() {
+        width = Some(parse_number(bytes, &mut j, start, format)?);
+    }
+    let mut precision = None;
+    if j < bytes.len() && bytes[j] == b'.' {
+        j += 1;
+        if j < bytes.len() && bytes[j] == b'*' {
+            return Err(star(j));
+        }
+        precision = Some(parse_number(bytes, &mut j, start, format)?);
+    }
+    for modifier in [&b"hh"[..], b"ll", b"h", b"l", b"z", b"j", b"t"] {
+        if bytes[j.min(bytes.len())..].starts_with(modifier) {
+            j += modifier.len();
+            break;
+        }
+    }
+    let Some(&c) = bytes.get(j) else {
+        return Ok(Directive::NotOne);
+    };
+    let kind = match c {
+        b'd' | b'i' => ConvKind::Signed,
+        b'u' => ConvKind::Unsigned,
+        b'o' => ConvKind::Octal,
+        b'x' => ConvKind::HexLower,
+        b'X' => ConvKind::HexUpper,
+        b'c' => ConvKind::Char,
+        b's' => ConvKind::Str,
+        b'p' => ConvKind::Pointer,
+        b'%' => return Ok(Directive::Percent(j + 1)),
+        b'e' | b'E' | b'f' | b'F' | b'g' | b'G' | b'a' | b'A' => {
+            return Err(FormatError::Unsupported {
+                spec: format[start..=j].to_string(),
+                reason: "kestrel has no floating-point values",
+            })
+        }
+        b'n' => {
+            return Err(FormatError::Unsupported {
+                spec: format[start..=j].to_string(),
+                reason: "%n writes to memory and is never supported",
+            })
+        }
+        b'r' => {
+            return Err(FormatError::Unsupported {
+                spec: format[start..=j].to_string(),
+                reason: "buffer conversions are not supported yet",
+            })
+        }
+        _ => return Ok(Directive::NotOne),
+    };
+    Ok(Directive::Conv(
+        Conversion {
+            flags,
+            width,
+            precision,
+            kind,
+            spec: format[start..=j].to_string(),
+        },
+        j + 1,
+    ))
+}
+
+/// An integer argument as it sits in a record: raw bits and the type they came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IntArg {
+    /// The value's bytes, little endian, zero-extended to 64 bits.
+    pub bits: u64,
+    /// Width in bytes (1, 2, 4 or 8; anything else is treated as 8).
+    pub size: u8,
+    /// Whether the type is signed.
+    pub signed: bool,
+}
+
+impl IntArg {
+    fn width_bits(self) -> u32 {
+        match self.size {
+            1 => 8,
+            2 => 16,
+            4 => 32,
+            _ => 64,
+        }
+    }
+
+    fn mask(self) -> u64 {
+        u64::MAX >> (64 - self.width_bits())
+    }
+
+    /// The bits at the argument's width: what C's unsigned conversions print.
+    pub fn unsigned_bits(self) -> u64 {
+        self.bits & self.mask()
+    }
+
+    /// The value the argument's type gives these bits.
+    pub fn value(self) -> i128 {
+        let bits = self.unsigned_bits();
+        if !self.signed {
+            return i128::from(bits);
+        }
+        let shift = 64 - self.width_bits();
+        i128::from(((bits << shift) as i64) >> shift)
+    }
+
+    /// The value as `%d` prints it: signed types as themselves, unsigned 64-bit values
+    /// above `i64::MAX` reinterpreted (as C does with `%lld`).
+    fn as_signed(self) -> i128 {
+        if self.signed {
+            self.value()
+        } else if self.width_bits() == 64 {
+            i128::from(self.unsigned_bits() as i64)
+        } else {
+            i128::from(self.unsigned_bits())
+        }
+    }
+}
+
+fn pad(out: &mut Vec<u8>, body: &[u8], width: Option<usize>, left: bool) {
+    let fill = width.unwrap_or(0).saturating_sub(body.len());
+    if !left {
+        out.extend(std::iter::repeat_n(b' ', fill));
+    }
+    out.extend_from_slice(body);
+    if left {
+        out.extend(std::iter::repeat_n(b' ', fill));
+    }
+}
+
+/// Appends `s` as `%s` with this conversion's width, precision and `-` flag.
+pub fn write_str(conv: &Conversion, s: &[u8], out: &mut Vec<u8>) {
+    let s = match conv.precision {
+        Some(p) if p < s.len() => &s[..p],
+        _ => s,
+    };
+    pad(out, s, conv.width, conv.flags.left);
+}
+
+/// Appends an integer formatted by this conversion, following C's rules.
+pub fn write_int(conv: &Conversion, arg: IntArg, out: &mut Vec<u8>) {
+    match conv.kind {
+        ConvKind::Char => {
+            let byte = (arg.bits & 0xff) as u8;
+            pad(out, &[byte], conv.width, conv.flags.left);
+        }
+        ConvKind::Str => {
+            let text = arg.value().to_string();
+            write_str(conv, text.as_bytes(), out);
+        }
+        ConvKind::Pointer => {
+            // Pointers are 64-bit: narrower signed values are sign-extended, as C would
+            // when converting them to a pointer.
+            let v = if arg.signed {
+                arg.value() as u64
+            } else {
+                arg.unsigned_bits()
+            };
+            let body = if v == 0 {
+                "(nil)".to_string()
+            } else {
+                format!("0x{v:x}")
+            };
+            pad(out, body.as_bytes(), conv.width, conv.flags.left);
+        }
+        ConvKind::Signed => {
+            let v = arg.as_signed();
+            let sign = if v < 0 {
+                "-"
+            } else if conv.flags.plus {
+                "+"
+            } else if conv.flags.space {
+                " "
+            } else {
+                ""
+            };
+            write_number(conv, sign, "", v.unsigned_abs().to_string(), v == 0, out);
+        }
+        ConvKind::Unsigned | ConvKind::Octal | ConvKind::HexLower | ConvKind::HexUpper => {
+            let v = arg.unsigned_bits();
+            let (digits, prefix) = match conv.kind {
+                ConvKind::Octal => (format!("{v:o}"), ""),
+                ConvKind::HexLower => (
+                    format!("{v:x}"),
+                    if conv.flags.alt && v != 0 { "0x" } else { "" },
+                ),
+                ConvKind::HexUpper => (
+                    format!("{v:X}"),
+                    if conv.flags.alt && v != 0 { "0X" } else { "" },
+                ),
+                _ => (v.to_string(), ""),
+            };
+            write_number(conv, "", prefix, digits, v == 0, out);
+        }
+    }
+}
+
+fn write_number(
+    conv: &Conversion,
+    sign: &str,
+    prefix: &str,
+    digits: String,
+    zero: bool,
+    out: &mut Vec<u8>,
+) {
+    let mut digits = match conv.precision {
+        Some(0) if zero => String::new(),
+        Some(p) if p > digits.len() => format!("{}{digits}", "0".repeat(p - digits.len())),
+        _ => digits,
+    };
+    if conv.kind == ConvKind::Octal && conv.flags.alt && !digits.starts_with('0') {
+        digits.insert(0, '0');
+    }
+    let len = sign.len() + prefix.len() + digits.len();
+    let fill = conv.width.unwrap_or(0).saturating_sub(len);
+    if conv.flags.left {
+        out.extend_from_slice(sign.as_bytes());
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(digits.as_bytes());
+        out.extend(std::iter::repeat_n(b' ', fill));
+    } else if conv.flags.zero && conv.precision.is_none() {
+        out.extend_from_slice(sign.as_bytes());
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend(std::iter::repeat_n(b'0', fill));
+        out.extend_from_slice(digits.as_bytes());
+    } else {
+        out.extend(std::iter::repeat_n(b' ', fill));
+        out.extend_from_slice(sign.as_bytes());
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(digits.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convs(format: &str) -> Vec<Conversion> {
+        parse_format(format)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| match p {
+                Piece::Conv(c) => Some(c),
+                Piece::Literal(_) => None,
+            })
+            .collect()
+    }
+
+    /// Renders `spec` (literals and conversions) with every conversion given `arg`.
+    fn render(spec: &str, mut conv: impl FnMut(&Conversion, &mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        for p in parse_format(spec).unwrap_or_default() {
+            match p {
+                Piece::Literal(l) => out.extend_from_slice(l.as_bytes()),
+                Piece::Conv(c) => conv(&c, &mut out),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn int(spec: &str, bits: u64, size: u8, signed: bool) -> String {
+        render(spec, |c, out| {
+            write_int(c, IntArg { bits, size, signed }, out)
+        })
+    }
+
+    fn i64v(spec: &str, v: i64) -> String {
+        int(spec, v as u64, 8, true)
+    }
+
+    fn s(spec: &str, text: &str) -> String {
+        render(spec, |c, out| write_str(c, text.as_bytes(), out))
+    }
+
+    #[test]
+    fn count_mismatch_messages() {
+        let e = validate_format("%d\n", &[]).err();
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some("printf: format has 1 conversion but 0 arguments")
+        );
+        let e = validate_format("%d %d\n", &[ArgClass::Int]).err();
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some("printf: format has 2 conversions but 1 argument")
+        );
+        let e = validate_format("x\n", &[ArgClass::Int, ArgClass::Int]).err();
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some("printf: format has 0 conversions but 2 arguments")
+        );
+    }
+
+    #[test]
+    fn type_mismatches_follow_bpftrace() {
+        // bpftrace (0.17 and current) rejects an integer conversion given a string.
+        for spec in ["%d", "%i", "%u", "%x", "%X", "%o", "%c", "%p", "%ld"] {
+            let e = validate_format(spec, &[ArgClass::Str]);
+            assert_eq!(
+                e,
+                Err(FormatError::TypeMismatch {
+                    spec: spec.to_string(),
+                    index: 0,
+                    found: ArgClass::Str
+                })
+            );
+        }
+        let e = validate_format("%s %d", &[ArgClass::Str, ArgClass::Str]).err();
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some("printf: %d expects an integer, but argument 2 is a string")
+        );
+        // Current bpftrace lets %s print anything (0.17 rejected an integer).
+        assert!(validate_format("%s", &[ArgClass::Int]).is_ok());
+    }
+
+    #[test]
+    fn unsupported_conversions() {
+        for (spec, bad) in [
+            ("%f", "%f"),
+            ("%.2e", "%.2e"),
+            ("%n", "%n"),
+            ("%r", "%r"),
+            ("%*d", "%*"),
+            ("%.*d", "%.*"),
+        ] {
+            match validate_format(spec, &[ArgClass::Int]) {
+                Err(FormatError::Unsupported { spec: s, .. }) => assert_eq!(s, bad),
+                other => panic!("{spec}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            validate_format("%99999999999999999999d", &[ArgClass::Int]),
+            Err(FormatError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn literal_percent_signs() {
+        assert_eq!(
+            parse_format("a%%b\n"),
+            Ok(vec![Piece::Literal("a%b\n".into())])
+        );
+        assert_eq!(
+            parse_format("100%"),
+            Ok(vec![Piece::Literal("100%".into())])
+        );
+        assert_eq!(
+            parse_format("%q %5"),
+            Ok(vec![Piece::Literal("%q %5".into())])
+        );
+        assert_eq!(parse_format("%%d"), Ok(vec![Piece::Literal("%d".into())]));
+        assert_eq!(parse_format("%5%"), Ok(vec![Piece::Literal("%".into())]));
+        assert_eq!(parse_format(""), Ok(vec![]));
+        assert_eq!(
+            validate_format("%%d %d", &[ArgClass::Int]).map(|v| v.len()),
+            Ok(1)
+        );
+        // Non-ASCII text around directives survives.
+        assert_eq!(
+            parse_format("é%dü"),
+            Ok(vec![
+                Piece::Literal("é".into()),
+                Piece::Conv(Conversion {
+                    flags: Flags::default(),
+                    width: None,
+                    precision: None,
+                    kind: ConvKind::Signed,
+                    spec: "%d".into()
+                }),
+                Piece::Literal("ü".into()),
+            ])
+        );
+    }
+
+    #[test]
+    fn parses_flags_width_precision_length() {
+        let c = convs("%-+ #08.3lld");
+        assert_eq!(c.len(), 1);
+        let c = &c[0];
+        assert_eq!(
+            c.flags,
+            Flags {
+                left: true,
+                plus: true,
+                space: true,
+                alt: true,
+                zero: true
+            }
+        );
+        assert_eq!(
+            (c.width, c.precision, c.kind),
+            (Some(8), Some(3), ConvKind::Signed)
+        );
+        assert_eq!(c.spec, "%-+ #08.3lld");
+        for (spec, kind) in [
+            ("%hhd", ConvKind::Signed),
+            ("%hu", ConvKind::Unsigned),
+            ("%zx", ConvKind::HexLower),
+            ("%jX", ConvKind::HexUpper),
+            ("%to", ConvKind::Octal),
+            ("%lc", ConvKind::Char),
+            ("%ls", ConvKind::Str),
+            ("%p", ConvKind::Pointer),
+            ("%i", ConvKind::Signed),
+        ] {
+            assert_eq!(convs(spec).first().map(|c| c.kind), Some(kind), "{spec}");
+        }
+        assert_eq!(convs("%.d")[0].precision, Some(0));
+    }
+
+    #[test]
+    fn signed_decimal() {
+        assert_eq!(i64v("%d", 42), "42");
+        assert_eq!(i64v("%i", -42), "-42");
+        assert_eq!(i64v("%+d", 5), "+5");
+        assert_eq!(i64v("%+d", -5), "-5");
+        assert_eq!(i64v("% d", 5), " 5");
+        assert_eq!(i64v("%+ d", 5), "+5");
+        assert_eq!(i64v("%5d", -3), "   -3");
+        assert_eq!(i64v("%-5d|", -3), "-3   |");
+        assert_eq!(i64v("%05d", -3), "-0003");
+        assert_eq!(i64v("%-05d|", 7), "7    |");
+        assert_eq!(i64v("%.3d", 7), "007");
+        assert_eq!(i64v("%08.3d", 7), "     007");
+        assert_eq!(i64v("%.0d", 0), "");
+        assert_eq!(i64v("%d", i64::MIN), "-9223372036854775808");
+        assert_eq!(int("%d", u64::MAX, 8, false), "-1");
+        assert_eq!(int("%d", 200, 1, false), "200");
+        assert_eq!(int("%d", 0xff, 1, true), "-1");
+        assert_eq!(int("%d", 0xfffe, 2, true), "-2");
+        assert_eq!(int("%d", 0xffff_ffff, 4, true), "-1");
+        // High garbage bits beyond the argument's width are ignored.
+        assert_eq!(int("%d", 0xdead_00ff, 1, false), "255");
+    }
+
+    #[test]
+    fn unsigned_hex_octal() {
+        assert_eq!(i64v("%u", -1), "18446744073709551615");
+        assert_eq!(int("%u", 0xff, 1, true), "255");
+        assert_eq!(int("%x", 0xffff_ffff, 4, true), "ffffffff");
+        assert_eq!(i64v("%x", -1), "ffffffffffffffff");
+        assert_eq!(int("%x", 0xffff, 2, true), "ffff");
+        assert_eq!(i64v("%x", 255), "ff");
+        assert_eq!(i64v("%X", 255), "FF");
+        assert_eq!(i64v("%#x", 255), "0xff");
+        assert_eq!(i64v("%#X", 255), "0XFF");
+        assert_eq!(i64v("%#x", 0), "0");
+        assert_eq!(i64v("%08x", 255), "000000ff");
+        assert_eq!(i64v("%#08x", 255), "0x0000ff");
+        assert_eq!(i64v("%-6x|", 255), "ff    |");
+        assert_eq!(i64v("%5.3x", 10), "  00a");
+        assert_eq!(i64v("%o", 8), "10");
+        assert_eq!(i64v("%#o", 8), "010");
+        assert_eq!(i64v("%#o", 0), "0");
+        assert_eq!(i64v("%#.3o", 8), "010");
+        assert_eq!(i64v("%o", -1), "1777777777777777777777");
+        assert_eq!(i64v("%+u", 5), "5");
+    }
+
+    #[test]
+    fn char_pointer_and_int_as_string() {
+        assert_eq!(i64v("%c", 65), "A");
+        assert_eq!(i64v("%c", 0x4142), "B");
+        assert_eq!(i64v("%-5c|", 65), "A    |");
+        assert_eq!(i64v("%3c|", 66), "  B|");
+        assert_eq!(i64v("%p", 4096), "0x1000");
+        assert_eq!(i64v("%p", 0), "(nil)");
+        assert_eq!(int("%p", 0xff, 1, true), "0xffffffffffffffff");
+        assert_eq!(i64v("%10p|", 4096), "    0x1000|");
+        assert_eq!(i64v("%s", -5), "-5");
+        assert_eq!(i64v("%4s|", 7), "   7|");
+        assert_eq!(int("%s", u64::MAX, 8, false), "18446744073709551615");
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(s("%s", "abc"), "abc");
+        assert_eq!(s("%5.2s|", "abcdef"), "   ab|");
+        assert_eq!(s("%10s|", "ab"), "        ab|");
+        assert_eq!(s("%-10s|", "cd"), "cd        |");
+        assert_eq!(s("%05s|", "ab"), "   ab|");
+        assert_eq!(s("%.0s|", "ab"), "|");
+        assert_eq!(s("%s|", ""), "|");
+    }
+}

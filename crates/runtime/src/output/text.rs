@@ -1,0 +1,88 @@
+//! Maps as bpftrace's text output prints them.
+
+use kestrel_codegen::object::{UserMapLayout, ValueKind};
+
+use super::decode::{decode_hist, decode_plain, HistGroup, KeyPart};
+use super::hist::{build_hist, build_lhist, Histogram};
+use super::RawEntry;
+
+/// The key inside `@m[...]`: components joined by `, `, strings unquoted.
+pub(crate) fn key_text(key: &[KeyPart]) -> String {
+    key.iter().map(KeyPart::text).collect::<Vec<_>>().join(", ")
+}
+
+/// Builds the shown histogram of one group.
+pub(crate) fn group_histogram(kind: &ValueKind, group: &HistGroup) -> Histogram {
+    match kind {
+        ValueKind::Lhist { min, max, step } => build_lhist(&group.counts, *min, *max, *step),
+        _ => build_hist(&group.counts),
+    }
+}
+
+fn malformed_marker(name: &str, n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("{name}: <{n} malformed entries skipped>\n")
+    }
+}
+
+/// One map as text, exactly as bpftrace's `print(@map)` prints it.
+///
+/// Plain maps print one `@m[k]: v` line per entry (`@x: v` without keys). Histograms print
+/// a `@h[k]:` header, the rows, and a blank line per key. Entries whose bytes are too short
+/// are skipped and counted in a final `@m: <N malformed entries skipped>` line.
+pub fn render_map_text(layout: &UserMapLayout, entries: &[RawEntry]) -> String {
+    let name = &layout.display;
+    let scalar = layout.keys.is_empty();
+    let mut out = String::new();
+    if matches!(layout.value, ValueKind::Hist | ValueKind::Lhist { .. }) {
+        let decoded = decode_hist(layout, entries);
+        for group in decoded
+            .groups
+            .iter()
+            .take(if scalar { 1 } else { usize::MAX })
+        {
+            if scalar {
+                out.push_str(&format!("{name}:\n"));
+            } else {
+                out.push_str(&format!("{name}[{}]:\n", key_text(&group.key)));
+            }
+            out.push_str(&group_histogram(&layout.value, group).text());
+            out.push('\n');
+        }
+        out.push_str(&malformed_marker(name, decoded.malformed));
+        return out;
+    }
+    let decoded = decode_plain(layout, entries);
+    for (key, value) in decoded
+        .entries
+        .iter()
+        .take(if scalar { 1 } else { usize::MAX })
+    {
+        if scalar {
+            out.push_str(&format!("{name}: {}\n", value.text()));
+        } else {
+            out.push_str(&format!("{name}[{}]: {}\n", key_text(key), value.text()));
+        }
+    }
+    out.push_str(&malformed_marker(name, decoded.malformed));
+    out
+}
+
+/// What bpftrace prints at exit: two newlines, then every non-empty map in lexicographic
+/// order of name. Returns an empty string when the script has no maps at all.
+pub fn render_all_maps_text(maps: &[(&UserMapLayout, Vec<RawEntry>)]) -> String {
+    if maps.is_empty() {
+        return String::new();
+    }
+    let mut sorted: Vec<&(&UserMapLayout, Vec<RawEntry>)> = maps.iter().collect();
+    sorted.sort_by(|a, b| a.0.display.as_bytes().cmp(b.0.display.as_bytes()));
+    let mut out = String::from("\n\n");
+    for (layout, entries) in sorted {
+        if !entries.is_empty() {
+            out.push_str(&render_map_text(layout, entries));
+        }
+    }
+    out
+}
