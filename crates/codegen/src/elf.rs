@@ -85,8 +85,26 @@ pub enum ElfError {
     Write(#[from] object::write::Error),
 }
 
-/// Serializes `obj` as an ET_REL, EM_BPF, little-endian ELF object.
+/// How maps are described in the object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MapStyle {
+    /// 20-byte `struct bpf_map_def` entries in a `maps` section: what aya 0.14 loads with
+    /// no BTF at all. The runtime uses this.
+    #[default]
+    Legacy,
+    /// BTF-defined maps: a `.maps` section plus a `.BTF` section describing each map as
+    /// libbpf's `__uint(type, ...)` struct. libbpf ≥ 1.0 (and so `bpftool prog loadall`)
+    /// only accepts this style; aya loads it too.
+    Btf,
+}
+
+/// Serializes `obj` as an ET_REL, EM_BPF, little-endian ELF object with legacy maps.
 pub fn write_elf(obj: &ObjectSpec) -> Result<Vec<u8>, ElfError> {
+    write_elf_with(obj, MapStyle::Legacy)
+}
+
+/// Serializes `obj` as an ET_REL, EM_BPF, little-endian ELF object, with maps in `style`.
+pub fn write_elf_with(obj: &ObjectSpec, style: MapStyle) -> Result<Vec<u8>, ElfError> {
     check_names(obj)?;
 
     let mut out = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
@@ -94,7 +112,10 @@ pub fn write_elf(obj: &ObjectSpec) -> Result<Vec<u8>, ElfError> {
     let license = out.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
     out.set_section_data(license, &b"GPL\0"[..], 1);
 
-    let map_symbols = write_maps(&mut out, &obj.maps);
+    let map_symbols = match style {
+        MapStyle::Legacy => write_maps(&mut out, &obj.maps),
+        MapStyle::Btf => write_btf_maps(&mut out, &obj.maps),
+    };
 
     // Programs sharing a section name share the section; remember each section by name.
     let mut sections: HashMap<String, SectionId> = HashMap::new();
@@ -178,6 +199,32 @@ fn write_maps(out: &mut Object<'_>, maps: &[MapSpec]) -> Vec<SymbolId> {
     symbols
 }
 
+/// Writes `.maps` (one zeroed 40-byte struct per map, the size of five pointers) and the
+/// `.BTF` describing them; returns one symbol per map, in the order of `maps`.
+fn write_btf_maps(out: &mut Object<'_>, maps: &[MapSpec]) -> Vec<SymbolId> {
+    if maps.is_empty() {
+        return Vec::new();
+    }
+    let section = out.add_section(Vec::new(), b".maps".to_vec(), SectionKind::Data);
+    let mut symbols = Vec::with_capacity(maps.len());
+    for map in maps {
+        let offset = out.append_section_data(section, &[0u8; btf::MAP_STRUCT_SIZE as usize], 8);
+        symbols.push(out.add_symbol(Symbol {
+            name: map.name.as_bytes().to_vec(),
+            value: offset,
+            size: u64::from(btf::MAP_STRUCT_SIZE),
+            kind: SymbolKind::Data,
+            scope: SymbolScope::Linkage,
+            weak: false,
+            section: SymbolSection::Section(section),
+            flags: SymbolFlags::None,
+        }));
+    }
+    let btf_section = out.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
+    out.set_section_data(btf_section, btf::maps_btf(maps), 4);
+    symbols
+}
+
 /// The 20-byte `struct bpf_map_def` for `map`.
 pub fn map_def(map: &MapSpec) -> [u8; MAP_DEF_SIZE] {
     let fields = [
@@ -212,6 +259,129 @@ fn check_names(obj: &ObjectSpec) -> Result<(), ElfError> {
         }
     }
     Ok(())
+}
+
+/// A minimal BTF writer: just enough types to describe BTF-defined maps the way libbpf's
+/// `__uint(name, value)` macro does (a member of type `int (*)[value]`).
+mod btf {
+    use crate::object::{MapKind, MapSpec};
+
+    /// Bytes of one map's struct in `.maps`: five pointer-sized members.
+    pub const MAP_STRUCT_SIZE: u32 = 40;
+
+    const MAGIC: u16 = 0xeb9f;
+    const HEADER_LEN: u32 = 24;
+    const KIND_INT: u32 = 1;
+    const KIND_PTR: u32 = 2;
+    const KIND_ARRAY: u32 = 3;
+    const KIND_STRUCT: u32 = 4;
+    const KIND_VAR: u32 = 14;
+    const KIND_DATASEC: u32 = 15;
+    const INT_SIGNED: u32 = 1 << 24;
+    const VAR_GLOBAL: u32 = 1;
+
+    #[derive(Default)]
+    struct Builder {
+        types: Vec<u8>,
+        strings: Vec<u8>,
+        count: u32,
+    }
+
+    impl Builder {
+        fn new() -> Builder {
+            Builder {
+                strings: vec![0],
+                ..Builder::default()
+            }
+        }
+        fn string(&mut self, s: &str) -> u32 {
+            let off = self.strings.len() as u32;
+            self.strings.extend_from_slice(s.as_bytes());
+            self.strings.push(0);
+            off
+        }
+        fn u32(&mut self, v: u32) {
+            self.types.extend_from_slice(&v.to_le_bytes());
+        }
+        /// Starts a type; returns its id (ids start at 1; 0 is `void`).
+        fn head(&mut self, name: u32, kind: u32, vlen: u32, size_or_type: u32) -> u32 {
+            self.u32(name);
+            self.u32((kind << 24) | vlen);
+            self.u32(size_or_type);
+            self.count += 1;
+            self.count
+        }
+        /// `int (*)[n]`, the type libbpf reads a `__uint(_, n)` member's value from.
+        fn uint_ptr(&mut self, int: u32, n: u32) -> u32 {
+            let array = self.head(0, KIND_ARRAY, 0, 0);
+            self.u32(int); // element type
+            self.u32(int); // index type
+            self.u32(n);
+            self.head(0, KIND_PTR, 0, array)
+        }
+        fn finish(self) -> Vec<u8> {
+            let type_len = self.types.len() as u32;
+            let mut out =
+                Vec::with_capacity(HEADER_LEN as usize + self.types.len() + self.strings.len());
+            out.extend_from_slice(&MAGIC.to_le_bytes());
+            out.push(1); // version
+            out.push(0); // flags
+            out.extend_from_slice(&HEADER_LEN.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes()); // type_off
+            out.extend_from_slice(&type_len.to_le_bytes());
+            out.extend_from_slice(&type_len.to_le_bytes()); // str_off
+            out.extend_from_slice(&(self.strings.len() as u32).to_le_bytes());
+            out.extend_from_slice(&self.types);
+            out.extend_from_slice(&self.strings);
+            out
+        }
+    }
+
+    /// `.BTF` for `maps`, laid out in `.maps` at 40-byte strides.
+    pub fn maps_btf(maps: &[MapSpec]) -> Vec<u8> {
+        let mut b = Builder::new();
+        let int_name = b.string("int");
+        let int = b.head(int_name, KIND_INT, 0, 4);
+        b.u32(INT_SIGNED | 32);
+
+        let mut vars = Vec::with_capacity(maps.len());
+        for map in maps {
+            let mut members = vec![("type", map.kind.type_id())];
+            if map.kind != MapKind::RingBuf {
+                members.push(("key_size", map.key_size));
+                members.push(("value_size", map.value_size));
+            }
+            members.push(("max_entries", map.max_entries));
+            if map.flags != 0 {
+                members.push(("map_flags", map.flags));
+            }
+            let ptrs: Vec<u32> = members.iter().map(|(_, v)| b.uint_ptr(int, *v)).collect();
+            let names: Vec<u32> = members.iter().map(|(n, _)| b.string(n)).collect();
+            let def = b.head(0, KIND_STRUCT, members.len() as u32, MAP_STRUCT_SIZE);
+            for (i, (name, ty)) in names.iter().zip(&ptrs).enumerate() {
+                b.u32(*name);
+                b.u32(*ty);
+                b.u32(i as u32 * 64); // bit offset
+            }
+            let var_name = b.string(&map.name);
+            let var = b.head(var_name, KIND_VAR, 0, def);
+            b.u32(VAR_GLOBAL);
+            vars.push(var);
+        }
+        let sec_name = b.string(".maps");
+        let _ = b.head(
+            sec_name,
+            KIND_DATASEC,
+            vars.len() as u32,
+            vars.len() as u32 * MAP_STRUCT_SIZE,
+        );
+        for (i, var) in vars.iter().enumerate() {
+            b.u32(*var);
+            b.u32(i as u32 * MAP_STRUCT_SIZE);
+            b.u32(MAP_STRUCT_SIZE);
+        }
+        b.finish()
+    }
 }
 
 #[cfg(test)]

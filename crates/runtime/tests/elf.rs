@@ -139,3 +139,29 @@ fn aya_parses_programs_and_maps() {
     assert_eq!(obj.maps["events"].map_type(), 27);
     assert_eq!(obj.maps["counts"].value_size(), 16);
 }
+
+#[test]
+fn aya_parses_btf_defined_maps() {
+    use kestrel_codegen::elf::{write_elf_with, MapStyle};
+    let bytes = write_elf_with(&sample(), MapStyle::Btf).unwrap();
+    let file = File::parse(&*bytes).unwrap();
+    assert!(file.section_by_name("maps").is_none());
+    assert_eq!(file.section_by_name(".maps").unwrap().size(), 80);
+    assert!(file.section_by_name(".BTF").is_some());
+
+    let obj = aya_obj::Object::parse(&bytes).unwrap();
+    assert_eq!(obj.maps.len(), 2);
+    let counts = &obj.maps["counts"];
+    assert_eq!(
+        (
+            counts.map_type(),
+            counts.key_size(),
+            counts.value_size(),
+            counts.max_entries()
+        ),
+        (1, 8, 16, 4096)
+    );
+    let events = &obj.maps["events"];
+    assert_eq!((events.map_type(), events.max_entries()), (27, 4096));
+    assert_eq!(obj.programs.len(), 5);
+}

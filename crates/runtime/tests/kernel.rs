@@ -269,3 +269,79 @@ fn fentry_probe_answers() {
     assert_eq!(first, kestrel_runtime::fentry_available());
     eprintln!("fentry available: {first}");
 }
+
+/// `bpftool prog loadall` (libbpf) accepts the BTF-map flavour of our objects, and so does aya.
+#[test]
+fn btf_map_objects_load_in_libbpf_and_aya() {
+    use kestrel_codegen::elf::{write_elf_with, MapStyle};
+    if !kernel_available("btf_map_objects_load_in_libbpf_and_aya") {
+        return;
+    }
+    let mut a = count_by_pid(std::process::id(), 0);
+    let counter = a.program(
+        "count_ppid",
+        "tracepoint:syscalls:sys_enter_getppid",
+        AttachPoint::Tracepoint {
+            category: "syscalls".into(),
+            name: "sys_enter_getppid".into(),
+        },
+    );
+    a = Asm::new();
+    emit_record(&mut a, 1, &[0, 42]);
+    a.i(Insn::mov64_imm(Reg::R0, 0)).i(Insn::exit());
+    let obj = ObjectSpec {
+        programs: vec![counter, a.program("begin", "BEGIN", AttachPoint::Begin)],
+        maps: vec![
+            count_map("counts", "@c", MapKind::PerCpuHash),
+            ringbuf("events"),
+        ],
+        printfs: vec![printf_u64("%d\n")],
+    };
+    let bytes = write_elf_with(&obj, MapStyle::Btf).unwrap();
+
+    let mut ebpf = aya::EbpfLoader::new().load(&bytes).unwrap();
+    for name in ["count_ppid", "begin"] {
+        let p = ebpf.program_mut(name).unwrap();
+        match p {
+            aya::programs::Program::TracePoint(p) => p.load().unwrap(),
+            aya::programs::Program::RawTracePoint(p) => p.load().unwrap(),
+            _ => panic!("unexpected program type for {name}"),
+        }
+    }
+    drop(ebpf);
+
+    if Command::new("bpftool").arg("version").output().is_err() {
+        eprintln!("bpftool not installed: skipping the libbpf half");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("kestrel-btf-{}", std::process::id()));
+    std::fs::write(&dir, &bytes).unwrap();
+    let pin = format!("/sys/fs/bpf/kestrel-test-{}", std::process::id());
+    let result = Command::new("bpftool")
+        .args(["prog", "loadall"])
+        .arg(&dir)
+        .arg(&pin)
+        .output()
+        .unwrap();
+    let dump = Command::new("bpftool")
+        .args(["btf", "dump", "file"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    // Remove what bpftool pinned (programs; maps are not pinned without `pinmaps`).
+    let _ = std::fs::remove_dir_all(&pin);
+    let _ = std::fs::remove_file(&dir);
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        dump.contains("VAR 'counts' type_id=") && dump.contains("DATASEC '.maps' size=80 vlen=2"),
+        "unexpected BTF dump:\n{dump}"
+    );
+    assert!(
+        result.status.success(),
+        "bpftool prog loadall failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    // libbpf loads the BTF into the kernel too, and only warns if the kernel rejects it.
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!stderr.contains("BTF"), "libbpf complained: {stderr}");
+}
