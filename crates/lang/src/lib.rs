@@ -6,9 +6,14 @@
 pub mod ast;
 pub mod diag;
 pub mod lexer;
+pub mod ir;
 pub mod parser;
+pub mod sema;
 pub mod span;
+pub mod types;
 
 pub use diag::Diagnostic;
 pub use parser::parse;
+pub use sema::{analyze, Analysis};
 pub use span::Span;
+pub use types::Type;
