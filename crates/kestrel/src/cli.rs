@@ -1,0 +1,79 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// kestrel: trace the kernel with bpftrace scripts, compiled straight to eBPF.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kestrel",
+    version,
+    about = "Trace the kernel with bpftrace-compatible scripts, compiled straight to eBPF (no clang, no LLVM, no headers).",
+    after_help = "EXAMPLES:\n  kestrel -e 'BEGIN { printf(\"hello world\\n\"); exit(); }'\n  kestrel -e 'tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }'\n  kestrel -l 'tracepoint:sched:*'\n  kestrel -lv tracepoint:syscalls:sys_enter_openat\n  kestrel --dump=insns -e 'tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", str(args->filename)); }'\n  kestrel script.bt"
+)]
+pub struct Cli {
+    /// Program text to run (instead of a script file).
+    #[arg(short = 'e', value_name = "PROGRAM")]
+    pub program: Option<String>,
+
+    /// List probes (optionally matching the pattern given as the argument), then exit.
+    #[arg(short = 'l')]
+    pub list: bool,
+
+    /// Verbose: with -l, show tracepoint arguments; otherwise report set-up steps on stderr.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+
+    /// Print the compiled form instead of running it (no root needed).
+    #[arg(long = "dump", value_enum, value_name = "WHAT")]
+    pub dump: Option<Dump>,
+
+    /// Output format.
+    #[arg(short = 'f', long = "format", value_enum, default_value = "text")]
+    pub format: OutputFormat,
+
+    /// Script file to run (or, with -l, the probe pattern).
+    pub script: Option<String>,
+
+    /// Arguments to the script ($1, $2, ...).
+    pub args: Vec<String>,
+}
+
+/// What `--dump` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Dump {
+    /// eBPF instructions of each probe, as `bpftool prog dump xlated` prints them.
+    Insns,
+    /// The typed intermediate representation.
+    Ir,
+    /// The syntax tree.
+    Ast,
+}
+
+/// How output is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Text, as bpftrace prints it.
+    Text,
+    /// One JSON object per line, as `bpftrace -f json`.
+    Json,
+}
+
+impl Cli {
+    /// The script's name (for diagnostics) and its text.
+    pub fn source(&self) -> anyhow::Result<(String, String)> {
+        use anyhow::Context;
+        match (&self.program, &self.script) {
+            (Some(p), _) => Ok(("-e".to_string(), p.clone())),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(PathBuf::from(path))
+                    .with_context(|| format!("cannot read script '{path}'"))?;
+                Ok((path.clone(), text))
+            }
+            (None, None) => anyhow::bail!(
+                "no program given: use -e 'PROGRAM' or a script file (see kestrel --help)"
+            ),
+        }
+    }
+}

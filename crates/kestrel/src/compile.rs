@@ -1,0 +1,110 @@
+//! The compiler pipeline as the CLI drives it: parse → analyze → codegen, with diagnostics
+//! rendered to stderr.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use kestrel_codegen::ObjectSpec;
+use kestrel_kernel::{FixtureKernel, KernelFacts, LiveKernel};
+use kestrel_lang::diag::{render_all, Severity};
+use kestrel_lang::ir;
+
+use crate::cli::Dump;
+
+/// A script compiled for loading.
+pub struct Compiled {
+    /// The typed program (kept for verifier error mapping and dumps).
+    pub program: ir::Program,
+    /// What the runtime loads.
+    pub object: ObjectSpec,
+}
+
+/// The kernel facts to compile against: the live kernel when its tracefs can be read (mounting
+/// it if needed); for `--dump` without root, the built-in fixture kernel.
+pub fn kernel_facts(allow_fixture: bool, verbose: bool) -> anyhow::Result<Box<dyn KernelFacts>> {
+    match kestrel_kernel::ensure_tracefs() {
+        Ok(m) => {
+            if verbose && m.newly_mounted {
+                eprintln!("kestrel: mounted tracefs at {}", m.path.display());
+            }
+            Ok(Box::new(LiveKernel::new()))
+        }
+        Err(e) if allow_fixture => {
+            eprintln!("kestrel: note: cannot read tracefs ({e}); compiling against built-in tracepoint formats");
+            Ok(Box::new(FixtureKernel::standard()))
+        }
+        Err(e) => {
+            Err(anyhow::Error::new(e).context("cannot read kernel tracepoints (are you root?)"))
+        }
+    }
+}
+
+/// Parse, check and compile `source`. Diagnostics go to stderr; `Ok(None)` means the script
+/// has errors (already reported).
+pub fn compile(
+    name: &str,
+    source: &str,
+    kernel: &dyn KernelFacts,
+) -> anyhow::Result<Option<Compiled>> {
+    let ast = match kestrel_lang::parse(source) {
+        Ok(ast) => ast,
+        Err(diags) => {
+            eprint!("{}", render_all(&diags, name, source));
+            return Ok(None);
+        }
+    };
+    let analysis = match kestrel_lang::analyze(&ast, kernel) {
+        Ok(a) => a,
+        Err(diags) => {
+            eprint!("{}", render_all(&diags, name, source));
+            return Ok(None);
+        }
+    };
+    let warnings: Vec<_> = analysis
+        .warnings
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .cloned()
+        .collect();
+    if !warnings.is_empty() {
+        eprint!("{}", render_all(&warnings, name, source));
+    }
+    let object = kestrel_codegen::compile(&analysis.program).context("code generation failed")?;
+    Ok(Some(Compiled {
+        program: analysis.program,
+        object,
+    }))
+}
+
+/// `--dump=WHAT`: print the compiled form without loading anything.
+pub fn dump(name: &str, source: &str, what: Dump) -> anyhow::Result<ExitCode> {
+    if what == Dump::Ast {
+        return match kestrel_lang::parse(source) {
+            Ok(ast) => {
+                println!("{ast:#?}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(diags) => {
+                eprint!("{}", render_all(&diags, name, source));
+                Ok(ExitCode::from(1))
+            }
+        };
+    }
+    let kernel = kernel_facts(true, false)?;
+    let Some(compiled) = compile(name, source, kernel.as_ref())? else {
+        return Ok(ExitCode::from(1));
+    };
+    match what {
+        Dump::Ir => println!("{:#?}", compiled.program),
+        _ => {
+            for (i, prog) in compiled.object.programs.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                println!("{}:", prog.probe);
+                print!("{}", kestrel_isa::disassemble(&prog.insns));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,103 @@
+//! Running a compiled script: load, attach, stream events, and print maps at the end, the
+//! way bpftrace does.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use kestrel_codegen::ObjectSpec;
+use kestrel_runtime::{Flow, LoadOptions, OutputFormat, RuntimeError, Session, StopFlag};
+
+use crate::cli::Cli;
+
+/// Compile and run the script; returns the process exit code.
+pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
+    // Syntax errors are worth showing to anyone, before asking for privileges.
+    if let Err(diags) = kestrel_lang::parse(source) {
+        eprint!("{}", kestrel_lang::diag::render_all(&diags, name, source));
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(why) = missing_privileges() {
+        eprintln!("error: {why}");
+        return Ok(ExitCode::from(1));
+    }
+    let kernel = crate::compile::kernel_facts(false, cli.verbose)?;
+    let Some(compiled) = crate::compile::compile(name, source, kernel.as_ref())? else {
+        return Ok(ExitCode::from(1));
+    };
+    let object = compiled.object;
+    let stop = StopFlag::install()?;
+    let mut session = match Session::load(
+        object.clone(),
+        &LoadOptions {
+            verbose_verifier: cli.verbose,
+            format: output_format(cli),
+        },
+    ) {
+        Ok(s) => s,
+        Err(e) => return Ok(report(&e, &object, name, source)),
+    };
+    let attached = match session.attach() {
+        Ok(n) => n,
+        Err(e) => return Ok(report(&e, &object, name, source)),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let plural = if attached == 1 { "" } else { "s" };
+    writeln!(out, "Attaching {attached} probe{plural}...")?;
+    out.flush()?;
+    if session.run_begin(&mut out)? == Flow::Continue {
+        session.poll(&mut out, &stop)?;
+    }
+    session.run_end(&mut out)?;
+    session.print_maps(&mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn output_format(cli: &Cli) -> OutputFormat {
+    match cli.format {
+        crate::cli::OutputFormat::Text => OutputFormat::Text,
+        crate::cli::OutputFormat::Json => OutputFormat::Json,
+    }
+}
+
+/// Why this process cannot load BPF programs, if it cannot.
+fn missing_privileges() -> Option<String> {
+    // CAP_SYS_ADMIN (21), or CAP_BPF (39) with CAP_PERFMON (38), lets a process load tracing
+    // programs.
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let caps = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))?
+        .trim();
+    let caps = u64::from_str_radix(caps, 16).ok()?;
+    let has = |bit: u32| caps & (1u64 << bit) != 0;
+    if has(21) || (has(39) && has(38)) {
+        None
+    } else {
+        Some("kestrel needs root (or CAP_BPF and CAP_PERFMON) to load eBPF programs; try: sudo kestrel ...".to_string())
+    }
+}
+
+/// Print a runtime error, mapping a verifier rejection back to the script line.
+fn report(e: &RuntimeError, object: &ObjectSpec, name: &str, source: &str) -> ExitCode {
+    if let RuntimeError::Verifier {
+        program,
+        insn: Some(insn),
+        ..
+    } = e
+    {
+        if let Some(prog) = object.programs.iter().find(|p| &p.name == program) {
+            if let Some(Some((start, end))) = prog.insn_spans.get(*insn) {
+                let d = kestrel_lang::Diagnostic::error(
+                    format!("the kernel's verifier rejected probe {}", prog.probe),
+                    kestrel_lang::Span::new(*start as usize, *end as usize),
+                )
+                .with_label(format!("instruction {insn} comes from here"));
+                eprint!("{}", d.render(name, source));
+            }
+        }
+    }
+    eprintln!("error: {e}");
+    ExitCode::from(1)
+}

@@ -1,0 +1,208 @@
+//! Helpers shared by the CLI tests: running the real binary, deciding whether kernel tests
+//! can run here, and interrupting a tracing session by PID.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The kestrel binary under test.
+pub fn kestrel() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kestrel"))
+}
+
+/// Whether kernel tests must run (CI) rather than skip.
+fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("KESTREL_REQUIRE_KERNEL").is_ok_and(|v| v == "1")
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|u| u.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// True when this machine can run kernel tests. Otherwise prints why and returns false —
+/// or, under CI / KESTREL_REQUIRE_KERNEL=1, fails the test.
+pub fn kernel_available(test: &str) -> bool {
+    let why = if !is_root() {
+        Some("not running as root")
+    } else if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+        && !std::path::Path::new("/sys/kernel/tracing").exists()
+    {
+        Some("no tracefs on this machine")
+    } else {
+        None
+    };
+    match why {
+        None => true,
+        Some(why) if required() => panic!("{test}: kernel test cannot run: {why} (CI=true or KESTREL_REQUIRE_KERNEL=1 requires it)"),
+        Some(why) => {
+            eprintln!("SKIP {test}: {why}");
+            false
+        }
+    }
+}
+
+/// A running `kestrel` whose stdout is collected in the background.
+pub struct Tracer {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<std::process::ChildStderr>,
+}
+
+impl Tracer {
+    /// Start `kestrel ARGS...` and wait until it prints `Attaching N probes...`.
+    pub fn start(args: &[&str]) -> Tracer {
+        let mut child = kestrel()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kestrel");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut t = Tracer {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+            stderr,
+        };
+        if !t.wait_for(|l| l.starts_with("Attaching "), Duration::from_secs(20)) {
+            let out = t.finish();
+            panic!(
+                "kestrel did not attach: stdout={:?} stderr={}",
+                out.0, out.1
+            );
+        }
+        t
+    }
+
+    /// Wait until a line satisfying `pred` arrives (true) or the timeout passes (false).
+    pub fn wait_for(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> bool {
+        if self.seen.iter().any(|l| pred(l)) {
+            return true;
+        }
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = pred(&line);
+                    self.seen.push(line);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Send SIGINT to our kestrel (by its PID) as Ctrl-C would.
+    pub fn interrupt(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Wait for exit (killing it after 20 s); returns (stdout lines, stderr, exit code).
+    pub fn finish(mut self) -> (Vec<String>, String, Option<i32>) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break self.child.wait().expect("wait");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(line);
+        }
+        let mut err = String::new();
+        if let Some(mut e) = self.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (self.seen, err, status.code())
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Run kestrel to completion with a timeout.
+pub fn run(args: &[&str]) -> Output {
+    let mut child = kestrel()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A private directory for this test's files, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("kestrel-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copy `/bin/cat`-like `src` to `dir/name` so its process gets a unique `comm`.
+pub fn unique_binary(dir: &TempDir, src: &str, name: &str) -> PathBuf {
+    let dst = dir.0.join(name);
+    std::fs::copy(src, &dst).expect("copy binary");
+    dst
+}

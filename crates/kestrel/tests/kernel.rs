@@ -1,0 +1,110 @@
+//! End-to-end tests: the real kestrel binary against real tracepoints and a real workload.
+//! Each test filters on its own workload (a unique comm or path) so tests may run in parallel
+//! with each other and with anything else on the machine.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{kernel_available, run, unique_binary, TempDir, Tracer};
+
+#[test]
+fn hello_world_prints_and_exits_zero() {
+    if !kernel_available("hello_world_prints_and_exits_zero") {
+        return;
+    }
+    let out = run(&["-e", r#"BEGIN { printf("hello world\n"); exit(); }"#]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout={stdout} stderr={}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.lines().any(|l| l == "hello world"), "{stdout}");
+}
+
+#[test]
+fn counts_openat_by_comm_until_ctrl_c() {
+    if !kernel_available("counts_openat_by_comm_until_ctrl_c") {
+        return;
+    }
+    let dir = TempDir::new("openat");
+    let comm = format!("kcat{}", std::process::id() % 100_000);
+    let cat = unique_binary(&dir, "/bin/cat", &comm);
+    let script = format!(
+        r#"tracepoint:syscalls:sys_enter_openat /comm == "{comm}"/ {{ @opens[comm] = count(); }}"#
+    );
+    let tracer = Tracer::start(&["-e", &script]);
+    for _ in 0..3 {
+        let st = Command::new(&cat)
+            .arg("/etc/hostname")
+            .output()
+            .expect("run cat");
+        assert!(st.status.success());
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    tracer.interrupt();
+    let (lines, err, code) = tracer.finish();
+    assert_eq!(code, Some(0), "stderr: {err}");
+    let prefix = format!("@opens[{comm}]: ");
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {lines:?}"));
+    let n: u64 = line[prefix.len()..].parse().expect("count");
+    assert!(n >= 3, "{line}");
+}
+
+#[test]
+fn execve_shows_path_of_each_exec() {
+    if !kernel_available("execve_shows_path_of_each_exec") {
+        return;
+    }
+    let dir = TempDir::new("execve");
+    let bin = unique_binary(&dir, "/bin/true", "kestrel_exec_probe");
+    let script =
+        r#"tracepoint:syscalls:sys_enter_execve { printf("%s %s\n", comm, str(args->filename)); }"#;
+    let mut tracer = Tracer::start(&["-e", script]);
+    let path = bin.to_string_lossy().to_string();
+    assert!(Command::new(&bin).status().expect("exec").success());
+    let found = tracer.wait_for(
+        |l| l.ends_with(&format!(" {path}")),
+        Duration::from_secs(10),
+    );
+    tracer.interrupt();
+    let (lines, err, code) = tracer.finish();
+    assert!(found, "no exec line for {path}: {lines:?} {err}");
+    assert_eq!(code, Some(0), "stderr: {err}");
+}
+
+#[test]
+fn interval_counts_ticks_then_exits() {
+    if !kernel_available("interval_counts_ticks_then_exits") {
+        return;
+    }
+    let out = run(&[
+        "-e",
+        "interval:ms:100 { @ticks = count(); if (@ticks == 5) { exit(); } }",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stderr={}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.lines().any(|l| l == "@ticks: 5"), "{stdout}");
+}
+
+#[test]
+fn unknown_tracepoint_is_a_diagnostic() {
+    if !kernel_available("unknown_tracepoint_is_a_diagnostic") {
+        return;
+    }
+    let out = run(&["-e", "tracepoint:nosuch:probe { @x = 1; }"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("unknown tracepoint 'nosuch:probe'"), "{err}");
+    assert!(err.contains("-e:1:1"), "{err}");
+    assert!(err.contains("^^^"), "{err}");
+}
