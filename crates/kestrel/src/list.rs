@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use kestrel_kernel::{KernelFacts, TracepointId};
+use kestrel_kernel::TracepointId;
 
 /// Probe types that need no kernel listing.
 const FIXED_PROBES: &[&str] = &["BEGIN", "END"];

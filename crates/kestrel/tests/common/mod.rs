@@ -147,7 +147,7 @@ impl Tracer {
         if let Some(mut e) = self.stderr.take() {
             let _ = e.read_to_string(&mut err);
         }
-        (self.seen, err, status.code())
+        (std::mem::take(&mut self.seen), err, status.code())
     }
 }
 
@@ -186,6 +186,7 @@ pub fn run(args: &[&str]) -> Output {
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
+    /// A fresh directory named after `tag` and this process.
     pub fn new(tag: &str) -> TempDir {
         let p = std::env::temp_dir().join(format!("kestrel-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
