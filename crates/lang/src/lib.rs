@@ -5,8 +5,8 @@
 
 pub mod ast;
 pub mod diag;
-pub mod lexer;
 pub mod ir;
+pub mod lexer;
 pub mod parser;
 pub mod sema;
 pub mod span;

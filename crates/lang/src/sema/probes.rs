@@ -155,9 +155,11 @@ fn unknown_tracepoint(
         let mut categories: Vec<&str> = all.iter().map(|id| id.category.as_str()).collect();
         categories.dedup();
         match did_you_mean(category, categories.iter().copied()) {
-            Some(s) => d = d.with_hint(format!(
+            Some(s) => {
+                d = d.with_hint(format!(
                 "no category '{category}'; did you mean '{s}'? see `kestrel -l 'tracepoint:{s}:*'`"
-            )),
+            ))
+            }
             None => d = d.with_hint("see `kestrel -l 'tracepoint:*'`"),
         }
     }
