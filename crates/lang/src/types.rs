@@ -82,7 +82,7 @@ impl fmt::Display for Type {
                     u32::from(*size) * 8
                 )
             }
-            Type::Str { len } => write!(f, "string[{len}]"),
+            Type::Str { .. } => write!(f, "string"),
             Type::Void => write!(f, "void"),
         }
     }

@@ -559,11 +559,12 @@ impl Checker<'_> {
                 format!("tracepoint {tp} has no argument '{}'", field.name),
                 field.span,
             );
-            if let Some(s) = did_you_mean(&field.name, names.iter().copied()) {
-                d = d.with_hint(format!("did you mean 'args->{s}'?"));
-            }
             d = d.with_note(format!("its arguments are: {}", names.join(", ")));
-            return Err(self.error(d.with_hint(format!("see `kestrel -lv 'tracepoint:{tp}'`"))));
+            d = match did_you_mean(&field.name, names.iter().copied()) {
+                Some(s) => d.with_hint(format!("did you mean 'args->{s}'?")),
+                None => d.with_hint(format!("see `kestrel -lv 'tracepoint:{tp}'`")),
+            };
+            return Err(self.error(d));
         };
         let f = f.clone();
         if f.is_data_loc() {
