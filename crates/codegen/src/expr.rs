@@ -93,6 +93,7 @@ impl ProbeCompiler<'_> {
                 }
                 Ok(r)
             }
+            K::Context(c) => self.context_int(c),
             K::Str(_)
             | K::TracepointCharArray { .. }
             | K::TracepointDataLoc { .. }

@@ -13,6 +13,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod actions;
+mod context;
 pub mod elf;
 mod emit;
 mod expr;

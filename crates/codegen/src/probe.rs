@@ -160,6 +160,7 @@ impl<'a> ProbeCompiler<'a> {
                 self.e.goto(self.epilogue);
             }
             StmtKind::Return => self.e.goto(self.epilogue),
+            StmtKind::Action(a) => self.action(a)?,
             StmtKind::If {
                 cond,
                 then,

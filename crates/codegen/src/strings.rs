@@ -95,6 +95,7 @@ impl ProbeCompiler<'_> {
                 self.string(otherwise, d)?;
                 self.e.bind(end);
             }
+            K::Context(c) => self.context_string(c, d)?,
             _ => return Err(CodegenError::Internal("integer used as a string")),
         }
         Ok(())

@@ -209,6 +209,8 @@ pub enum StmtKind {
         /// Arguments.
         args: Vec<Expr>,
     },
+    /// A statement-level function userspace carries out (`print`, `clear`, `system`, ...).
+    Action(crate::actions::Action),
     /// `exit()`: ask userspace to stop, and end this probe.
     Exit,
     /// `return`: end this probe.
@@ -387,4 +389,6 @@ pub enum ExprKind {
         /// Operand.
         expr: Box<Expr>,
     },
+    /// A value from the probe's context (`arg0`, `retval`, ...).
+    Context(crate::probe_ctx::ContextValue),
 }

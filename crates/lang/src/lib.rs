@@ -3,11 +3,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod actions;
 pub mod ast;
 pub mod diag;
 pub mod ir;
 pub mod lexer;
 pub mod parser;
+pub mod probe_ctx;
 pub mod sema;
 pub mod span;
 pub mod types;

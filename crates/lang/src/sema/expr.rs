@@ -199,6 +199,9 @@ impl Checker<'_> {
                 Diagnostic::error("args must be followed by ->FIELD", span).with_hint(hint),
             ));
         }
+        if let Some(checked) = self.context_builtin(name, span, scope) {
+            return checked;
+        }
         if LATER_BUILTINS.contains(&name) {
             return Err(self.error(Diagnostic::error(
                 format!("the builtin '{name}' is not supported by kestrel yet"),

@@ -5,6 +5,8 @@
 //! types (so a map may be read in a probe written before the one that assigns it); the
 //! second pass reports errors and builds the IR.
 
+mod actions;
+mod context;
 mod expr;
 mod format;
 mod probes;

@@ -111,6 +111,9 @@ impl Checker<'_> {
                         )),
                 )),
                 _ => {
+                    if let Some(checked) = self.action(name, args, e.span, scope) {
+                        return checked.map(|kind| vec![ir::Stmt { kind, span }]);
+                    }
                     let lowered = self.expr(e, scope)?;
                     one(StmtKind::Expr(lowered))
                 }
