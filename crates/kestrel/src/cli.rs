@@ -61,6 +61,31 @@ pub enum OutputFormat {
 }
 
 impl Cli {
+    /// Language settings from the command line and the environment (BPFTRACE_STRLEN, as
+    /// bpftrace reads it).
+    pub fn lang_options(&self) -> kestrel_lang::Options {
+        // With -e there is no script file, so the first free argument is already $1.
+        let positional = match (&self.program, &self.script) {
+            (Some(_), Some(first)) => std::iter::once(first.clone())
+                .chain(self.args.iter().cloned())
+                .collect(),
+            _ => self.args.clone(),
+        };
+        let mut options = kestrel_lang::Options {
+            positional,
+            ..Default::default()
+        };
+        if let Some(n) = std::env::var("KESTREL_STRLEN")
+            .or_else(|_| std::env::var("BPFTRACE_STRLEN"))
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+        {
+            // Bounded so a string (plus a record header) always fits the 512-byte stack.
+            options.str_len = n.clamp(8, 200);
+        }
+        options
+    }
+
     /// The script's name (for diagnostics) and its text.
     pub fn source(&self) -> anyhow::Result<(String, String)> {
         use anyhow::Context;

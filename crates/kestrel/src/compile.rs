@@ -45,6 +45,7 @@ pub fn compile(
     name: &str,
     source: &str,
     kernel: &dyn KernelFacts,
+    options: &kestrel_lang::Options,
 ) -> anyhow::Result<Option<Compiled>> {
     let ast = match kestrel_lang::parse(source) {
         Ok(ast) => ast,
@@ -53,7 +54,7 @@ pub fn compile(
             return Ok(None);
         }
     };
-    let analysis = match kestrel_lang::analyze(&ast, kernel) {
+    let analysis = match kestrel_lang::analyze_with(&ast, kernel, options) {
         Ok(a) => a,
         Err(diags) => {
             eprint!("{}", render_all(&diags, name, source));
@@ -77,7 +78,12 @@ pub fn compile(
 }
 
 /// `--dump=WHAT`: print the compiled form without loading anything.
-pub fn dump(name: &str, source: &str, what: Dump) -> anyhow::Result<ExitCode> {
+pub fn dump(
+    name: &str,
+    source: &str,
+    what: Dump,
+    options: &kestrel_lang::Options,
+) -> anyhow::Result<ExitCode> {
     if what == Dump::Ast {
         return match kestrel_lang::parse(source) {
             Ok(ast) => {
@@ -91,7 +97,7 @@ pub fn dump(name: &str, source: &str, what: Dump) -> anyhow::Result<ExitCode> {
         };
     }
     let kernel = kernel_facts(true, false)?;
-    let Some(compiled) = compile(name, source, kernel.as_ref())? else {
+    let Some(compiled) = compile(name, source, kernel.as_ref(), options)? else {
         return Ok(ExitCode::from(1));
     };
     match what {

@@ -31,7 +31,7 @@ fn dispatch(cli: &cli::Cli) -> anyhow::Result<ExitCode> {
     }
     let (name, source) = cli.source()?;
     if let Some(what) = cli.dump {
-        return compile::dump(&name, &source, what);
+        return compile::dump(&name, &source, what, &cli.lang_options());
     }
     run::run(cli, &name, &source)
 }

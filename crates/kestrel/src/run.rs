@@ -21,7 +21,9 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     let kernel = crate::compile::kernel_facts(false, cli.verbose)?;
-    let Some(compiled) = crate::compile::compile(name, source, kernel.as_ref())? else {
+    let Some(compiled) =
+        crate::compile::compile(name, source, kernel.as_ref(), &cli.lang_options())?
+    else {
         return Ok(ExitCode::from(1));
     };
     let object = compiled.object;

@@ -16,6 +16,6 @@ pub mod types;
 
 pub use diag::Diagnostic;
 pub use parser::parse;
-pub use sema::{analyze, Analysis};
+pub use sema::{analyze, analyze_with, Analysis, Options};
 pub use span::Span;
 pub use types::Type;

@@ -26,9 +26,6 @@ const LATER_BUILTINS: &[&str] = &[
     "arg5", "retval", "func", "probe", "curtask", "rand", "cgroup", "cpid", "jiffies", "usermode",
 ];
 
-/// Default size of `str()` buffers, as in bpftrace (BPFTRACE_STRLEN).
-pub(crate) const STR_LEN: u32 = 64;
-
 /// The type of integer arithmetic on `a` and `b`: 64-bit, signed unless both are unsigned.
 pub(crate) fn arith_type(a: Type, b: Type) -> Type {
     match (a, b) {
@@ -61,9 +58,26 @@ impl Checker<'_> {
                 let keys = self.map_keys(map, scope)?;
                 self.map_read(map, keys, scope)
             }
-            A::Positional(_) | A::PositionalCount => {
-                Err(self.unsupported("positional parameters", span))
+            A::Positional(n) => {
+                // As in bpftrace: a number when it reads as one, else a string; an unset
+                // parameter is 0 (or "" where a string is expected).
+                let value = (*n as usize)
+                    .checked_sub(1)
+                    .and_then(|i| self.options.positional.get(i));
+                match value {
+                    None => make(K::Int(0), Type::I64),
+                    Some(v) => match parse_int_literal(v) {
+                        Some(i) => make(K::Int(i), Type::I64),
+                        None => make(
+                            K::Str(v.clone()),
+                            Type::Str {
+                                len: v.len() as u32 + 1,
+                            },
+                        ),
+                    },
+                }
             }
+            A::PositionalCount => make(K::Int(self.options.positional.len() as i64), Type::I64),
             A::Call { name, args } => self.call(name, args, span, scope),
             A::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, span, scope),
             A::Unary { op, expr } => {
@@ -468,7 +482,9 @@ impl Checker<'_> {
                 let arg = self.expect_int(arg, "the argument of str()")?;
                 Ok(ir::Expr {
                     kind: K::ReadStr { ptr: Box::new(arg) },
-                    ty: Type::Str { len: STR_LEN },
+                    ty: Type::Str {
+                        len: self.options.str_len,
+                    },
                     span,
                 })
             }
@@ -573,7 +589,9 @@ impl Checker<'_> {
         if f.is_data_loc() {
             return Ok(ir::Expr {
                 kind: K::TracepointDataLoc { offset: f.offset },
-                ty: Type::Str { len: STR_LEN },
+                ty: Type::Str {
+                    len: self.options.str_len,
+                },
                 span,
             });
         }
@@ -608,4 +626,21 @@ impl Checker<'_> {
             span,
         })
     }
+}
+
+/// An integer positional parameter: decimal, `0x` hex, optionally negative.
+fn parse_int_literal(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let v = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => i64::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<i64>().ok()?,
+    };
+    Some(if neg { -v } else { v })
 }

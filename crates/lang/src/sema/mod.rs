@@ -33,17 +33,47 @@ pub struct Analysis {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Check `program` against `kernel` and lower it to IR.
+/// Settings that change how a script is checked.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Positional parameters `$1`, `$2`, ... as given on the command line.
+    pub positional: Vec<String>,
+    /// Size of `str()` buffers and string values (bpftrace's BPFTRACE_STRLEN; default 64).
+    pub str_len: u32,
+    /// Allow functions that change the system (`system`, `signal`, `override`): `--unsafe`.
+    pub unsafe_allowed: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            positional: Vec::new(),
+            str_len: 64,
+            unsafe_allowed: false,
+        }
+    }
+}
+
+/// Check `program` against `kernel` and lower it to IR, with default [`Options`].
 pub fn analyze(
     program: &ast::Program,
     kernel: &dyn KernelFacts,
 ) -> Result<Analysis, Vec<Diagnostic>> {
+    analyze_with(program, kernel, &Options::default())
+}
+
+/// Check `program` against `kernel` with `options` and lower it to IR.
+pub fn analyze_with(
+    program: &ast::Program,
+    kernel: &dyn KernelFacts,
+    options: &Options,
+) -> Result<Analysis, Vec<Diagnostic>> {
     // Pass 1: learn map types; its diagnostics are discarded (pass 2 repeats them).
-    let mut first = Checker::new(kernel, Vec::new(), true);
+    let mut first = Checker::new(kernel, Vec::new(), true, options);
     first.program(program);
     let maps = first.maps;
 
-    let mut second = Checker::new(kernel, maps, false);
+    let mut second = Checker::new(kernel, maps, false, options);
     let probes = second.program(program);
     if second.errors.is_empty() {
         Ok(Analysis {
@@ -69,6 +99,8 @@ pub(crate) struct Checker<'k> {
     warnings: Vec<Diagnostic>,
     /// True in the first pass, where unknown map types are not errors yet.
     learning: bool,
+    /// Command-line settings.
+    options: &'k Options,
 }
 
 /// State of the probe being checked.
@@ -86,7 +118,12 @@ pub(crate) struct Reported;
 type Checked<T> = Result<T, Reported>;
 
 impl<'k> Checker<'k> {
-    fn new(kernel: &'k dyn KernelFacts, maps: Vec<MapDecl>, learning: bool) -> Checker<'k> {
+    fn new(
+        kernel: &'k dyn KernelFacts,
+        maps: Vec<MapDecl>,
+        learning: bool,
+        options: &'k Options,
+    ) -> Checker<'k> {
         let map_index = maps
             .iter()
             .enumerate()
@@ -107,6 +144,7 @@ impl<'k> Checker<'k> {
             errors: Vec::new(),
             warnings: Vec::new(),
             learning,
+            options,
         }
     }
 
@@ -127,6 +165,7 @@ impl<'k> Checker<'k> {
         }
         for probe in &program.probes {
             for spec in &probe.specs {
+                let spec = &self.substitute_positional(spec);
                 let resolved = match probes::resolve(spec, self.kernel) {
                     Ok(r) => r,
                     Err(d) => {
@@ -156,6 +195,22 @@ impl<'k> Checker<'k> {
         begin.extend(middle);
         begin.extend(end);
         begin
+    }
+
+    /// `interval:s:$1` → `interval:s:5`: positional parameters may appear in probe specs.
+    fn substitute_positional(&self, spec: &ast::ProbeSpec) -> ast::ProbeSpec {
+        let mut out = spec.clone();
+        for part in &mut out.parts {
+            if let Some(n) = part.strip_prefix('$').and_then(|d| d.parse::<usize>().ok()) {
+                *part = n
+                    .checked_sub(1)
+                    .and_then(|i| self.options.positional.get(i))
+                    .cloned()
+                    .unwrap_or_default();
+            }
+        }
+        out.raw = out.parts.join(":");
+        out
     }
 
     fn probe(
