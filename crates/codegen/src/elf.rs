@@ -439,6 +439,7 @@ mod tests {
                 map("events", MapKind::RingBuf),
             ],
             printfs: vec![],
+            ..Default::default()
         }
     }
 

@@ -13,6 +13,8 @@ pub(crate) struct Emitter {
     pub spans: Vec<Option<(u32, u32)>>,
     /// Map relocations: (instruction index, map index).
     pub relocs: Vec<(usize, usize)>,
+    /// ld_imm64 slots the runtime fills in: (instruction index, value).
+    pub runtime_consts: Vec<(usize, crate::object::RuntimeValue)>,
     current_span: Option<(u32, u32)>,
     labels: Vec<Option<usize>>,
     fixups: Vec<(usize, Label)>,
@@ -43,6 +45,12 @@ impl Emitter {
     pub fn load_map(&mut self, dst: Reg, map: usize) {
         self.relocs.push((self.insns.len(), map));
         self.emit2(Insn::ld_map_fd(dst, 0));
+    }
+
+    /// `dst = <value known at load time>` (the runtime patches the immediate).
+    pub fn load_runtime_const(&mut self, dst: Reg, value: crate::object::RuntimeValue) {
+        self.runtime_consts.push((self.insns.len(), value));
+        self.emit2(Insn::ld_imm64(dst, 0));
     }
 
     /// `dst = v` using the shortest encoding.

@@ -4,6 +4,7 @@ use kestrel_isa::{AluOp, Insn, JmpOp, Reg, Size};
 use kestrel_lang::ir::{BinOp, Builtin, Expr, ExprKind as K, UnOp};
 use kestrel_lang::Type;
 
+use crate::object::RuntimeValue;
 use crate::probe::{helper, Dest, ProbeCompiler};
 use crate::regs::CTX;
 use crate::CodegenError;
@@ -107,6 +108,24 @@ impl ProbeCompiler<'_> {
             Builtin::Uid | Builtin::Gid => helper::GET_CURRENT_UID_GID,
             Builtin::Nsecs => helper::KTIME_GET_NS,
             Builtin::Cpu => helper::GET_SMP_PROCESSOR_ID,
+            Builtin::NumaId => helper::GET_NUMA_NODE_ID,
+            Builtin::Rand => helper::GET_PRANDOM_U32,
+            Builtin::Cgroup => helper::GET_CURRENT_CGROUP_ID,
+            Builtin::Jiffies => helper::JIFFIES64,
+            Builtin::CurTask => helper::GET_CURRENT_TASK,
+            Builtin::Elapsed => {
+                self.e.emit(Insn::call_helper(helper::KTIME_GET_NS));
+                let r = self.alloc()?;
+                self.e.emit(Insn::mov64_reg(r, Reg::R0));
+                self.e.load_runtime_const(Reg::R1, RuntimeValue::StartNs);
+                self.e.emit(Insn::alu64_reg(AluOp::Sub, r, Reg::R1));
+                return Ok(r);
+            }
+            Builtin::Cpid => {
+                let r = self.alloc()?;
+                self.e.load_runtime_const(r, RuntimeValue::ChildPid);
+                return Ok(r);
+            }
             Builtin::Comm => return Err(CodegenError::Internal("comm used as an integer")),
         };
         self.e.emit(Insn::call_helper(call));
@@ -118,7 +137,9 @@ impl ProbeCompiler<'_> {
                 self.e.emit(Insn::alu64_imm(AluOp::Rsh, r, 32));
             }
             // lower halves: a 32-bit move zero-extends
-            Builtin::Tid | Builtin::Uid => self.e.emit(Insn::alu32_reg(AluOp::Mov, r, Reg::R0)),
+            Builtin::Tid | Builtin::Uid | Builtin::Rand => {
+                self.e.emit(Insn::alu32_reg(AluOp::Mov, r, Reg::R0))
+            }
             _ => self.e.emit(Insn::mov64_reg(r, Reg::R0)),
         }
         Ok(r)

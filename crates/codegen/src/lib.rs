@@ -67,8 +67,19 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
     let printfs: Vec<PrintfSpec> = program.printfs.iter().map(layout::printf_layout).collect();
 
     let mut programs = Vec::with_capacity(program.probes.len());
+    let mut runtime_consts = Vec::new();
     for (i, probe) in program.probes.iter().enumerate() {
         let emitted = probe::ProbeCompiler::new(&layouts, &printfs, events_map).compile(probe)?;
+        runtime_consts.extend(
+            emitted
+                .runtime_consts
+                .iter()
+                .map(|&(insn, value)| RuntimeConst {
+                    program: i,
+                    insn,
+                    value,
+                }),
+        );
         programs.push(ProgramSpec {
             name: program_symbol(&probe.attach, i),
             probe: describe(&probe.attach),
@@ -86,6 +97,7 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
         programs,
         maps,
         printfs,
+        runtime_consts,
     })
 }
 

@@ -15,6 +15,28 @@ pub struct ObjectSpec {
     pub maps: Vec<MapSpec>,
     /// `printf` formats, indexed by the event id in ring-buffer records.
     pub printfs: Vec<PrintfSpec>,
+    /// 64-bit immediates the runtime fills in just before loading (start time, child pid).
+    pub runtime_consts: Vec<RuntimeConst>,
+}
+
+/// "Instruction `insn` of program `program` is an ld_imm64 whose value the runtime supplies."
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeConst {
+    /// Index into [`ObjectSpec::programs`].
+    pub program: usize,
+    /// Index of the first slot of the ld_imm64.
+    pub insn: usize,
+    /// Which value.
+    pub value: RuntimeValue,
+}
+
+/// Values known only when the script starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeValue {
+    /// CLOCK_MONOTONIC nanoseconds when kestrel started (for `elapsed`).
+    StartNs,
+    /// PID of the `-c` child, or 0.
+    ChildPid,
 }
 
 /// Where a program attaches and how it is triggered.

@@ -17,6 +17,11 @@ pub(crate) mod helper {
     pub const MAP_UPDATE_ELEM: i32 = 2;
     pub const MAP_DELETE_ELEM: i32 = 3;
     pub const KTIME_GET_NS: i32 = 5;
+    pub const GET_PRANDOM_U32: i32 = 7;
+    pub const GET_CURRENT_TASK: i32 = 35;
+    pub const GET_NUMA_NODE_ID: i32 = 42;
+    pub const GET_CURRENT_CGROUP_ID: i32 = 80;
+    pub const JIFFIES64: i32 = 118;
     pub const GET_SMP_PROCESSOR_ID: i32 = 8;
     pub const GET_CURRENT_PID_TGID: i32 = 14;
     pub const GET_CURRENT_UID_GID: i32 = 15;
@@ -49,6 +54,8 @@ pub(crate) struct ProbeCompiler<'a> {
     pub var_slots: Vec<(i16, Type)>,
     /// The shared "return 0" at the end of the program.
     pub epilogue: Label,
+    /// (continue, break) targets of the enclosing loops, innermost last.
+    pub loops: Vec<(Label, Label)>,
 }
 
 impl<'a> ProbeCompiler<'a> {
@@ -68,6 +75,7 @@ impl<'a> ProbeCompiler<'a> {
             events_map,
             var_slots: Vec::new(),
             epilogue,
+            loops: Vec::new(),
         }
     }
 
@@ -161,6 +169,30 @@ impl<'a> ProbeCompiler<'a> {
             }
             StmtKind::Return => self.e.goto(self.epilogue),
             StmtKind::Action(a) => self.action(a)?,
+            StmtKind::While { cond, body } => {
+                let top = self.e.new_label();
+                let end = self.e.new_label();
+                self.e.bind(top);
+                let r = self.int(cond)?;
+                self.e.jump_imm(JmpOp::Jeq, r, 0, end);
+                self.pool.release(r);
+                self.loops.push((top, end));
+                self.block(body)?;
+                self.loops.pop();
+                self.e.goto(top);
+                self.e.bind(end);
+            }
+            StmtKind::Break | StmtKind::Continue => {
+                let &(top, end) = self
+                    .loops
+                    .last()
+                    .ok_or(CodegenError::Internal("break outside a loop"))?;
+                self.e.goto(if matches!(s.kind, StmtKind::Break) {
+                    end
+                } else {
+                    top
+                });
+            }
             StmtKind::If {
                 cond,
                 then,

@@ -25,6 +25,10 @@ pub struct Cli {
     #[arg(short = 'v')]
     pub verbose: bool,
 
+    /// Run COMMAND with the probes attached; stop when it exits (its PID is `cpid`).
+    #[arg(short = 'c', value_name = "COMMAND")]
+    pub command: Option<String>,
+
     /// Print the compiled form instead of running it (no root needed).
     #[arg(long = "dump", value_enum, value_name = "WHAT")]
     pub dump: Option<Dump>,

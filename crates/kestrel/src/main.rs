@@ -2,6 +2,7 @@
 //! diagnostics and picks exit codes. Everything else lives in the library crates.
 #![forbid(unsafe_code)]
 
+mod child;
 mod cli;
 mod compile;
 mod list;

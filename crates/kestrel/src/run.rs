@@ -28,25 +28,34 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
     };
     let object = compiled.object;
     let stop = StopFlag::install()?;
-    let mut session = match Session::load(
-        object.clone(),
-        &LoadOptions {
-            verbose_verifier: cli.verbose,
-            format: output_format(cli),
-        },
-    ) {
-        Ok(s) => s,
-        Err(e) => return Ok(report(&e, &object, name, source)),
+    let child = match &cli.command {
+        Some(cmd) => Some(crate::child::HeldChild::spawn(cmd)?),
+        None => None,
     };
-    let attached = match session.attach() {
-        Ok(n) => n,
-        Err(e) => return Ok(report(&e, &object, name, source)),
+    let options = LoadOptions {
+        verbose_verifier: cli.verbose,
+        format: output_format(cli),
+        child_pid: child.as_ref().map(|c| c.pid()),
+    };
+    let loaded =
+        Session::load(object.clone(), &options).and_then(|mut s| s.attach().map(|n| (s, n)));
+    let (mut session, attached) = match loaded {
+        Ok(ok) => ok,
+        Err(e) => {
+            if let Some(c) = child {
+                c.abandon();
+            }
+            return Ok(report(&e, &object, name, source));
+        }
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let plural = if attached == 1 { "" } else { "s" };
     writeln!(out, "Attaching {attached} probe{plural}...")?;
     out.flush()?;
+    if let Some(c) = child {
+        c.release(&stop)?;
+    }
     if session.run_begin(&mut out)? == Flow::Continue {
         session.poll(&mut out, &stop)?;
     }

@@ -215,6 +215,17 @@ pub enum StmtKind {
     Exit,
     /// `return`: end this probe.
     Return,
+    /// `while (cond) { body }` (the verifier must be able to see that it terminates).
+    While {
+        /// Integer condition, checked before each iteration.
+        cond: Expr,
+        /// Loop body.
+        body: Vec<Stmt>,
+    },
+    /// `break`: leave the innermost loop.
+    Break,
+    /// `continue`: next iteration of the innermost loop.
+    Continue,
     /// `if`.
     If {
         /// Integer condition.
@@ -254,6 +265,20 @@ pub enum Builtin {
     Cpu,
     /// Task name (string[16]).
     Comm,
+    /// NUMA node of the current CPU.
+    NumaId,
+    /// A pseudo-random u32.
+    Rand,
+    /// cgroup v2 id of the current task.
+    Cgroup,
+    /// The kernel's jiffies counter.
+    Jiffies,
+    /// Address of the current `struct task_struct`.
+    CurTask,
+    /// Nanoseconds since kestrel started.
+    Elapsed,
+    /// PID of the child started with `-c` (0 without one).
+    Cpid,
 }
 
 /// Binary operators after analysis (logical ones short-circuit).

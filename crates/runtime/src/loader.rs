@@ -3,7 +3,7 @@
 
 use aya::programs::{PerfEvent, Program, ProgramError, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfError, EbpfLoader, VerifierLogLevel};
-use kestrel_codegen::{elf::write_elf, ObjectSpec, ProgramSpec};
+use kestrel_codegen::{elf::write_elf, ObjectSpec, ProgramSpec, RuntimeValue};
 
 use crate::perm::{denied, is_eperm};
 use crate::{verifier, RuntimeError};
@@ -27,10 +27,19 @@ pub struct LoadOptions {
     /// instruction. Only useful when debugging a rejection; by default the log is level 1,
     /// which already shows the failing instruction.
     pub verbose_verifier: bool,
+    /// PID of the child started with `-c`, the value of the `cpid` builtin.
+    pub child_pid: Option<u32>,
 }
 
 /// Serializes `spec` as ELF and lets aya create its maps. No program is loaded yet.
 pub(crate) fn create_maps(spec: &ObjectSpec, opts: &LoadOptions) -> Result<Ebpf, RuntimeError> {
+    let patched;
+    let spec = if spec.runtime_consts.is_empty() {
+        spec
+    } else {
+        patched = with_runtime_consts(spec, opts);
+        &patched
+    };
     let bytes = write_elf(spec)?;
     let level = if opts.verbose_verifier {
         VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS
@@ -43,6 +52,28 @@ pub(crate) fn create_maps(spec: &ObjectSpec, opts: &LoadOptions) -> Result<Ebpf,
         .verifier_log_level(level)
         .load(&bytes)
         .map_err(ebpf_error)
+}
+
+/// A copy of `spec` with the load-time constants (start time, child pid) written into their
+/// ld_imm64 instructions.
+fn with_runtime_consts(spec: &ObjectSpec, opts: &LoadOptions) -> ObjectSpec {
+    let start_ns = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0);
+    let mut out = spec.clone();
+    for c in &spec.runtime_consts {
+        let value = match c.value {
+            RuntimeValue::StartNs => start_ns,
+            RuntimeValue::ChildPid => u64::from(opts.child_pid.unwrap_or(0)),
+        };
+        if let Some(prog) = out.programs.get_mut(c.program) {
+            if c.insn + 1 < prog.insns.len() {
+                prog.insns[c.insn].imm = value as u32 as i32;
+                prog.insns[c.insn + 1].imm = (value >> 32) as u32 as i32;
+            }
+        }
+    }
+    out
 }
 
 fn ebpf_error(e: EbpfError) -> RuntimeError {

@@ -55,6 +55,7 @@ fn sample() -> ObjectSpec {
             map("events", MapKind::RingBuf),
         ],
         printfs: vec![],
+        ..Default::default()
     }
 }
 

@@ -55,6 +55,7 @@ fn begin_prints_and_exits() {
         programs: vec![a.program("begin", "BEGIN", AttachPoint::Begin)],
         maps: vec![ringbuf("events")],
         printfs: vec![printf_u64("value %d\n")],
+        ..Default::default()
     };
     let mut s = Session::load(obj, &LoadOptions::default()).unwrap();
     assert_eq!(s.attach().unwrap(), 1);
@@ -87,6 +88,7 @@ fn interval_event_reaches_poll() {
         )],
         maps: vec![ringbuf("events")],
         printfs: vec![printf_u64("tick %d\n")],
+        ..Default::default()
     };
     let mut s = Session::load(obj, &LoadOptions::default()).unwrap();
     assert_eq!(s.attach().unwrap(), 1);
@@ -111,6 +113,7 @@ fn stop_flag_ends_poll() {
         programs: vec![a.program("begin", "BEGIN", AttachPoint::Begin)],
         maps: vec![ringbuf("events")],
         printfs: vec![],
+        ..Default::default()
     };
     let mut s = Session::load(obj, &LoadOptions::default()).unwrap();
     s.attach().unwrap();
@@ -151,6 +154,7 @@ fn tracepoint_counts_child_getppid_calls() {
         programs: vec![a.program("count_ppid", "tracepoint:syscalls:sys_enter_getppid", tp)],
         maps: vec![count_map("counts", "@calls", MapKind::PerCpuHash)],
         printfs: vec![],
+        ..Default::default()
     };
     let mut s = Session::load(obj, &LoadOptions::default()).unwrap();
     assert_eq!(s.attach().unwrap(), 1);
@@ -190,6 +194,7 @@ fn verifier_rejection_names_probe_and_insn() {
         programs: vec![a.program("begin", "BEGIN", AttachPoint::Begin)],
         maps: vec![],
         printfs: vec![],
+        ..Default::default()
     };
     let err = Session::load(obj, &LoadOptions::default()).unwrap_err();
     let RuntimeError::Verifier {
@@ -238,6 +243,7 @@ fn failed_attach_leaves_nothing_attached() {
         programs: vec![good, bad],
         maps: vec![count_map("counts", "@c", MapKind::Hash)],
         printfs: vec![],
+        ..Default::default()
     };
     let mut s = Session::load(obj, &LoadOptions::default()).unwrap();
     let err = s.attach().unwrap_err();
@@ -296,6 +302,7 @@ fn btf_map_objects_load_in_libbpf_and_aya() {
             ringbuf("events"),
         ],
         printfs: vec![printf_u64("%d\n")],
+        ..Default::default()
     };
     let bytes = write_elf_with(&obj, MapStyle::Btf).unwrap();
 

@@ -18,12 +18,19 @@ const BUILTINS: &[(&str, Builtin, Type)] = &[
     ("nsecs", Builtin::Nsecs, Type::U64),
     ("cpu", Builtin::Cpu, Type::U32),
     ("comm", Builtin::Comm, Type::Str { len: 16 }),
+    ("numaid", Builtin::NumaId, Type::U32),
+    ("rand", Builtin::Rand, Type::U32),
+    ("cgroup", Builtin::Cgroup, Type::U64),
+    ("jiffies", Builtin::Jiffies, Type::U64),
+    ("curtask", Builtin::CurTask, Type::U64),
+    ("elapsed", Builtin::Elapsed, Type::U64),
+    ("cpid", Builtin::Cpid, Type::U32),
 ];
 
 /// Builtins of the bpftrace language kestrel does not implement yet.
 const LATER_BUILTINS: &[&str] = &[
-    "username", "elapsed", "numaid", "kstack", "ustack", "arg0", "arg1", "arg2", "arg3", "arg4",
-    "arg5", "retval", "func", "probe", "curtask", "rand", "cgroup", "cpid", "jiffies", "usermode",
+    "username", "kstack", "ustack", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "retval",
+    "func", "probe", "usermode",
 ];
 
 /// The type of integer arithmetic on `a` and `b`: 64-bit, signed unless both are unsigned.

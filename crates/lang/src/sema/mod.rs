@@ -109,6 +109,8 @@ pub(crate) struct ProbeScope {
     format: Option<TracepointFormat>,
     vars: Vec<ir::VarDecl>,
     var_index: HashMap<String, usize>,
+    /// How many `while`/`for` loops enclose the statement being checked.
+    loop_depth: u32,
 }
 
 /// Marker for "an error was recorded; skip this subtree".
@@ -225,6 +227,7 @@ impl<'k> Checker<'k> {
             format,
             vars: Vec::new(),
             var_index: HashMap::new(),
+            loop_depth: 0,
         };
         let predicate = match &probe.predicate {
             Some(p) => {

@@ -52,12 +52,43 @@ impl Checker<'_> {
             }
             S::Block(b) => Ok(self.block(&b.stmts, scope)),
             S::Return => one(StmtKind::Return),
-            S::While { .. } => Err(self.unsupported("while loops", span)),
-            S::Unroll { .. } => Err(self.unsupported("unroll", span)),
-            S::For { .. } => Err(self.unsupported("for loops", span)),
-            S::Break | S::Continue => {
-                Err(self.error(Diagnostic::error("break/continue outside of a loop", span)))
+            S::While { cond, body } => {
+                let c = self.expr(cond, scope)?;
+                let c = self.expect_int(c, "a while condition")?;
+                scope.loop_depth += 1;
+                let body = self.block(&body.stmts, scope);
+                scope.loop_depth -= 1;
+                one(StmtKind::While { cond: c, body })
             }
+            S::Unroll { count, body } => {
+                let n = self.const_int(count, scope)?;
+                if !(1..=100).contains(&n) {
+                    return Err(self.error(Diagnostic::error(
+                        format!("unroll count must be between 1 and 100, found {n}"),
+                        count.span,
+                    )));
+                }
+                // Unrolling is done here: codegen sees the body n times.
+                let mut out = Vec::new();
+                for _ in 0..n {
+                    out.extend(self.block(&body.stmts, scope));
+                }
+                Ok(out)
+            }
+            S::For { .. } => Err(self.unsupported("for loops", span)),
+            S::Break | S::Continue if scope.loop_depth == 0 => {
+                let word = if matches!(s.kind, S::Break) {
+                    "break"
+                } else {
+                    "continue"
+                };
+                Err(self.error(Diagnostic::error(
+                    format!("'{word}' outside of a loop"),
+                    span,
+                )))
+            }
+            S::Break => one(StmtKind::Break),
+            S::Continue => one(StmtKind::Continue),
         }
     }
 
