@@ -193,10 +193,14 @@ impl ProbeCompiler<'_> {
         };
         let r = self.int(rhs)?;
         if let Some(slot) = spill {
-            l = self.alloc()?;
+            // No pool register may be free now; the left value comes back in scratch r1
+            // (no helper call happens before the result is moved to `r`).
+            l = Reg::R1;
             self.e.emit(Insn::ldx(Size::DW, l, Reg::R10, slot));
         }
-        let either_signed = signed(lhs.ty) || signed(rhs.ty);
+        // Compare signed only when both sides are signed: a kernel address (u64) must stay
+        // greater than 0.
+        let both_signed = signed(lhs.ty) && signed(rhs.ty);
         let alu = |op| Insn::alu64_reg(op, l, r);
         match op {
             BinOp::Add => self.e.emit(alu(AluOp::Add)),
@@ -212,41 +216,25 @@ impl ProbeCompiler<'_> {
             BinOp::Eq => self.bool_of(JmpOp::Jeq, l, Some(r), 0),
             BinOp::Ne => self.bool_of(JmpOp::Jne, l, Some(r), 0),
             BinOp::Lt => self.bool_of(
-                if either_signed {
-                    JmpOp::Jslt
-                } else {
-                    JmpOp::Jlt
-                },
+                if both_signed { JmpOp::Jslt } else { JmpOp::Jlt },
                 l,
                 Some(r),
                 0,
             ),
             BinOp::Le => self.bool_of(
-                if either_signed {
-                    JmpOp::Jsle
-                } else {
-                    JmpOp::Jle
-                },
+                if both_signed { JmpOp::Jsle } else { JmpOp::Jle },
                 l,
                 Some(r),
                 0,
             ),
             BinOp::Gt => self.bool_of(
-                if either_signed {
-                    JmpOp::Jsgt
-                } else {
-                    JmpOp::Jgt
-                },
+                if both_signed { JmpOp::Jsgt } else { JmpOp::Jgt },
                 l,
                 Some(r),
                 0,
             ),
             BinOp::Ge => self.bool_of(
-                if either_signed {
-                    JmpOp::Jsge
-                } else {
-                    JmpOp::Jge
-                },
+                if both_signed { JmpOp::Jsge } else { JmpOp::Jge },
                 l,
                 Some(r),
                 0,
@@ -254,6 +242,10 @@ impl ProbeCompiler<'_> {
             BinOp::LogAnd | BinOp::LogOr => {
                 return Err(CodegenError::Internal("logical operator in binary()"))
             }
+        }
+        if spill.is_some() {
+            self.e.emit(Insn::mov64_reg(r, l));
+            return Ok(r);
         }
         self.pool.release(r);
         Ok(l)

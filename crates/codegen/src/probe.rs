@@ -122,6 +122,11 @@ impl<'a> ProbeCompiler<'a> {
             self.stmt(s)?;
             self.frame.reset(mark);
             self.e.set_span(outer);
+            // The verifier rejects unreachable instructions, so nothing after a statement
+            // that always jumps away is emitted.
+            if terminates(s) {
+                break;
+            }
         }
         Ok(())
     }
@@ -286,5 +291,16 @@ impl<'a> ProbeCompiler<'a> {
         self.pool
             .alloc()
             .ok_or(CodegenError::Internal("expression register pool exhausted"))
+    }
+}
+
+/// True when `s` never falls through to the next statement.
+fn terminates(s: &ir::Stmt) -> bool {
+    match &s.kind {
+        StmtKind::Exit | StmtKind::Return | StmtKind::Break | StmtKind::Continue => true,
+        StmtKind::If {
+            then, otherwise, ..
+        } => then.last().is_some_and(terminates) && otherwise.last().is_some_and(terminates),
+        _ => false,
     }
 }
