@@ -95,6 +95,27 @@ impl ProbeCompiler<'_> {
                 Ok(r)
             }
             K::Context(c) => self.context_int(c),
+            K::StrNCmp { lhs, rhs, n } => self.str_ncmp(lhs, rhs, *n),
+            K::StrContains { haystack, needle } => self.str_contains(haystack, needle),
+            K::MapHasKey { map, keys } => {
+                self.map_lookup(*map, keys)?;
+                let r = self.alloc()?;
+                self.e.emit(Insn::mov64_reg(r, Reg::R0));
+                self.bool_of(JmpOp::Jne, r, None, 0);
+                Ok(r)
+            }
+            K::Bswap { expr } => {
+                let r = self.int(expr)?;
+                let bits = match e.ty {
+                    Type::Int { size, .. } => i32::from(size) * 8,
+                    _ => 64,
+                };
+                if bits > 8 {
+                    // On little-endian machines "to big endian" is a byte swap.
+                    self.e.emit(Insn::endian(r, bits, true));
+                }
+                Ok(r)
+            }
             K::Str(_)
             | K::TracepointCharArray { .. }
             | K::TracepointDataLoc { .. }
@@ -315,6 +336,70 @@ impl ProbeCompiler<'_> {
         }
         self.e.bind(same);
         self.finish_cmp(r, equal, differ, end);
+        Ok(r)
+    }
+
+    /// `strncmp(a, b, n)`: 0 when equal over the first `n` bytes (stopping at a NUL), else 1.
+    fn str_ncmp(&mut self, lhs: &Expr, rhs: &Expr, n: u32) -> Result<Reg, CodegenError> {
+        let (Type::Str { len: a }, Type::Str { len: b }) = (lhs.ty, rhs.ty) else {
+            return Err(CodegenError::Internal("strncmp of non-string"));
+        };
+        let lb = self.frame.alloc(a);
+        self.string(lhs, Dest { off: lb, cap: a })?;
+        let rb = self.frame.alloc(b);
+        self.string(rhs, Dest { off: rb, cap: b })?;
+        let r = self.alloc()?;
+        let differ = self.e.new_label();
+        let same = self.e.new_label();
+        let end = self.e.new_label();
+        for i in 0..a.min(b).min(n) as i16 {
+            self.e.emit(Insn::ldx(Size::B, Reg::R1, Reg::R10, lb + i));
+            self.e.emit(Insn::ldx(Size::B, Reg::R2, Reg::R10, rb + i));
+            self.e.jump_reg(JmpOp::Jne, Reg::R1, Reg::R2, differ);
+            self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, same);
+        }
+        self.e.bind(same);
+        self.finish_cmp(r, false, differ, end);
+        Ok(r)
+    }
+
+    /// `strcontains(haystack, "needle")`: 1 when the needle occurs before the NUL.
+    fn str_contains(&mut self, haystack: &Expr, needle: &str) -> Result<Reg, CodegenError> {
+        let Type::Str { len } = haystack.ty else {
+            return Err(CodegenError::Internal("strcontains of non-string"));
+        };
+        let buf = self.frame.alloc(len);
+        self.string(haystack, Dest { off: buf, cap: len })?;
+        let r = self.alloc()?;
+        let found = self.e.new_label();
+        let missing = self.e.new_label();
+        let end = self.e.new_label();
+        let pat = needle.as_bytes();
+        if pat.is_empty() {
+            self.e.goto(found);
+        } else if pat.len() < len as usize {
+            for start in 0..=(len as usize - 1 - pat.len()) {
+                let next = self.e.new_label();
+                let at = buf + start as i16;
+                self.e.emit(Insn::ldx(Size::B, Reg::R1, Reg::R10, at));
+                self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, missing);
+                for (k, &byte) in pat.iter().enumerate() {
+                    if k > 0 {
+                        self.e
+                            .emit(Insn::ldx(Size::B, Reg::R1, Reg::R10, at + k as i16));
+                    }
+                    self.e.jump_imm(JmpOp::Jne, Reg::R1, i32::from(byte), next);
+                }
+                self.e.goto(found);
+                self.e.bind(next);
+            }
+        }
+        self.e.bind(missing);
+        self.e.emit(Insn::mov64_imm(r, 0));
+        self.e.goto(end);
+        self.e.bind(found);
+        self.e.emit(Insn::mov64_imm(r, 1));
+        self.e.bind(end);
         Ok(r)
     }
 

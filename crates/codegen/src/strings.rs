@@ -48,16 +48,32 @@ impl ProbeCompiler<'_> {
                 self.e
                     .emit(Insn::call_helper(helper::PROBE_READ_KERNEL_STR));
             }
-            K::ReadStr { ptr } => {
+            K::ReadStr { ptr, len: limit } => {
                 let p = self.int(ptr)?;
-                self.zero(d.off, d.cap);
-                self.e.emit(Insn::mov64_reg(Reg::R3, p));
-                self.pool.release(p);
-                self.stack_ptr(Reg::R1, d.off);
                 let Type::Str { len } = e.ty else {
                     return Err(CodegenError::Internal("str type"));
                 };
-                self.e.emit(Insn::mov64_imm(Reg::R2, d.cap.min(len) as i32));
+                let cap = d.cap.min(len);
+                let n = match limit {
+                    Some(l) => Some(self.int(l)?),
+                    None => None,
+                };
+                self.zero(d.off, d.cap);
+                if let Some(n) = n {
+                    // size = min(n + 1, cap), kept provably in [0, cap] for the verifier.
+                    let ok = self.e.new_label();
+                    self.e.emit(Insn::mov64_reg(Reg::R2, n));
+                    self.e.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
+                    self.e.jump_imm(JmpOp::Jle, Reg::R2, cap as i32, ok);
+                    self.e.emit(Insn::mov64_imm(Reg::R2, cap as i32));
+                    self.e.bind(ok);
+                    self.pool.release(n);
+                } else {
+                    self.e.emit(Insn::mov64_imm(Reg::R2, cap as i32));
+                }
+                self.e.emit(Insn::mov64_reg(Reg::R3, p));
+                self.pool.release(p);
+                self.stack_ptr(Reg::R1, d.off);
                 // bpf_probe_read_str picks user or kernel memory by address, as bpftrace's
                 // str() does for pointers of either kind.
                 self.e.emit(Insn::call_helper(helper::PROBE_READ_STR));

@@ -25,6 +25,18 @@ pub trait KernelFacts {
             "this source of kernel facts has no BTF".to_string(),
         ))
     }
+
+    /// The cgroup v2 id of the cgroup directory at `path` (its inode number), for
+    /// `cgroupid("/sys/fs/cgroup/...")`.
+    fn cgroup_id(&self, path: &str) -> Result<u64, KernelError> {
+        Err(KernelError::Read {
+            path: path.to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "no cgroup filesystem in this source of kernel facts",
+            ),
+        })
+    }
 }
 
 /// The running kernel, read through tracefs (mounted on demand) and sysfs.
@@ -51,6 +63,16 @@ impl KernelFacts for LiveKernel {
 
     fn btf(&self) -> Result<&Btf, KernelError> {
         Btf::vmlinux()
+    }
+
+    fn cgroup_id(&self, path: &str) -> Result<u64, KernelError> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .map(|m| m.ino())
+            .map_err(|source| KernelError::Read {
+                path: path.to_string(),
+                source,
+            })
     }
 }
 

@@ -370,10 +370,40 @@ pub enum ExprKind {
         /// Byte offset of the descriptor in the record.
         offset: u32,
     },
-    /// `str(ptr)`: copy a NUL-terminated string from kernel or user memory.
+    /// `str(ptr)` / `str(ptr, len)`: copy a NUL-terminated string from kernel or user memory.
     ReadStr {
         /// The address.
         ptr: Box<Expr>,
+        /// At most this many bytes (a runtime value, clamped to the buffer).
+        len: Option<Box<Expr>>,
+    },
+    /// `strncmp(a, b, n)`: 0 when the first `n` bytes (up to a NUL) are equal, else 1.
+    StrNCmp {
+        /// Left string.
+        lhs: Box<Expr>,
+        /// Right string.
+        rhs: Box<Expr>,
+        /// Bytes compared.
+        n: u32,
+    },
+    /// `strcontains(haystack, needle)` with a constant needle: 1 when found.
+    StrContains {
+        /// Where to search.
+        haystack: Box<Expr>,
+        /// What to find.
+        needle: String,
+    },
+    /// `has_key(@map[keys])`: 1 when the element exists.
+    MapHasKey {
+        /// Which map.
+        map: MapId,
+        /// Key components.
+        keys: Vec<Expr>,
+    },
+    /// `bswap(x)`: reverse the bytes of an integer of the expression's type width.
+    Bswap {
+        /// Operand.
+        expr: Box<Expr>,
     },
     /// `lhs op rhs` on integers.
     Binary {

@@ -479,21 +479,152 @@ impl Checker<'_> {
                         span,
                     )));
                 }
-                if args.len() == 2 {
-                    return Err(self.unsupported("str() with a length", span));
-                }
                 let arg = self.expr(&args[0], scope)?;
-                if arg.ty.is_str() {
+                if arg.ty.is_str() && args.len() == 1 {
                     return Ok(ir::Expr { span, ..arg });
                 }
                 let arg = self.expect_int(arg, "the argument of str()")?;
+                let mut cap = self.options.str_len;
+                let len = match args.get(1) {
+                    Some(l) => {
+                        let l = self.expr(l, scope)?;
+                        let l = self.expect_int(l, "the length given to str()")?;
+                        // A constant length sizes the buffer (room for the NUL included).
+                        if let K::Int(n) = l.kind {
+                            cap = (n.max(0) as u32)
+                                .saturating_add(1)
+                                .clamp(1, self.options.str_len.max(200));
+                        }
+                        Some(Box::new(l))
+                    }
+                    None => None,
+                };
                 Ok(ir::Expr {
-                    kind: K::ReadStr { ptr: Box::new(arg) },
-                    ty: Type::Str {
-                        len: self.options.str_len,
+                    kind: K::ReadStr {
+                        ptr: Box::new(arg),
+                        len,
                     },
+                    ty: Type::Str { len: cap },
                     span,
                 })
+            }
+            "strncmp" => {
+                let [a, b, n] = args else {
+                    return Err(self.error(Diagnostic::error(
+                        "strncmp() takes two strings and a length",
+                        span,
+                    )));
+                };
+                let (a, b) = (self.expr(a, scope)?, self.expr(b, scope)?);
+                for s in [&a, &b] {
+                    if !s.ty.is_str() {
+                        return Err(self.error(Diagnostic::error(
+                            format!("strncmp() compares strings, found {}", s.ty),
+                            s.span,
+                        )));
+                    }
+                }
+                let n = self.const_int(n, scope)?;
+                Ok(ir::Expr {
+                    kind: K::StrNCmp {
+                        lhs: Box::new(a),
+                        rhs: Box::new(b),
+                        n: n.clamp(0, 1024) as u32,
+                    },
+                    ty: Type::I64,
+                    span,
+                })
+            }
+            "strcontains" => {
+                let [h, n] = args else {
+                    return Err(
+                        self.error(Diagnostic::error("strcontains() takes two strings", span))
+                    );
+                };
+                let hay = self.expr(h, scope)?;
+                if !hay.ty.is_str() {
+                    return Err(self.error(Diagnostic::error(
+                        format!("strcontains() searches a string, found {}", hay.ty),
+                        hay.span,
+                    )));
+                }
+                let A::Str(needle) = &n.kind else {
+                    return Err(self.error(
+                        Diagnostic::error(
+                            "strcontains() needs a string literal to search for",
+                            n.span,
+                        )
+                        .with_note("kestrel searches for constant needles only"),
+                    ));
+                };
+                Ok(ir::Expr {
+                    kind: K::StrContains {
+                        haystack: Box::new(hay),
+                        needle: needle.clone(),
+                    },
+                    ty: Type::I64,
+                    span,
+                })
+            }
+            "has_key" => {
+                let [arg] = args else {
+                    return Err(self.error(Diagnostic::error(
+                        "has_key() takes one map element, e.g. has_key(@m[1])",
+                        span,
+                    )));
+                };
+                let A::Map(map) = &arg.kind else {
+                    return Err(self.error(Diagnostic::error(
+                        "has_key() expects a map element such as @start[tid]",
+                        arg.span,
+                    )));
+                };
+                let (id, keys) = self.map_access(map, scope)?;
+                self.maps[id].read_in_kernel = true;
+                Ok(ir::Expr {
+                    kind: K::MapHasKey { map: id, keys },
+                    ty: Type::I64,
+                    span,
+                })
+            }
+            "bswap" => {
+                let [arg] = args else {
+                    return Err(self.error(Diagnostic::error("bswap() takes one integer", span)));
+                };
+                let v = self.expr(arg, scope)?;
+                let v = self.expect_int(v, "the argument of bswap()")?;
+                let ty = match v.ty {
+                    Type::Int { size, .. } => Type::Int {
+                        size,
+                        signed: false,
+                    },
+                    other => other,
+                };
+                Ok(ir::Expr {
+                    kind: K::Bswap { expr: Box::new(v) },
+                    ty,
+                    span,
+                })
+            }
+            "cgroupid" => {
+                let [arg] = args else {
+                    return Err(
+                        self.error(Diagnostic::error("cgroupid() takes a cgroup path", span))
+                    );
+                };
+                let A::Str(path) = &arg.kind else {
+                    return Err(self.error(Diagnostic::error(
+                        "cgroupid() needs a string literal path",
+                        arg.span,
+                    )));
+                };
+                match self.kernel.cgroup_id(path) {
+                    Ok(id) => Ok(ir::Expr { kind: K::Int(id as i64), ty: Type::U64, span }),
+                    Err(e) => Err(self.error(
+                        Diagnostic::error(format!("cgroupid(): {e}"), arg.span)
+                            .with_hint("give a directory of the cgroup v2 hierarchy, e.g. /sys/fs/cgroup/unified/system.slice"),
+                    )),
+                }
             }
             "printf" | "exit" | "delete" => Err(self.error(Diagnostic::error(
                 format!(
@@ -509,36 +640,9 @@ impl Checker<'_> {
                 )),
             other => {
                 const LATER: &[&str] = &[
-                    "print",
-                    "time",
-                    "strftime",
-                    "join",
-                    "buf",
-                    "ksym",
-                    "usym",
-                    "kaddr",
-                    "uaddr",
-                    "reg",
-                    "system",
-                    "cat",
-                    "cgroupid",
-                    "ntop",
-                    "pton",
-                    "signal",
-                    "strncmp",
-                    "strcontains",
-                    "override",
-                    "sizeof",
-                    "offsetof",
-                    "path",
-                    "macaddr",
-                    "bswap",
-                    "strerror",
-                    "len",
-                    "has_key",
-                    "debugf",
-                    "clear",
-                    "zero",
+                    "print", "time", "strftime", "join", "buf", "ksym", "usym", "kaddr", "uaddr",
+                    "reg", "system", "cat", "ntop", "pton", "signal", "override", "sizeof",
+                    "offsetof", "path", "macaddr", "strerror", "len", "debugf", "clear", "zero",
                 ];
                 if LATER.contains(&other) {
                     return Err(self.error(Diagnostic::error(
@@ -547,8 +651,23 @@ impl Checker<'_> {
                     )));
                 }
                 let known = [
-                    "printf", "exit", "str", "delete", "count", "sum", "min", "max", "avg",
-                    "stats", "hist", "lhist",
+                    "printf",
+                    "exit",
+                    "str",
+                    "delete",
+                    "count",
+                    "sum",
+                    "min",
+                    "max",
+                    "avg",
+                    "stats",
+                    "hist",
+                    "lhist",
+                    "strncmp",
+                    "strcontains",
+                    "has_key",
+                    "bswap",
+                    "cgroupid",
                 ];
                 let mut d = Diagnostic::error(format!("unknown function '{other}()'"), name.span);
                 if let Some(s) = did_you_mean(other, known.iter().copied()) {

@@ -305,7 +305,7 @@ impl Checker<'_> {
         })
     }
 
-    fn const_int(&mut self, e: &ast::Expr, scope: &mut ProbeScope) -> Checked<i64> {
+    pub(super) fn const_int(&mut self, e: &ast::Expr, scope: &mut ProbeScope) -> Checked<i64> {
         let lowered = self.expr(e, scope)?;
         match lowered.kind {
             ir::ExprKind::Int(v) => Ok(v),
