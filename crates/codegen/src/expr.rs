@@ -95,6 +95,23 @@ impl ProbeCompiler<'_> {
                 Ok(r)
             }
             K::Context(c) => self.context_int(c),
+            K::KernelRead { addr, size, signed } => {
+                let p = self.int(addr)?;
+                let tmp = self.frame.alloc(8);
+                self.stack_ptr(Reg::R1, tmp);
+                self.e.emit(Insn::mov64_imm(Reg::R2, i32::from(*size)));
+                self.e.emit(Insn::mov64_reg(Reg::R3, p));
+                // The helper zeroes the buffer when the address is unreadable, so a bad
+                // pointer reads as 0 rather than failing the probe.
+                self.e.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+                let width = Size::from_bytes(usize::from(*size))
+                    .ok_or(CodegenError::Internal("odd read size"))?;
+                self.e.emit(Insn::ldx(width, p, Reg::R10, tmp));
+                if *signed && *size < 8 {
+                    self.sign_extend(p, *size);
+                }
+                Ok(p)
+            }
             K::StrNCmp { lhs, rhs, n } => self.str_ncmp(lhs, rhs, *n),
             K::StrContains { haystack, needle } => self.str_contains(haystack, needle),
             K::MapHasKey { map, keys } => {
@@ -117,6 +134,8 @@ impl ProbeCompiler<'_> {
                 Ok(r)
             }
             K::Str(_)
+            | K::KernelStr { .. }
+            | K::Ntop { .. }
             | K::TracepointCharArray { .. }
             | K::TracepointDataLoc { .. }
             | K::ReadStr { .. } => Err(CodegenError::Internal("string used as an integer")),

@@ -23,6 +23,11 @@ pub(crate) fn scalar(ty: Type) -> ScalarType {
     match ty {
         Type::Int { signed, .. } => ScalarType::Int { size: 8, signed },
         Type::Str { len } => ScalarType::Str { len },
+        Type::Ptr { .. } | Type::Record { .. } => ScalarType::Int {
+            size: 8,
+            signed: false,
+        },
+        Type::Inet => ScalarType::Inet,
         Type::Void => ScalarType::Int {
             size: 8,
             signed: false,

@@ -2,7 +2,6 @@
 
 use kestrel_isa::{AluOp, AtomicOp, Insn, JmpOp, Reg, Size};
 use kestrel_lang::ir::{Expr, MapValue};
-use kestrel_lang::Type;
 
 use crate::layout::{slot_size, MapLayout};
 use crate::object::MapKind;
@@ -30,7 +29,7 @@ impl ProbeCompiler<'_> {
         for (k, &(field, ty)) in keys.iter().zip(&layout.key_fields) {
             let at = off + field as i16;
             match ty {
-                Type::Str { .. } => self.string(
+                t if t.is_buffer() => self.string(
                     k,
                     Dest {
                         off: at,
@@ -99,7 +98,7 @@ impl ProbeCompiler<'_> {
         // Evaluate the value first: it may itself read this map.
         let val = self.frame.alloc(layout.value_size);
         match value.ty {
-            Type::Str { .. } => self.string(
+            t if t.is_buffer() => self.string(
                 value,
                 Dest {
                     off: val,

@@ -197,6 +197,9 @@ pub enum ScalarType {
         /// Buffer size.
         len: u32,
     },
+    /// An IP address from `ntop()`: u64 address family (2 = IPv4, 10 = IPv6), then 16
+    /// address bytes (IPv4 uses the first 4), printed like inet_ntop.
+    Inet,
 }
 
 impl ScalarType {
@@ -205,6 +208,7 @@ impl ScalarType {
         match self {
             ScalarType::Int { size, .. } => u32::from(*size),
             ScalarType::Str { len } => *len,
+            ScalarType::Inet => 24,
         }
     }
 }

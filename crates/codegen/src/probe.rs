@@ -27,6 +27,7 @@ pub(crate) mod helper {
     pub const GET_CURRENT_UID_GID: i32 = 15;
     pub const GET_CURRENT_COMM: i32 = 16;
     pub const PROBE_READ_STR: i32 = 45;
+    pub const PROBE_READ_KERNEL: i32 = 113;
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
     pub const RINGBUF_OUTPUT: i32 = 130;
 }
@@ -137,7 +138,8 @@ impl<'a> ProbeCompiler<'a> {
                 if e.ty.is_int() {
                     let r = self.int(e)?;
                     self.pool.release(r);
-                } else if let Type::Str { len } = e.ty {
+                } else if e.ty.is_buffer() {
+                    let len = slot_size(e.ty);
                     let off = self.frame.alloc(len);
                     self.string(e, Dest { off, cap: len })?;
                 }
@@ -145,7 +147,7 @@ impl<'a> ProbeCompiler<'a> {
             StmtKind::VarStore { var, value } => {
                 let (off, ty) = self.var_slots[*var];
                 match ty {
-                    Type::Str { .. } => self.string(
+                    t if t.is_buffer() => self.string(
                         value,
                         Dest {
                             off,
@@ -232,8 +234,8 @@ impl<'a> ProbeCompiler<'a> {
         for (arg, field) in args.iter().zip(fields) {
             let off = rec + field as i16;
             match arg.ty {
-                Type::Str { len } => {
-                    let slot = slot_size(Type::Str { len });
+                t if t.is_buffer() => {
+                    let slot = slot_size(t);
                     self.string(arg, Dest { off, cap: slot })?;
                 }
                 _ => {

@@ -2,7 +2,7 @@
 //! zero-filled to the buffer's end (so strings compare and hash as map keys byte for byte).
 
 use kestrel_isa::{AluOp, Insn, JmpOp, Reg, Size};
-use kestrel_lang::ir::{Builtin, Expr, ExprKind as K};
+use kestrel_lang::ir::{Builtin, Expr, ExprKind as K, NtopSource};
 use kestrel_lang::Type;
 
 use crate::probe::{helper, Dest, ProbeCompiler};
@@ -79,9 +79,6 @@ impl ProbeCompiler<'_> {
                 self.e.emit(Insn::call_helper(helper::PROBE_READ_STR));
             }
             K::MapRead { map, keys } => {
-                let Type::Str { len } = e.ty else {
-                    return Err(CodegenError::Internal("map string type"));
-                };
                 let found = self.e.new_label();
                 let end = self.e.new_label();
                 self.map_lookup(*map, keys)?;
@@ -91,7 +88,7 @@ impl ProbeCompiler<'_> {
                 self.e.bind(found);
                 let v = self.alloc()?;
                 self.e.emit(Insn::mov64_reg(v, Reg::R0));
-                self.copy_string(v, 0, Type::Str { len }, d);
+                self.copy_string(v, 0, e.ty, d);
                 self.pool.release(v);
                 self.e.bind(end);
             }
@@ -112,6 +109,49 @@ impl ProbeCompiler<'_> {
                 self.e.bind(end);
             }
             K::Context(c) => self.context_string(c, d)?,
+            K::Ntop { family, source } => {
+                self.zero(d.off, d.cap);
+                let (default_family, bytes) = match source {
+                    NtopSource::Int(_) => (2, 4),
+                    NtopSource::TracepointBytes { len, .. } => {
+                        (if *len == 16 { 10 } else { 2 }, *len)
+                    }
+                };
+                match family {
+                    Some(f) => {
+                        let r = self.int(f)?;
+                        self.e.emit(Insn::stx(Size::DW, Reg::R10, d.off, r));
+                        self.pool.release(r);
+                    }
+                    None => self
+                        .e
+                        .emit(Insn::st_imm(Size::DW, Reg::R10, d.off, default_family)),
+                }
+                match source {
+                    NtopSource::Int(v) => {
+                        let r = self.int(v)?;
+                        // Stored as it sat in kernel memory: network byte order survives.
+                        self.e.emit(Insn::stx(Size::W, Reg::R10, d.off + 8, r));
+                        self.pool.release(r);
+                    }
+                    NtopSource::TracepointBytes { offset, .. } => {
+                        self.copy_mem(d.off + 8, CTX, *offset as i16, bytes.min(16));
+                    }
+                }
+            }
+            K::KernelStr { addr, len } => {
+                let p = self.int(addr)?;
+                self.zero(d.off, d.cap);
+                let n = (*len).min(d.cap);
+                self.stack_ptr(Reg::R1, d.off);
+                self.e.emit(Insn::mov64_imm(Reg::R2, n as i32));
+                self.e.emit(Insn::mov64_reg(Reg::R3, p));
+                self.pool.release(p);
+                self.e.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+                // A full char array need not hold a NUL; the buffer's last byte is one.
+                self.e
+                    .emit(Insn::st_imm(Size::B, Reg::R10, d.off + d.cap as i16 - 1, 0));
+            }
             _ => return Err(CodegenError::Internal("integer used as a string")),
         }
         Ok(())
@@ -120,7 +160,7 @@ impl ProbeCompiler<'_> {
     /// Copy a string of type `ty` from `src + src_off` into `d`, truncating with a NUL or
     /// zero-filling as needed.
     fn copy_string(&mut self, src: Reg, src_off: i16, ty: Type, d: Dest) {
-        let Type::Str { len } = ty else { return };
+        let len = ty.storage_size();
         let n = len.min(d.cap);
         self.copy_mem(d.off, src, src_off, n);
         if n < d.cap {

@@ -400,6 +400,29 @@ pub enum ExprKind {
         /// Key components.
         keys: Vec<Expr>,
     },
+    /// `ntop([family,] addr)`: an IP address for userspace to format.
+    Ntop {
+        /// Address family (2 or 10); when absent it follows from the source's size.
+        family: Option<Box<Expr>>,
+        /// Where the address bytes come from.
+        source: NtopSource,
+    },
+    /// Read an integer of `size` bytes from kernel memory at `addr` (0 when unreadable).
+    KernelRead {
+        /// The address.
+        addr: Box<Expr>,
+        /// Width in bytes (1, 2, 4, 8).
+        size: u8,
+        /// Sign-extend the value.
+        signed: bool,
+    },
+    /// Copy a `char[len]` array from kernel memory at `addr` as a string.
+    KernelStr {
+        /// The address.
+        addr: Box<Expr>,
+        /// Array length in bytes.
+        len: u32,
+    },
     /// `bswap(x)`: reverse the bytes of an integer of the expression's type width.
     Bswap {
         /// Operand.
@@ -446,4 +469,18 @@ pub enum ExprKind {
     },
     /// A value from the probe's context (`arg0`, `retval`, ...).
     Context(crate::probe_ctx::ContextValue),
+}
+
+/// The address bytes of an `ntop()`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NtopSource {
+    /// An IPv4 address held in an integer, in network byte order as stored in memory.
+    Int(Box<Expr>),
+    /// `len` (4 or 16) bytes of the tracepoint record at `offset`.
+    TracepointBytes {
+        /// Offset in the record.
+        offset: u32,
+        /// 4 for IPv4, 16 for IPv6.
+        len: u32,
+    },
 }

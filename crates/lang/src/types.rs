@@ -19,6 +19,20 @@ pub enum Type {
     },
     /// No value (the type of `exit()`, `printf(...)`).
     Void,
+    /// A kernel pointer to the BTF type `target` (0 for `void *`); integer-like.
+    Ptr {
+        /// BTF type id of the pointee (typedefs and qualifiers not yet stripped).
+        target: u32,
+    },
+    /// A struct or union reached through a pointer (`task->thread`); its value is its address
+    /// and it can only be used to reach members with `.`.
+    Record {
+        /// BTF type id of the struct or union.
+        id: u32,
+    },
+    /// An IPv4 or IPv6 address from `ntop()`: a u64 address family then 16 address bytes,
+    /// formatted by userspace.
+    Inet,
 }
 
 impl Type {
@@ -38,9 +52,13 @@ impl Type {
         signed: false,
     };
 
-    /// True for integers.
+    /// True for integers and pointers (both live in one register).
     pub fn is_int(self) -> bool {
-        matches!(self, Type::Int { .. })
+        matches!(self, Type::Int { .. } | Type::Ptr { .. })
+    }
+    /// True for values kept in memory buffers rather than registers (strings, addresses).
+    pub fn is_buffer(self) -> bool {
+        matches!(self, Type::Str { .. } | Type::Inet)
     }
     /// True for strings.
     pub fn is_str(self) -> bool {
@@ -50,8 +68,9 @@ impl Type {
     /// Integers are widened to 8 bytes so keys and records stay aligned.
     pub fn storage_size(self) -> u32 {
         match self {
-            Type::Int { .. } => 8,
+            Type::Int { .. } | Type::Ptr { .. } | Type::Record { .. } => 8,
             Type::Str { len } => len,
+            Type::Inet => 24,
             Type::Void => 0,
         }
     }
@@ -60,8 +79,11 @@ impl Type {
     pub fn compatible(self, other: Type) -> bool {
         matches!(
             (self, other),
-            (Type::Int { .. }, Type::Int { .. })
-                | (Type::Str { .. }, Type::Str { .. })
+            (
+                Type::Int { .. } | Type::Ptr { .. },
+                Type::Int { .. } | Type::Ptr { .. }
+            ) | (Type::Str { .. }, Type::Str { .. })
+                | (Type::Inet, Type::Inet)
                 | (Type::Void, Type::Void)
         )
     }
@@ -84,6 +106,9 @@ impl fmt::Display for Type {
             }
             Type::Str { .. } => write!(f, "string"),
             Type::Void => write!(f, "void"),
+            Type::Ptr { .. } => write!(f, "pointer"),
+            Type::Record { .. } => write!(f, "struct"),
+            Type::Inet => write!(f, "inet address"),
         }
     }
 }

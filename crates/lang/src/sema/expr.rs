@@ -93,9 +93,8 @@ impl Checker<'_> {
                     ast::UnOp::Neg => ir::UnOp::Neg,
                     ast::UnOp::Not => ir::UnOp::Not,
                     ast::UnOp::BitNot => ir::UnOp::BitNot,
-                    ast::UnOp::Deref | ast::UnOp::AddrOf => {
-                        return Err(self.unsupported("pointer dereference and address-of", span))
-                    }
+                    ast::UnOp::Deref => return self.deref(inner, span),
+                    ast::UnOp::AddrOf => return Err(self.unsupported("taking addresses (&)", span)),
                 };
                 let inner = self.expect_int(inner, "the operand")?;
                 // Fold negative literals so `-1` stays a constant (lhist bounds, map keys).
@@ -145,14 +144,20 @@ impl Checker<'_> {
                     ty,
                 )
             }
-            A::Field { expr, field, .. } => self.field(expr, field, span, scope),
+            A::Field { expr, field, arrow } => {
+                if matches!(&expr.kind, A::Builtin(b) if b == "args") {
+                    return self.field(expr, field, span, scope);
+                }
+                let base = self.expr(expr, scope)?;
+                self.member_access(base, field, *arrow, span)
+            }
             A::Cast { ty, expr } => {
                 let inner = self.expr(expr, scope)?;
                 let inner = self.expect_int(inner, "a cast operand")?;
+                if ty.pointer_depth > 0 {
+                    return self.pointer_cast(ty, inner, span);
+                }
                 let target = match ty.base.as_str() {
-                    _ if ty.pointer_depth > 0 => {
-                        return Err(self.unsupported("pointer casts", ty.span))
-                    }
                     "int8" | "char" => Type::Int {
                         size: 1,
                         signed: true,
@@ -197,7 +202,19 @@ impl Checker<'_> {
                 Diagnostic::error("++ and -- can only be used as statements", span)
                     .with_hint("write `$x++;` on its own line"),
             )),
-            A::Index { .. } => Err(self.unsupported("array indexing", span)),
+            A::Index { expr, index } => {
+                let i = self.const_int(index, scope)?;
+                if let A::Field {
+                    expr: base, field, ..
+                } = &expr.kind
+                {
+                    if matches!(&base.kind, A::Builtin(b) if b == "args") {
+                        return self.tracepoint_element(field, i, span, scope);
+                    }
+                }
+                let base = self.expr(expr, scope)?;
+                self.index_pointer(base, i, span)
+            }
             A::Tuple(_) => Err(self.unsupported("tuples", span)),
             A::SizeofType(_) => Err(self.unsupported("sizeof", span)),
         }
@@ -205,9 +222,14 @@ impl Checker<'_> {
 
     fn builtin(&mut self, name: &str, span: Span, scope: &mut ProbeScope) -> Checked<ir::Expr> {
         if let Some((_, b, ty)) = BUILTINS.iter().find(|(n, _, _)| *n == name) {
+            let ty = if *b == Builtin::CurTask {
+                self.curtask_type()
+            } else {
+                *ty
+            };
             return Ok(ir::Expr {
                 kind: K::Builtin(*b),
-                ty: *ty,
+                ty,
                 span,
             });
         }
@@ -566,6 +588,61 @@ impl Checker<'_> {
                     span,
                 })
             }
+            "ntop" => {
+                let (family, addr) = match args {
+                    [a] => (None, a),
+                    [f, a] => {
+                        let f = self.expr(f, scope)?;
+                        (Some(Box::new(self.expect_int(f, "the address family")?)), a)
+                    }
+                    _ => {
+                        return Err(
+                            self.error(Diagnostic::error("ntop() takes [family,] address", span))
+                        )
+                    }
+                };
+                // A byte-array tracepoint field (saddr[4], saddr_v6[16]) is copied as is.
+                if let A::Field {
+                    expr: base, field, ..
+                } = &addr.kind
+                {
+                    if matches!(&base.kind, A::Builtin(b) if b == "args") {
+                        let f = self.tracepoint_field(base.span, field, scope)?;
+                        if f.array_len().is_some() {
+                            if f.size != 4 && f.size != 16 {
+                                return Err(self.error(Diagnostic::error(
+                                    format!(
+                                        "ntop() needs 4 or 16 address bytes; args->{} has {}",
+                                        f.name, f.size
+                                    ),
+                                    addr.span,
+                                )));
+                            }
+                            return Ok(ir::Expr {
+                                kind: K::Ntop {
+                                    family,
+                                    source: ir::NtopSource::TracepointBytes {
+                                        offset: f.offset,
+                                        len: f.size,
+                                    },
+                                },
+                                ty: Type::Inet,
+                                span,
+                            });
+                        }
+                    }
+                }
+                let v = self.expr(addr, scope)?;
+                let v = self.expect_int(v, "an IPv4 address")?;
+                Ok(ir::Expr {
+                    kind: K::Ntop {
+                        family,
+                        source: ir::NtopSource::Int(Box::new(v)),
+                    },
+                    ty: Type::Inet,
+                    span,
+                })
+            }
             "has_key" => {
                 let [arg] = args else {
                     return Err(self.error(Diagnostic::error(
@@ -641,8 +718,8 @@ impl Checker<'_> {
             other => {
                 const LATER: &[&str] = &[
                     "print", "time", "strftime", "join", "buf", "ksym", "usym", "kaddr", "uaddr",
-                    "reg", "system", "cat", "ntop", "pton", "signal", "override", "sizeof",
-                    "offsetof", "path", "macaddr", "strerror", "len", "debugf", "clear", "zero",
+                    "reg", "system", "cat", "pton", "signal", "override", "sizeof", "offsetof",
+                    "path", "macaddr", "strerror", "len", "debugf", "clear", "zero",
                 ];
                 if LATER.contains(&other) {
                     return Err(self.error(Diagnostic::error(
@@ -678,22 +755,16 @@ impl Checker<'_> {
         }
     }
 
-    fn field(
+    /// The tracepoint field `args->NAME` of this probe, or a diagnostic listing the real ones.
+    pub(super) fn tracepoint_field(
         &mut self,
-        base: &ast::Expr,
+        base_span: Span,
         field: &ast::Ident,
-        span: Span,
         scope: &mut ProbeScope,
-    ) -> Checked<ir::Expr> {
-        let A::Builtin(b) = &base.kind else {
-            return Err(self.unsupported("struct member access", span));
-        };
-        if b != "args" {
-            return Err(self.error(Diagnostic::error(format!("'{b}' has no fields"), base.span)));
-        }
+    ) -> Checked<kestrel_kernel::TracepointField> {
         let Some(format) = &scope.format else {
             return Err(self.error(
-                Diagnostic::error("args is only available in tracepoint probes", base.span)
+                Diagnostic::error("args is only available in tracepoint probes", base_span)
                     .with_note(format!("this probe is {}", scope.attach.describe())),
             ));
         };
@@ -711,7 +782,63 @@ impl Checker<'_> {
             };
             return Err(self.error(d));
         };
-        let f = f.clone();
+        Ok(f.clone())
+    }
+
+    /// `args->NAME[i]`: one element of an array field, at a constant index.
+    fn tracepoint_element(
+        &mut self,
+        field: &ast::Ident,
+        index: i64,
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<ir::Expr> {
+        let f = self.tracepoint_field(span, field, scope)?;
+        let Some(n) = f.array_len().filter(|n| *n > 0) else {
+            return Err(self.error(Diagnostic::error(
+                format!("args->{} is not an array", f.name),
+                span,
+            )));
+        };
+        if index < 0 || index >= i64::from(n) {
+            return Err(self.error(Diagnostic::error(
+                format!(
+                    "index {index} is out of bounds for args->{} (it has {n} elements)",
+                    f.name
+                ),
+                span,
+            )));
+        }
+        let elem = f.size / n;
+        let size = match elem {
+            1 | 2 | 4 | 8 => elem as u8,
+            other => {
+                return Err(self.error(Diagnostic::error(
+                    format!("elements of {other} bytes are not supported"),
+                    span,
+                )))
+            }
+        };
+        let signed = f.signed && !f.is_pointer();
+        Ok(ir::Expr {
+            kind: K::TracepointInt {
+                offset: f.offset + elem * index as u32,
+                size,
+                signed,
+            },
+            ty: Type::Int { size, signed },
+            span,
+        })
+    }
+
+    fn field(
+        &mut self,
+        base: &ast::Expr,
+        field: &ast::Ident,
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<ir::Expr> {
+        let f = self.tracepoint_field(base.span, field, scope)?;
         if f.is_data_loc() {
             return Ok(ir::Expr {
                 kind: K::TracepointDataLoc { offset: f.offset },
@@ -729,7 +856,14 @@ impl Checker<'_> {
             });
         }
         if f.array_len().is_some() {
-            return Err(self.unsupported("array tracepoint arguments", span));
+            return Err(self.error(
+                Diagnostic::error(format!("args->{} is an array", f.name), span).with_hint(
+                    format!(
+                    "read one element, e.g. args->{}[0], or format an address with ntop(args->{})",
+                    f.name, f.name
+                ),
+                ),
+            ));
         }
         let size = match f.size {
             1 | 2 | 4 | 8 => f.size as u8,

@@ -6,6 +6,7 @@
 //! second pass reports errors and builds the IR.
 
 mod actions;
+mod btf_access;
 mod context;
 mod expr;
 mod format;

@@ -110,6 +110,10 @@ pub(crate) fn decode_key(fields: &[Field], key: &[u8]) -> Option<Vec<KeyPart>> {
                     raw: bytes.to_vec(),
                     shown: string_bytes(bytes),
                 },
+                ScalarType::Inet => KeyPart::Str {
+                    raw: bytes.to_vec(),
+                    shown: format_inet(bytes).into_bytes(),
+                },
             })
         })
         .collect()
@@ -216,6 +220,9 @@ pub(crate) fn fold_value(kind: &ValueKind, values: &[Vec<u8>]) -> Option<Folded>
             } else {
                 Folded::Unsigned(arg.unsigned_bits())
             })
+        }
+        ValueKind::Scalar(ScalarType::Inet) => {
+            Some(Folded::Str(format_inet(values.first()?).into_bytes()))
         }
         ValueKind::Scalar(ScalarType::Str { len }) => {
             let first = values.first()?;
@@ -367,4 +374,19 @@ pub(crate) fn decode_hist(layout: &UserMapLayout, raw: &[RawEntry]) -> DecodedHi
     out.groups
         .sort_by_key(|g| g.counts.iter().fold(0u64, |a, c| a.wrapping_add(*c)));
     out
+}
+
+/// An `ntop()` value — u64 family, then 16 address bytes — as inet_ntop prints it.
+pub(crate) fn format_inet(bytes: &[u8]) -> String {
+    let family = bytes.get(..8).map(read_uint).unwrap_or(0);
+    let addr = bytes.get(8..24).unwrap_or(&[]);
+    match (family, addr.len()) {
+        (2, n) if n >= 4 => std::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).to_string(),
+        (10, 16) => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(addr);
+            std::net::Ipv6Addr::from(a).to_string()
+        }
+        _ => "<unknown address>".to_string(),
+    }
 }

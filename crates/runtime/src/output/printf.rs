@@ -16,7 +16,7 @@ pub struct PrintfFormatter {
 fn class(ty: &ScalarType) -> ArgClass {
     match ty {
         ScalarType::Int { .. } => ArgClass::Int,
-        ScalarType::Str { .. } => ArgClass::Str,
+        ScalarType::Str { .. } | ScalarType::Inet => ArgClass::Str,
     }
 }
 
@@ -80,6 +80,17 @@ impl PrintfFormatter {
                         .into());
                     }
                     write_str(conv, &string_bytes(bytes), &mut out)
+                }
+                ScalarType::Inet => {
+                    if !conv.kind.accepts(ArgClass::Str) {
+                        return Err(FormatError::TypeMismatch {
+                            spec: conv.spec.clone(),
+                            index: next,
+                            found: ArgClass::Str,
+                        }
+                        .into());
+                    }
+                    write_str(conv, super::decode::format_inet(bytes).as_bytes(), &mut out)
                 }
             }
             next += 1;

@@ -1,0 +1,337 @@
+//! Kernel data through BTF: pointer casts (`(struct task_struct *)curtask`), member access
+//! (`->`, `.`), dereference and indexing, each lowered to bounded `probe_read_kernel` reads.
+
+use kestrel_kernel::btf::{Btf, BtfKind, BtfType, TypeId};
+
+use crate::ast;
+use crate::diag::{did_you_mean, Diagnostic};
+use crate::ir::{self, BinOp, ExprKind as K};
+use crate::span::Span;
+use crate::types::Type;
+
+use super::{Checked, Checker};
+
+/// The C names BTF uses for kestrel's integer type names.
+fn btf_int_names(name: &str) -> &'static [&'static str] {
+    match name {
+        "int8" | "char" => &["char", "signed char"],
+        "uint8" | "bool" => &["unsigned char", "u8", "_Bool"],
+        "int16" => &["short int", "short"],
+        "uint16" => &["short unsigned int", "unsigned short"],
+        "int32" | "int" => &["int"],
+        "uint32" | "uint" => &["unsigned int"],
+        "int64" => &["long long int", "long int"],
+        "uint64" => &["long long unsigned int", "long unsigned int"],
+        _ => &[],
+    }
+}
+
+impl Checker<'_> {
+    /// Run `f` with the kernel's BTF, or report that there is none.
+    fn with_btf<T>(
+        &mut self,
+        span: Span,
+        f: impl FnOnce(&Btf) -> Result<T, Diagnostic>,
+    ) -> Checked<T> {
+        let result = match self.kernel.btf() {
+            Ok(btf) => f(btf),
+            Err(e) => Err(Diagnostic::error(
+                format!("kernel type information is not available: {e}"),
+                span,
+            )
+            .with_hint("struct access needs BTF (/sys/kernel/btf/vmlinux)")),
+        };
+        result.map_err(|d| self.error(d))
+    }
+
+    /// The type of `curtask`: `struct task_struct *` when BTF is there, else a plain u64.
+    pub(super) fn curtask_type(&self) -> Type {
+        match self.kernel.btf() {
+            Ok(btf) => btf
+                .find_by_name(BtfKind::Struct, "task_struct")
+                .map_or(Type::U64, |id| Type::Ptr { target: id.0 }),
+            Err(_) => Type::U64,
+        }
+    }
+
+    /// `(struct foo *)expr`, `(uint32 *)expr`.
+    pub(super) fn pointer_cast(
+        &mut self,
+        ty: &ast::TypeName,
+        inner: ir::Expr,
+        span: Span,
+    ) -> Checked<ir::Expr> {
+        if ty.pointer_depth != 1 {
+            return Err(self.unsupported("casts to pointers to pointers", ty.span));
+        }
+        let base = ty.base.trim().to_string();
+        let target = self.with_btf(ty.span, |btf| {
+            let (kind, name) = if let Some(n) = base.strip_prefix("struct ") {
+                (Some(BtfKind::Struct), n.trim())
+            } else if let Some(n) = base.strip_prefix("union ") {
+                (Some(BtfKind::Union), n.trim())
+            } else if let Some(n) = base.strip_prefix("enum ") {
+                (Some(BtfKind::Enum), n.trim())
+            } else {
+                (None, base.as_str())
+            };
+            let found = match kind {
+                Some(k) => btf.find_by_name(k, name),
+                None if name == "void" => Some(TypeId::VOID),
+                None => btf_int_names(name)
+                    .iter()
+                    .find_map(|n| btf.find_by_name(BtfKind::Int, n))
+                    .or_else(|| btf.find_by_name(BtfKind::Typedef, name)),
+            };
+            found.ok_or_else(|| {
+                Diagnostic::error(format!("unknown type '{base}' in this kernel's BTF"), ty.span)
+                    .with_hint("struct, union and enum names are those of the running kernel, e.g. (struct task_struct *)")
+            })
+        })?;
+        Ok(ir::Expr {
+            kind: K::Cast {
+                expr: Box::new(inner),
+            },
+            ty: Type::Ptr { target: target.0 },
+            span,
+        })
+    }
+
+    /// `base->field` (base a pointer) or `base.field` (base a struct reached through one).
+    pub(super) fn member_access(
+        &mut self,
+        base: ir::Expr,
+        field: &ast::Ident,
+        arrow: bool,
+        span: Span,
+    ) -> Checked<ir::Expr> {
+        let struct_id = match (base.ty, arrow) {
+            (Type::Ptr { target }, true) => target,
+            (Type::Record { id }, false) => id,
+            (Type::Ptr { .. }, false) => {
+                return Err(self.error(
+                    Diagnostic::error("use -> to reach a member through a pointer", field.span)
+                        .with_hint(format!("write ->{}", field.name)),
+                ))
+            }
+            (Type::Record { .. }, true) => {
+                return Err(self.error(
+                    Diagnostic::error("use . to reach a member of a struct", field.span)
+                        .with_hint(format!("write .{}", field.name)),
+                ))
+            }
+            (other, _) => return Err(self.error(
+                Diagnostic::error(format!("a {other} has no members"), base.span).with_hint(
+                    "cast it to a struct pointer first, e.g. ((struct task_struct *)curtask)->pid",
+                ),
+            )),
+        };
+        let field_span = field.span;
+        let name = field.name.clone();
+        let (offset, type_id) = self.with_btf(span, |btf| {
+            let sid = complete_record(btf, TypeId(struct_id)).ok_or_else(|| {
+                Diagnostic::error(
+                    format!(
+                        "'{}' is not a struct or union",
+                        btf.type_name(TypeId(struct_id))
+                    ),
+                    base.span,
+                )
+            })?;
+            let Some(m) = btf.struct_member(sid, &name) else {
+                let members: Vec<String> = btf
+                    .members(sid)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| m.name)
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                let mut d = Diagnostic::error(
+                    format!("{} has no member '{name}'", btf.type_name(sid)),
+                    field_span,
+                );
+                if let Some(s) = did_you_mean(&name, members.iter().map(String::as_str)) {
+                    d = d.with_hint(format!("did you mean '{s}'?"));
+                }
+                return Err(d);
+            };
+            if m.bitfield_size != 0 {
+                return Err(Diagnostic::error(
+                    format!("'{name}' is a bitfield, which kestrel cannot read yet"),
+                    field_span,
+                ));
+            }
+            Ok((m.bit_offset / 8, m.type_id))
+        })?;
+        let addr = ir::Expr {
+            kind: K::Binary {
+                op: BinOp::Add,
+                lhs: Box::new(base),
+                rhs: Box::new(ir::Expr {
+                    kind: K::Int(i64::from(offset)),
+                    ty: Type::U64,
+                    span,
+                }),
+            },
+            ty: Type::U64,
+            span,
+        };
+        self.typed_read(addr, type_id, span)
+    }
+
+    /// `*ptr`.
+    pub(super) fn deref(&mut self, ptr: ir::Expr, span: Span) -> Checked<ir::Expr> {
+        let Type::Ptr { target } = ptr.ty else {
+            return Err(self.error(
+                Diagnostic::error(format!("cannot dereference a {}", ptr.ty), ptr.span)
+                    .with_hint("cast it to a pointer type first"),
+            ));
+        };
+        self.typed_read(ptr, TypeId(target), span)
+    }
+
+    /// `ptr[i]` with a constant index.
+    pub(super) fn index_pointer(
+        &mut self,
+        ptr: ir::Expr,
+        index: i64,
+        span: Span,
+    ) -> Checked<ir::Expr> {
+        let Type::Ptr { target } = ptr.ty else {
+            return Err(self.error(Diagnostic::error(
+                format!("cannot index a {}", ptr.ty),
+                ptr.span,
+            )));
+        };
+        let size = self.with_btf(span, |btf| {
+            btf.size_of(TypeId(target))
+                .filter(|s| *s > 0)
+                .ok_or_else(|| {
+                    Diagnostic::error("cannot index a pointer to a type of unknown size", span)
+                })
+        })?;
+        let addr = ir::Expr {
+            kind: K::Binary {
+                op: BinOp::Add,
+                lhs: Box::new(ptr),
+                rhs: Box::new(ir::Expr {
+                    kind: K::Int(index.wrapping_mul(i64::from(size))),
+                    ty: Type::I64,
+                    span,
+                }),
+            },
+            ty: Type::U64,
+            span,
+        };
+        self.typed_read(addr, TypeId(target), span)
+    }
+
+    /// The value of BTF type `type_id` stored at `addr`: integers and pointers are read,
+    /// structs stay places, char arrays become strings and other arrays decay to pointers.
+    fn typed_read(&mut self, addr: ir::Expr, type_id: TypeId, span: Span) -> Checked<ir::Expr> {
+        let shape = self.with_btf(span, |btf| Ok(shape_of(btf, type_id)))?;
+        let kind_read = |size: u8, signed: bool| K::KernelRead {
+            addr: Box::new(addr.clone()),
+            size,
+            signed,
+        };
+        Ok(match shape {
+            Shape::Int { size, signed } => ir::Expr {
+                kind: kind_read(size, signed),
+                ty: Type::Int { size, signed },
+                span,
+            },
+            Shape::Ptr { target } => ir::Expr {
+                kind: kind_read(8, false),
+                ty: Type::Ptr { target },
+                span,
+            },
+            Shape::Record { id } => ir::Expr {
+                ty: Type::Record { id },
+                span,
+                ..addr
+            },
+            Shape::CharArray { len } => ir::Expr {
+                kind: K::KernelStr {
+                    addr: Box::new(addr),
+                    len: len.clamp(1, 256),
+                },
+                ty: Type::Str {
+                    len: len.clamp(1, 256),
+                },
+                span,
+            },
+            Shape::Array { elem } => ir::Expr {
+                ty: Type::Ptr { target: elem },
+                span,
+                ..addr
+            },
+            Shape::Other(what) => {
+                return Err(self.error(Diagnostic::error(
+                    format!("kestrel cannot read a value of type {what}"),
+                    span,
+                )));
+            }
+        })
+    }
+}
+
+/// What a BTF type looks like to the language.
+enum Shape {
+    Int { size: u8, signed: bool },
+    Ptr { target: u32 },
+    Record { id: u32 },
+    CharArray { len: u32 },
+    Array { elem: u32 },
+    Other(String),
+}
+
+fn shape_of(btf: &Btf, id: TypeId) -> Shape {
+    let Some(rid) = btf.resolve(id) else {
+        return Shape::Other(btf.type_name(id));
+    };
+    match btf.get(rid) {
+        Ok(BtfType::Int { size, signed, .. }) if matches!(size, 1 | 2 | 4 | 8) => Shape::Int {
+            size: size as u8,
+            signed,
+        },
+        Ok(BtfType::Enum { size, signed, .. }) if matches!(size, 1 | 2 | 4 | 8) => Shape::Int {
+            size: size as u8,
+            signed,
+        },
+        Ok(BtfType::Ptr { target }) => Shape::Ptr { target: target.0 },
+        Ok(BtfType::Struct { .. } | BtfType::Union { .. } | BtfType::Fwd { .. }) => {
+            Shape::Record { id: rid.0 }
+        }
+        Ok(BtfType::Array { elem, nelems, .. }) => {
+            let is_char = btf
+                .resolve(elem)
+                .and_then(|e| btf.get(e).ok())
+                .is_some_and(|t| matches!(t, BtfType::Int { size: 1, .. }));
+            if is_char {
+                Shape::CharArray { len: nelems }
+            } else {
+                Shape::Array { elem: elem.0 }
+            }
+        }
+        _ => Shape::Other(btf.type_name(rid)),
+    }
+}
+
+/// The struct or union behind `id` (through typedefs/qualifiers), resolving a forward
+/// declaration to the full definition by name.
+fn complete_record(btf: &Btf, id: TypeId) -> Option<TypeId> {
+    let rid = btf.resolve(id)?;
+    match btf.get(rid).ok()? {
+        BtfType::Struct { .. } | BtfType::Union { .. } => Some(rid),
+        BtfType::Fwd { name, is_union } => btf.find_by_name(
+            if is_union {
+                BtfKind::Union
+            } else {
+                BtfKind::Struct
+            },
+            &name,
+        ),
+        _ => None,
+    }
+}
