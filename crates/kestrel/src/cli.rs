@@ -30,8 +30,13 @@ pub struct Cli {
     pub command: Option<String>,
 
     /// Print the compiled form instead of running it (no root needed).
-    #[arg(long = "dump", value_enum, value_name = "WHAT")]
+    #[arg(short = 'd', long = "dump", value_enum, value_name = "WHAT")]
     pub dump: Option<Dump>,
+
+    /// Write the compiled ELF object (BTF-defined maps; loadable by libbpf and
+    /// `bpftool prog loadall`) to FILE instead of running it.
+    #[arg(long = "emit-obj", value_name = "FILE")]
+    pub emit_obj: Option<std::path::PathBuf>,
 
     /// Output format.
     #[arg(short = 'f', long = "format", value_enum, default_value = "text")]

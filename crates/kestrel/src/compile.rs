@@ -114,3 +114,21 @@ pub fn dump(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `--emit-obj FILE`: write the compiled object as an ELF file other loaders understand.
+pub fn emit_object(
+    name: &str,
+    source: &str,
+    path: &std::path::Path,
+    options: &kestrel_lang::Options,
+) -> anyhow::Result<ExitCode> {
+    let kernel = kernel_facts(true, false)?;
+    let Some(compiled) = compile(name, source, kernel.as_ref(), options)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let bytes =
+        kestrel_codegen::elf::write_elf_with(&compiled.object, kestrel_codegen::elf::MapStyle::Btf)
+            .context("cannot write the ELF object")?;
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -31,6 +31,9 @@ fn dispatch(cli: &cli::Cli) -> anyhow::Result<ExitCode> {
         );
     }
     let (name, source) = cli.source()?;
+    if let Some(path) = &cli.emit_obj {
+        return compile::emit_object(&name, &source, path, &cli.lang_options());
+    }
     if let Some(what) = cli.dump {
         return compile::dump(&name, &source, what, &cli.lang_options());
     }

@@ -48,6 +48,19 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
             return Ok(report(&e, &object, name, source));
         }
     };
+    if cli.verbose {
+        for s in session.program_stats() {
+            let opt = |v: Option<usize>| v.map_or("?".to_string(), |n| n.to_string());
+            eprintln!(
+                "kestrel: {}: {} insns generated, {} after verification ({} verified), {} bytes JITed",
+                s.probe,
+                s.insns,
+                opt(s.xlated_insns),
+                opt(s.verified_insns),
+                opt(s.jited_bytes)
+            );
+        }
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let plural = if attached == 1 { "" } else { "s" };

@@ -108,3 +108,47 @@ fn unknown_tracepoint_is_a_diagnostic() {
     assert!(err.contains("-e:1:1"), "{err}");
     assert!(err.contains("^^^"), "{err}");
 }
+
+#[test]
+fn emitted_object_loads_with_bpftool() {
+    if !kernel_available("emitted_object_loads_with_bpftool") {
+        return;
+    }
+    let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(bpftool) = bpftool else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "bpftool missing in CI (scripts/test.sh installs it)"
+        );
+        eprintln!("SKIP emitted_object_loads_with_bpftool: no bpftool");
+        return;
+    };
+    let dir = TempDir::new("emit");
+    let obj = dir.0.join("prog.o");
+    let out = run(&[
+        "--emit-obj",
+        &obj.to_string_lossy(),
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { @opens[comm] = count(); printf("%s\n", str(args->filename)); }"#,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pin = format!("/sys/fs/bpf/kestrel-test-emit-{}", std::process::id());
+    let load = Command::new(bpftool)
+        .args(["prog", "loadall", &obj.to_string_lossy(), &pin])
+        .output()
+        .expect("bpftool");
+    let listing = std::fs::read_dir(&pin).map(|d| d.count()).unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&pin);
+    assert!(
+        load.status.success(),
+        "bpftool: {}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    assert_eq!(listing, 1, "one program pinned");
+}

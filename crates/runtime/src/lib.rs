@@ -44,5 +44,5 @@ pub use error::RuntimeError;
 pub use features::fentry_available;
 pub use loader::{LoadOptions, OutputFormat};
 pub use perm::check_privileges;
-pub use session::{ExitReason, Flow, Session};
+pub use session::{ExitReason, Flow, ProgramStats, Session};
 pub use stop::StopFlag;

@@ -138,6 +138,30 @@ impl Session {
         })
     }
 
+    /// What the kernel made of each loaded program: instruction counts and JIT size, for `-v`.
+    pub fn program_stats(&self) -> Vec<ProgramStats> {
+        self.spec
+            .programs
+            .iter()
+            .map(|p| {
+                let info = self.ebpf.program(&p.name).and_then(|prog| prog.info().ok());
+                ProgramStats {
+                    probe: p.probe.clone(),
+                    insns: p.insns.len(),
+                    xlated_insns: info
+                        .as_ref()
+                        .and_then(|i| i.size_translated())
+                        .map(|b| b as usize / 8),
+                    jited_bytes: info.as_ref().map(|i| i.size_jitted() as usize),
+                    verified_insns: info
+                        .as_ref()
+                        .and_then(|i| i.verified_instruction_count())
+                        .map(|n| n as usize),
+                }
+            })
+            .collect()
+    }
+
     /// The object this session runs.
     pub fn spec(&self) -> &ObjectSpec {
         &self.spec
@@ -299,4 +323,19 @@ impl Session {
             }),
         }
     }
+}
+
+/// Sizes of one loaded program, as kestrel generated it and as the kernel kept it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramStats {
+    /// The probe, e.g. `tracepoint:syscalls:sys_enter_openat`.
+    pub probe: String,
+    /// Instructions kestrel generated.
+    pub insns: usize,
+    /// Instructions after the verifier's rewrites (`bpftool prog show` "xlated").
+    pub xlated_insns: Option<usize>,
+    /// Bytes of JIT-compiled machine code.
+    pub jited_bytes: Option<usize>,
+    /// Instructions the verifier processed (all paths).
+    pub verified_insns: Option<usize>,
 }
