@@ -95,6 +95,13 @@ impl ProbeCompiler<'_> {
                 Ok(r)
             }
             K::Context(c) => self.context_int(c),
+            K::TupleGet { tuple, offset } => {
+                let tmp = self.tuple_place(tuple)?;
+                let r = self.alloc()?;
+                self.e
+                    .emit(Insn::ldx(Size::DW, r, Reg::R10, tmp + *offset as i16));
+                Ok(r)
+            }
             K::KernelRead { addr, size, signed } => {
                 let p = self.int(addr)?;
                 let tmp = self.frame.alloc(8);
@@ -136,6 +143,7 @@ impl ProbeCompiler<'_> {
             K::Str(_)
             | K::KernelStr { .. }
             | K::Ntop { .. }
+            | K::Tuple(_)
             | K::TracepointCharArray { .. }
             | K::TracepointDataLoc { .. }
             | K::ReadStr { .. } => Err(CodegenError::Internal("string used as an integer")),

@@ -19,8 +19,20 @@ pub(crate) fn slot_size(ty: Type) -> u32 {
 }
 
 /// The wire type of a language type.
-pub(crate) fn scalar(ty: Type) -> ScalarType {
+pub(crate) fn scalar(ty: Type, tuples: &[Vec<Type>]) -> ScalarType {
     match ty {
+        Type::Tuple { id, size } => {
+            let mut offset = 0;
+            let mut fields = Vec::new();
+            for &t in tuples.get(id as usize).map(Vec::as_slice).unwrap_or(&[]) {
+                fields.push(Field {
+                    offset,
+                    ty: scalar(t, tuples),
+                });
+                offset += slot_size(t);
+            }
+            ScalarType::Tuple { fields, size }
+        }
         Type::Int { signed, .. } => ScalarType::Int { size: 8, signed },
         Type::Str { len } => ScalarType::Str { len },
         Type::Ptr { .. } | Type::Record { .. } => ScalarType::Int {
@@ -51,7 +63,11 @@ pub(crate) struct MapLayout {
 }
 
 /// Lay out `decl` as map number `index`.
-pub(crate) fn map_layout(decl: &MapDecl, index: usize) -> (MapLayout, MapSpec) {
+pub(crate) fn map_layout(
+    decl: &MapDecl,
+    index: usize,
+    tuples: &[Vec<Type>],
+) -> (MapLayout, MapSpec) {
     let mut offset = 0;
     let mut key_fields = Vec::new();
     for &ty in &decl.keys {
@@ -69,7 +85,7 @@ pub(crate) fn map_layout(decl: &MapDecl, index: usize) -> (MapLayout, MapSpec) {
     // A scalar map has one element, keyed by a zero u64.
     let key_size = offset.max(8);
     let (value_size, value_kind) = match decl.value {
-        MapValue::Scalar(ty) => (slot_size(ty), ValueKind::Scalar(scalar(ty))),
+        MapValue::Scalar(ty) => (slot_size(ty), ValueKind::Scalar(scalar(ty, tuples))),
         MapValue::Count => (8, ValueKind::Count),
         MapValue::Sum => (8, ValueKind::Sum),
         MapValue::Min => (16, ValueKind::Min),
@@ -100,7 +116,7 @@ pub(crate) fn map_layout(decl: &MapDecl, index: usize) -> (MapLayout, MapSpec) {
                 .iter()
                 .map(|&(offset, ty)| Field {
                     offset,
-                    ty: scalar(ty),
+                    ty: scalar(ty, tuples),
                 })
                 .collect(),
             value: value_kind,
@@ -143,13 +159,13 @@ pub(crate) fn events_map() -> MapSpec {
 }
 
 /// Record layout of a printf call: 8-byte event id, then each argument in its slot.
-pub(crate) fn printf_layout(decl: &PrintfDecl) -> PrintfSpec {
+pub(crate) fn printf_layout(decl: &PrintfDecl, tuples: &[Vec<Type>]) -> PrintfSpec {
     let mut offset = 8;
     let mut args = Vec::with_capacity(decl.args.len());
     for &ty in &decl.args {
         args.push(Field {
             offset,
-            ty: scalar(ty),
+            ty: scalar(ty, tuples),
         });
         offset += slot_size(ty);
     }

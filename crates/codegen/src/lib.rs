@@ -58,18 +58,23 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
     let mut maps = Vec::with_capacity(program.maps.len() + 1);
     let mut layouts = Vec::with_capacity(program.maps.len());
     for (i, decl) in program.maps.iter().enumerate() {
-        let (layout, spec) = layout::map_layout(decl, i);
+        let (layout, spec) = layout::map_layout(decl, i, &program.tuples);
         layouts.push(layout);
         maps.push(spec);
     }
     let events_map = maps.len();
     maps.push(layout::events_map());
-    let printfs: Vec<PrintfSpec> = program.printfs.iter().map(layout::printf_layout).collect();
+    let printfs: Vec<PrintfSpec> = program
+        .printfs
+        .iter()
+        .map(|p| layout::printf_layout(p, &program.tuples))
+        .collect();
 
     let mut programs = Vec::with_capacity(program.probes.len());
     let mut runtime_consts = Vec::new();
     for (i, probe) in program.probes.iter().enumerate() {
-        let emitted = probe::ProbeCompiler::new(&layouts, &printfs, events_map).compile(probe)?;
+        let emitted = probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples)
+            .compile(probe)?;
         runtime_consts.extend(
             emitted
                 .runtime_consts

@@ -200,6 +200,13 @@ pub enum ScalarType {
     /// An IP address from `ntop()`: u64 address family (2 = IPv4, 10 = IPv6), then 16
     /// address bytes (IPv4 uses the first 4), printed like inet_ntop.
     Inet,
+    /// A tuple: its elements at their offsets, printed `(a, b)`.
+    Tuple {
+        /// The elements.
+        fields: Vec<Field>,
+        /// Total size in bytes.
+        size: u32,
+    },
 }
 
 impl ScalarType {
@@ -209,6 +216,7 @@ impl ScalarType {
             ScalarType::Int { size, .. } => u32::from(*size),
             ScalarType::Str { len } => *len,
             ScalarType::Inet => 24,
+            ScalarType::Tuple { size, .. } => *size,
         }
     }
 }

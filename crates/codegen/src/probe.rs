@@ -57,6 +57,8 @@ pub(crate) struct ProbeCompiler<'a> {
     pub epilogue: Label,
     /// (continue, break) targets of the enclosing loops, innermost last.
     pub loops: Vec<(Label, Label)>,
+    /// Element types of every tuple shape.
+    pub tuples: &'a [Vec<Type>],
 }
 
 impl<'a> ProbeCompiler<'a> {
@@ -64,6 +66,7 @@ impl<'a> ProbeCompiler<'a> {
         maps: &'a [MapLayout],
         printfs: &'a [PrintfSpec],
         events_map: usize,
+        tuples: &'a [Vec<Type>],
     ) -> ProbeCompiler<'a> {
         let mut e = Emitter::default();
         let epilogue = e.new_label();
@@ -77,6 +80,7 @@ impl<'a> ProbeCompiler<'a> {
             var_slots: Vec::new(),
             epilogue,
             loops: Vec::new(),
+            tuples,
         }
     }
 

@@ -109,6 +109,40 @@ impl ProbeCompiler<'_> {
                 self.e.bind(end);
             }
             K::Context(c) => self.context_string(c, d)?,
+            K::Tuple(elems) => {
+                self.zero(d.off, d.cap);
+                let declared = match e.ty {
+                    Type::Tuple { id, .. } => {
+                        self.tuples.get(id as usize).cloned().unwrap_or_default()
+                    }
+                    _ => Vec::new(),
+                };
+                let mut at = 0u32;
+                for (i, el) in elems.iter().enumerate() {
+                    // Slots follow the tuple's declared element types, which may be wider than
+                    // the element's own (sema widens strings).
+                    let slot = crate::layout::slot_size(declared.get(i).copied().unwrap_or(el.ty));
+                    if el.ty.is_int() {
+                        let r = self.int(el)?;
+                        self.e
+                            .emit(Insn::stx(Size::DW, Reg::R10, d.off + at as i16, r));
+                        self.pool.release(r);
+                    } else {
+                        self.string(
+                            el,
+                            Dest {
+                                off: d.off + at as i16,
+                                cap: slot,
+                            },
+                        )?;
+                    }
+                    at += slot;
+                }
+            }
+            K::TupleGet { tuple, offset } => {
+                let tmp = self.tuple_place(tuple)?;
+                self.copy_string(Reg::R10, tmp + *offset as i16, e.ty, d);
+            }
             K::Ntop { family, source } => {
                 self.zero(d.off, d.cap);
                 let (default_family, bytes) = match source {
@@ -207,5 +241,25 @@ impl ProbeCompiler<'_> {
                 i += 1;
             }
         }
+    }
+}
+
+impl ProbeCompiler<'_> {
+    /// Stack offset where the tuple `t` can be read: a variable's own slot, or a temporary
+    /// the tuple is built into.
+    pub fn tuple_place(&mut self, t: &Expr) -> Result<i16, CodegenError> {
+        if let K::Var(id) = t.kind {
+            return Ok(self.var_slots[id].0);
+        }
+        let size = t.ty.storage_size();
+        let tmp = self.frame.alloc(size);
+        self.string(
+            t,
+            Dest {
+                off: tmp,
+                cap: size,
+            },
+        )?;
+        Ok(tmp)
     }
 }

@@ -16,6 +16,8 @@ pub struct Program {
     pub maps: Vec<MapDecl>,
     /// Every `printf` call site, indexed by its id.
     pub printfs: Vec<PrintfDecl>,
+    /// Element types of every tuple shape, indexed by `Type::Tuple::id`.
+    pub tuples: Vec<Vec<Type>>,
 }
 
 /// Index into [`Program::maps`].
@@ -399,6 +401,15 @@ pub enum ExprKind {
         map: MapId,
         /// Key components.
         keys: Vec<Expr>,
+    },
+    /// `(a, b, ...)`: each element in its 8-byte-aligned slot, in order.
+    Tuple(Vec<Expr>),
+    /// `tuple.N`: the element at byte `offset` of a tuple.
+    TupleGet {
+        /// The tuple.
+        tuple: Box<Expr>,
+        /// Byte offset of the element.
+        offset: u32,
     },
     /// `ntop([family,] addr)`: an IP address for userspace to format.
     Ntop {

@@ -33,6 +33,14 @@ pub enum Type {
     /// An IPv4 or IPv6 address from `ntop()`: a u64 address family then 16 address bytes,
     /// formatted by userspace.
     Inet,
+    /// A tuple `(a, b, ...)`; its element types are `ir::Program::tuples[id]`, each element in
+    /// an 8-byte-aligned slot.
+    Tuple {
+        /// Index into the program's tuple table.
+        id: u32,
+        /// Total size in bytes.
+        size: u32,
+    },
 }
 
 impl Type {
@@ -58,7 +66,7 @@ impl Type {
     }
     /// True for values kept in memory buffers rather than registers (strings, addresses).
     pub fn is_buffer(self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Inet)
+        matches!(self, Type::Str { .. } | Type::Inet | Type::Tuple { .. })
     }
     /// True for strings.
     pub fn is_str(self) -> bool {
@@ -71,21 +79,22 @@ impl Type {
             Type::Int { .. } | Type::Ptr { .. } | Type::Record { .. } => 8,
             Type::Str { len } => len,
             Type::Inet => 24,
+            Type::Tuple { size, .. } => size,
             Type::Void => 0,
         }
     }
     /// Whether two types may be stored in the same variable or map slot
     /// (integers of any width mix; strings of any length mix).
     pub fn compatible(self, other: Type) -> bool {
-        matches!(
-            (self, other),
-            (
-                Type::Int { .. } | Type::Ptr { .. },
-                Type::Int { .. } | Type::Ptr { .. }
-            ) | (Type::Str { .. }, Type::Str { .. })
-                | (Type::Inet, Type::Inet)
-                | (Type::Void, Type::Void)
-        )
+        match (self, other) {
+            (Type::Int { .. } | Type::Ptr { .. }, Type::Int { .. } | Type::Ptr { .. }) => true,
+            (Type::Str { .. }, Type::Str { .. })
+            | (Type::Inet, Type::Inet)
+            | (Type::Void, Type::Void) => true,
+            // Tuples of one shape share one table entry.
+            (Type::Tuple { id: a, .. }, Type::Tuple { id: b, .. }) => a == b,
+            _ => false,
+        }
     }
     /// A short name for diagnostics: `int64`, `uint32`, `string`, `void`.
     pub fn describe(self) -> String {
@@ -109,6 +118,13 @@ impl fmt::Display for Type {
             Type::Ptr { .. } => write!(f, "pointer"),
             Type::Record { .. } => write!(f, "struct"),
             Type::Inet => write!(f, "inet address"),
+            Type::Tuple { .. } => write!(f, "tuple"),
         }
     }
+}
+
+/// Bytes a value of `ty` takes inside keys, values, records and tuples: its storage size
+/// rounded up to 8 so that every slot stays aligned.
+pub fn slot_size(ty: Type) -> u32 {
+    ty.storage_size().div_ceil(8) * 8
 }

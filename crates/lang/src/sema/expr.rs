@@ -149,6 +149,9 @@ impl Checker<'_> {
                     return self.field(expr, field, span, scope);
                 }
                 let base = self.expr(expr, scope)?;
+                if matches!(base.ty, Type::Tuple { .. }) && !*arrow {
+                    return self.tuple_element(base, field, span);
+                }
                 self.member_access(base, field, *arrow, span)
             }
             A::Cast { ty, expr } => {
@@ -215,7 +218,7 @@ impl Checker<'_> {
                 let base = self.expr(expr, scope)?;
                 self.index_pointer(base, i, span)
             }
-            A::Tuple(_) => Err(self.unsupported("tuples", span)),
+            A::Tuple(elems) => self.tuple(elems, span, scope),
             A::SizeofType(_) => Err(self.unsupported("sizeof", span)),
         }
     }
@@ -903,4 +906,97 @@ fn parse_int_literal(s: &str) -> Option<i64> {
         None => digits.parse::<i64>().ok()?,
     };
     Some(if neg { -v } else { v })
+}
+
+impl Checker<'_> {
+    /// `(a, b, ...)`: strings are widened to the configured string size so that tuples of
+    /// one shape share a type whatever their literals' lengths.
+    fn tuple(
+        &mut self,
+        elems: &[ast::Expr],
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<ir::Expr> {
+        let mut lowered = Vec::with_capacity(elems.len());
+        for e in elems {
+            let v = self.expr(e, scope)?;
+            match v.ty {
+                Type::Void | Type::Record { .. } => {
+                    return Err(self.error(Diagnostic::error(
+                        format!("a {} cannot be part of a tuple", v.ty),
+                        e.span,
+                    )))
+                }
+                _ => lowered.push(v),
+            }
+        }
+        let types: Vec<Type> = lowered
+            .iter()
+            .map(|e| match e.ty {
+                Type::Str { len } => Type::Str {
+                    len: len.max(self.options.str_len),
+                },
+                Type::Ptr { .. } => Type::U64,
+                other => other,
+            })
+            .collect();
+        let size: u32 = types.iter().map(|t| crate::types::slot_size(*t)).sum();
+        let id = match self.tuples.iter().position(|t| *t == types) {
+            Some(i) => i,
+            None => {
+                self.tuples.push(types);
+                self.tuples.len() - 1
+            }
+        };
+        Ok(ir::Expr {
+            kind: K::Tuple(lowered),
+            ty: Type::Tuple {
+                id: id as u32,
+                size,
+            },
+            span,
+        })
+    }
+
+    /// `tuple.N`.
+    pub(super) fn tuple_element(
+        &mut self,
+        base: ir::Expr,
+        field: &ast::Ident,
+        span: Span,
+    ) -> Checked<ir::Expr> {
+        let Type::Tuple { id, .. } = base.ty else {
+            return Err(self.error(Diagnostic::error(
+                format!("a {} has no numbered elements", base.ty),
+                base.span,
+            )));
+        };
+        let types = self.tuples.get(id as usize).cloned().unwrap_or_default();
+        let Some(index) = field
+            .name
+            .parse::<usize>()
+            .ok()
+            .filter(|i| *i < types.len())
+        else {
+            return Err(self.error(Diagnostic::error(
+                format!(
+                    "this tuple has elements .0 to .{}",
+                    types.len().saturating_sub(1)
+                ),
+                field.span,
+            )));
+        };
+        let offset: u32 = types[..index]
+            .iter()
+            .map(|t| crate::types::slot_size(*t))
+            .sum();
+        Ok(ir::Expr {
+            kind: K::TupleGet {
+                tuple: Box::new(base),
+                offset,
+            },
+            ty: types[index],
+            span,
+        })
+    }
 }

@@ -73,8 +73,11 @@ pub fn analyze_with(
     let mut first = Checker::new(kernel, Vec::new(), true, options);
     first.program(program);
     let maps = first.maps;
+    let tuples = first.tuples;
 
     let mut second = Checker::new(kernel, maps, false, options);
+    // Tuple ids learned in pass 1 are already in map types; keep them stable.
+    second.tuples = tuples;
     let probes = second.program(program);
     if second.errors.is_empty() {
         Ok(Analysis {
@@ -82,6 +85,7 @@ pub fn analyze_with(
                 probes,
                 maps: second.maps,
                 printfs: second.printfs,
+                tuples: second.tuples,
             },
             warnings: second.warnings,
         })
@@ -98,6 +102,8 @@ pub(crate) struct Checker<'k> {
     printfs: Vec<ir::PrintfDecl>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
+    /// Element types of each tuple shape seen so far.
+    tuples: Vec<Vec<Type>>,
     /// True in the first pass, where unknown map types are not errors yet.
     learning: bool,
     /// Command-line settings.
@@ -144,6 +150,7 @@ impl<'k> Checker<'k> {
             maps,
             map_index,
             printfs: Vec::new(),
+            tuples: Vec::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
             learning,

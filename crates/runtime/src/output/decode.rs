@@ -110,9 +110,9 @@ pub(crate) fn decode_key(fields: &[Field], key: &[u8]) -> Option<Vec<KeyPart>> {
                     raw: bytes.to_vec(),
                     shown: string_bytes(bytes),
                 },
-                ScalarType::Inet => KeyPart::Str {
+                ScalarType::Inet | ScalarType::Tuple { .. } => KeyPart::Str {
                     raw: bytes.to_vec(),
-                    shown: format_inet(bytes).into_bytes(),
+                    shown: format_scalar(&f.ty, bytes).into_bytes(),
                 },
             })
         })
@@ -221,8 +221,8 @@ pub(crate) fn fold_value(kind: &ValueKind, values: &[Vec<u8>]) -> Option<Folded>
                 Folded::Unsigned(arg.unsigned_bits())
             })
         }
-        ValueKind::Scalar(ScalarType::Inet) => {
-            Some(Folded::Str(format_inet(values.first()?).into_bytes()))
+        ValueKind::Scalar(ty @ (ScalarType::Inet | ScalarType::Tuple { .. })) => {
+            Some(Folded::Str(format_scalar(ty, values.first()?).into_bytes()))
         }
         ValueKind::Scalar(ScalarType::Str { len }) => {
             let first = values.first()?;
@@ -388,5 +388,36 @@ pub(crate) fn format_inet(bytes: &[u8]) -> String {
             std::net::Ipv6Addr::from(a).to_string()
         }
         _ => "<unknown address>".to_string(),
+    }
+}
+
+/// Any wire value as text: numbers, strings (cut at the NUL), addresses, and tuples as
+/// `(a, b, ...)` the way bpftrace prints them.
+pub(crate) fn format_scalar(ty: &ScalarType, bytes: &[u8]) -> String {
+    match ty {
+        ScalarType::Int { size, signed } => {
+            let arg = IntArg {
+                bits: read_uint(bytes.get(..usize::from(*size)).unwrap_or(bytes)),
+                size: *size,
+                signed: *signed,
+            };
+            if *signed {
+                (arg.value() as i64).to_string()
+            } else {
+                arg.unsigned_bits().to_string()
+            }
+        }
+        ScalarType::Str { .. } => String::from_utf8_lossy(&string_bytes(bytes)).into_owned(),
+        ScalarType::Inet => format_inet(bytes),
+        ScalarType::Tuple { fields, .. } => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|f| match field_bytes(bytes, f) {
+                    Some(b) => format_scalar(&f.ty, b),
+                    None => "?".to_string(),
+                })
+                .collect();
+            format!("({})", parts.join(", "))
+        }
     }
 }

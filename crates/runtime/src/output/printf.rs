@@ -16,7 +16,7 @@ pub struct PrintfFormatter {
 fn class(ty: &ScalarType) -> ArgClass {
     match ty {
         ScalarType::Int { .. } => ArgClass::Int,
-        ScalarType::Str { .. } | ScalarType::Inet => ArgClass::Str,
+        ScalarType::Str { .. } | ScalarType::Inet | ScalarType::Tuple { .. } => ArgClass::Str,
     }
 }
 
@@ -81,7 +81,7 @@ impl PrintfFormatter {
                     }
                     write_str(conv, &string_bytes(bytes), &mut out)
                 }
-                ScalarType::Inet => {
+                ScalarType::Inet | ScalarType::Tuple { .. } => {
                     if !conv.kind.accepts(ArgClass::Str) {
                         return Err(FormatError::TypeMismatch {
                             spec: conv.spec.clone(),
@@ -90,7 +90,11 @@ impl PrintfFormatter {
                         }
                         .into());
                     }
-                    write_str(conv, super::decode::format_inet(bytes).as_bytes(), &mut out)
+                    write_str(
+                        conv,
+                        super::decode::format_scalar(&field.ty, bytes).as_bytes(),
+                        &mut out,
+                    )
                 }
             }
             next += 1;
