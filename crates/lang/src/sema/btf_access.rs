@@ -44,6 +44,44 @@ impl Checker<'_> {
         result.map_err(|d| self.error(d))
     }
 
+    /// `sizeof(TYPE)`: integer names, pointers, and struct/union/enum names from BTF.
+    pub(super) fn sizeof_type(&mut self, ty: &ast::TypeName) -> Checked<u32> {
+        self.sizeof_type_quiet(ty).map_err(|d| self.error(d))
+    }
+
+    /// Like [`Checker::sizeof_type`] but returning the diagnostic instead of reporting it.
+    pub(super) fn sizeof_type_quiet(&self, ty: &ast::TypeName) -> Result<u32, Diagnostic> {
+        if ty.pointer_depth > 0 {
+            return Ok(8);
+        }
+        let base = ty.base.trim();
+        let fixed = match base {
+            "int8" | "uint8" | "char" | "bool" => Some(1),
+            "int16" | "uint16" => Some(2),
+            "int32" | "uint32" | "int" | "uint" => Some(4),
+            "int64" | "uint64" => Some(8),
+            _ => None,
+        };
+        if let Some(n) = fixed {
+            return Ok(n);
+        }
+        let btf = self.kernel.btf().map_err(|e| {
+            Diagnostic::error(format!("kernel type information is not available: {e}"), ty.span)
+        })?;
+        let (kind, name) = if let Some(n) = base.strip_prefix("struct ") {
+            (BtfKind::Struct, n.trim())
+        } else if let Some(n) = base.strip_prefix("union ") {
+            (BtfKind::Union, n.trim())
+        } else if let Some(n) = base.strip_prefix("enum ") {
+            (BtfKind::Enum, n.trim())
+        } else {
+            (BtfKind::Typedef, base)
+        };
+        btf.find_by_name(kind, name)
+            .and_then(|id| btf.size_of(id))
+            .ok_or_else(|| Diagnostic::error(format!("unknown type '{base}'"), ty.span))
+    }
+
     /// The type of `curtask`: `struct task_struct *` when BTF is there, else a plain u64.
     pub(super) fn curtask_type(&self) -> Type {
         match self.kernel.btf() {

@@ -219,7 +219,10 @@ impl Checker<'_> {
                 self.index_pointer(base, i, span)
             }
             A::Tuple(elems) => self.tuple(elems, span, scope),
-            A::SizeofType(_) => Err(self.unsupported("sizeof", span)),
+            A::SizeofType(ty) => {
+                let n = self.sizeof_type(ty)?;
+                make(K::Int(i64::from(n)), Type::U64)
+            }
         }
     }
 
@@ -646,6 +649,26 @@ impl Checker<'_> {
                     span,
                 })
             }
+            "sizeof" => {
+                let [arg] = args else {
+                    return Err(self.error(Diagnostic::error("sizeof() takes a type or an expression", span)));
+                };
+                // `sizeof(x)` of a bare identifier may name a type (`sizeof(int)`).
+                if let A::Builtin(word) = &arg.kind {
+                    if !matches!(word.as_str(), "pid" | "tid" | "uid" | "gid" | "comm" | "nsecs" | "cpu") {
+                        let tn = ast::TypeName { base: word.clone(), pointer_depth: 0, span: arg.span };
+                        if let Ok(n) = self.sizeof_type_quiet(&tn) {
+                            return Ok(ir::Expr { kind: K::Int(i64::from(n)), ty: Type::U64, span });
+                        }
+                    }
+                }
+                let v = self.expr(arg, scope)?;
+                let n = match v.ty {
+                    Type::Int { size, .. } => u32::from(size),
+                    other => other.storage_size(),
+                };
+                Ok(ir::Expr { kind: K::Int(i64::from(n)), ty: Type::U64, span })
+            }
             "has_key" => {
                 let [arg] = args else {
                     return Err(self.error(Diagnostic::error(
@@ -721,7 +744,7 @@ impl Checker<'_> {
             other => {
                 const LATER: &[&str] = &[
                     "print", "time", "strftime", "join", "buf", "ksym", "usym", "kaddr", "uaddr",
-                    "reg", "system", "cat", "pton", "signal", "override", "sizeof", "offsetof",
+                    "reg", "system", "cat", "pton", "signal", "override", "offsetof",
                     "path", "macaddr", "strerror", "len", "debugf", "clear", "zero",
                 ];
                 if LATER.contains(&other) {
