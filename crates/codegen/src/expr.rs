@@ -143,6 +143,8 @@ impl ProbeCompiler<'_> {
             K::Str(_)
             | K::KernelStr { .. }
             | K::Ntop { .. }
+            | K::TracepointBytes { .. }
+            | K::ReadBuf { .. }
             | K::Tuple(_)
             | K::TracepointCharArray { .. }
             | K::TracepointDataLoc { .. }

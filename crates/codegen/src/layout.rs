@@ -40,6 +40,10 @@ pub(crate) fn scalar(ty: Type, tuples: &[Vec<Type>]) -> ScalarType {
             signed: false,
         },
         Type::Inet => ScalarType::Inet,
+        Type::Username => ScalarType::Username,
+        Type::Errno => ScalarType::Errno,
+        Type::Mac => ScalarType::Mac,
+        Type::Buf { len } => ScalarType::Buf { len },
         Type::Void => ScalarType::Int {
             size: 8,
             signed: false,

@@ -200,6 +200,17 @@ pub enum ScalarType {
     /// An IP address from `ntop()`: u64 address family (2 = IPv4, 10 = IPv6), then 16
     /// address bytes (IPv4 uses the first 4), printed like inet_ntop.
     Inet,
+    /// A uid (u64) printed as the user's name.
+    Username,
+    /// An errno (i64) printed as its message.
+    Errno,
+    /// Six bytes printed as `aa:bb:cc:dd:ee:ff` (in an 8-byte slot).
+    Mac,
+    /// A u64 length then up to `len` bytes, printed with `%r` as escaped text.
+    Buf {
+        /// Capacity in bytes.
+        len: u32,
+    },
     /// A tuple: its elements at their offsets, printed `(a, b)`.
     Tuple {
         /// The elements.
@@ -216,6 +227,8 @@ impl ScalarType {
             ScalarType::Int { size, .. } => u32::from(*size),
             ScalarType::Str { len } => *len,
             ScalarType::Inet => 24,
+            ScalarType::Username | ScalarType::Errno | ScalarType::Mac => 8,
+            ScalarType::Buf { len } => 8 + *len,
             ScalarType::Tuple { size, .. } => *size,
         }
     }

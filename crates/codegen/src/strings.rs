@@ -109,6 +109,23 @@ impl ProbeCompiler<'_> {
                 self.e.bind(end);
             }
             K::Context(c) => self.context_string(c, d)?,
+            K::TracepointBytes { offset, len } => {
+                self.zero(d.off, d.cap);
+                self.copy_mem(d.off, CTX, *offset as i16, (*len).min(d.cap));
+            }
+            K::ReadBuf { ptr, len } => {
+                let p = self.int(ptr)?;
+                self.zero(d.off, d.cap);
+                let n = (*len).min(d.cap.saturating_sub(8));
+                self.e
+                    .emit(Insn::st_imm(Size::DW, Reg::R10, d.off, n as i32));
+                self.stack_ptr(Reg::R1, d.off + 8);
+                self.e.emit(Insn::mov64_imm(Reg::R2, n as i32));
+                self.e.emit(Insn::mov64_reg(Reg::R3, p));
+                self.pool.release(p);
+                // bpf_probe_read reads user or kernel memory by address, like bpftrace's buf().
+                self.e.emit(Insn::call_helper(helper::PROBE_READ));
+            }
             K::Tuple(elems) => {
                 self.zero(d.off, d.cap);
                 let declared = match e.ty {

@@ -411,6 +411,20 @@ pub enum ExprKind {
         /// Byte offset of the element.
         offset: u32,
     },
+    /// `len` raw bytes of the tracepoint record at `offset` (e.g. a `u8[6]` MAC address).
+    TracepointBytes {
+        /// Offset in the record.
+        offset: u32,
+        /// Byte count.
+        len: u32,
+    },
+    /// `buf(ptr, len)`: a length word then `len` bytes read from memory at `ptr`.
+    ReadBuf {
+        /// The address.
+        ptr: Box<Expr>,
+        /// Bytes to read.
+        len: u32,
+    },
     /// `ntop([family,] addr)`: an IP address for userspace to format.
     Ntop {
         /// Address family (2 or 10); when absent it follows from the source's size.

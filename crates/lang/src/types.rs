@@ -33,6 +33,18 @@ pub enum Type {
     /// An IPv4 or IPv6 address from `ntop()`: a u64 address family then 16 address bytes,
     /// formatted by userspace.
     Inet,
+    /// A user id that userspace prints as the user's name (`username`).
+    Username,
+    /// An errno value that userspace prints as its message (`strerror(e)`).
+    Errno,
+    /// Six bytes printed as a MAC address (`macaddr(...)`), in an 8-byte slot.
+    Mac,
+    /// Raw bytes printed with `%r` as escaped text (`buf(ptr, len)`): a u64 length, then `len`
+    /// bytes.
+    Buf {
+        /// Capacity in bytes.
+        len: u32,
+    },
     /// A tuple `(a, b, ...)`; its element types are `ir::Program::tuples[id]`, each element in
     /// an 8-byte-aligned slot.
     Tuple {
@@ -66,7 +78,10 @@ impl Type {
     }
     /// True for values kept in memory buffers rather than registers (strings, addresses).
     pub fn is_buffer(self) -> bool {
-        matches!(self, Type::Str { .. } | Type::Inet | Type::Tuple { .. })
+        matches!(
+            self,
+            Type::Str { .. } | Type::Inet | Type::Tuple { .. } | Type::Mac | Type::Buf { .. }
+        )
     }
     /// True for strings.
     pub fn is_str(self) -> bool {
@@ -79,6 +94,8 @@ impl Type {
             Type::Int { .. } | Type::Ptr { .. } | Type::Record { .. } => 8,
             Type::Str { len } => len,
             Type::Inet => 24,
+            Type::Username | Type::Errno | Type::Mac => 8,
+            Type::Buf { len } => 8 + len,
             Type::Tuple { size, .. } => size,
             Type::Void => 0,
         }
@@ -90,7 +107,11 @@ impl Type {
             (Type::Int { .. } | Type::Ptr { .. }, Type::Int { .. } | Type::Ptr { .. }) => true,
             (Type::Str { .. }, Type::Str { .. })
             | (Type::Inet, Type::Inet)
-            | (Type::Void, Type::Void) => true,
+            | (Type::Void, Type::Void)
+            | (Type::Username, Type::Username)
+            | (Type::Errno, Type::Errno)
+            | (Type::Mac, Type::Mac) => true,
+            (Type::Buf { len: a }, Type::Buf { len: b }) => a == b,
             // Tuples of one shape share one table entry.
             (Type::Tuple { id: a, .. }, Type::Tuple { id: b, .. }) => a == b,
             _ => false,
@@ -119,6 +140,10 @@ impl fmt::Display for Type {
             Type::Record { .. } => write!(f, "struct"),
             Type::Inet => write!(f, "inet address"),
             Type::Tuple { .. } => write!(f, "tuple"),
+            Type::Username => write!(f, "username"),
+            Type::Errno => write!(f, "strerror"),
+            Type::Mac => write!(f, "mac address"),
+            Type::Buf { .. } => write!(f, "buffer"),
         }
     }
 }

@@ -29,8 +29,8 @@ const BUILTINS: &[(&str, Builtin, Type)] = &[
 
 /// Builtins of the bpftrace language kestrel does not implement yet.
 const LATER_BUILTINS: &[&str] = &[
-    "username", "kstack", "ustack", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "retval",
-    "func", "probe", "usermode",
+    "kstack", "ustack", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "retval", "func", "probe",
+    "usermode",
 ];
 
 /// The type of integer arithmetic on `a` and `b`: 64-bit, signed unless both are unsigned.
@@ -227,6 +227,14 @@ impl Checker<'_> {
     }
 
     fn builtin(&mut self, name: &str, span: Span, scope: &mut ProbeScope) -> Checked<ir::Expr> {
+        if name == "username" {
+            // The uid, printed by userspace as the user's name.
+            return Ok(ir::Expr {
+                kind: K::Builtin(Builtin::Uid),
+                ty: Type::Username,
+                span,
+            });
+        }
         if let Some((_, b, ty)) = BUILTINS.iter().find(|(n, _, _)| *n == name) {
             let ty = if *b == Builtin::CurTask {
                 self.curtask_type()
@@ -649,16 +657,119 @@ impl Checker<'_> {
                     span,
                 })
             }
+            "strerror" => {
+                let [arg] = args else {
+                    return Err(
+                        self.error(Diagnostic::error("strerror() takes an errno value", span))
+                    );
+                };
+                let v = self.expr(arg, scope)?;
+                let v = self.expect_int(v, "the argument of strerror()")?;
+                Ok(ir::Expr {
+                    ty: Type::Errno,
+                    span,
+                    ..v
+                })
+            }
+            "macaddr" => {
+                let [arg] = args else {
+                    return Err(self.error(Diagnostic::error(
+                        "macaddr() takes the address of 6 bytes",
+                        span,
+                    )));
+                };
+                if let A::Field {
+                    expr: base, field, ..
+                } = &arg.kind
+                {
+                    if matches!(&base.kind, A::Builtin(b) if b == "args") {
+                        let f = self.tracepoint_field(base.span, field, scope)?;
+                        if f.array_len().is_some() && f.size >= 6 {
+                            return Ok(ir::Expr {
+                                kind: K::TracepointBytes {
+                                    offset: f.offset,
+                                    len: 6,
+                                },
+                                ty: Type::Mac,
+                                span,
+                            });
+                        }
+                    }
+                }
+                let v = self.expr(arg, scope)?;
+                let v = match v.kind {
+                    K::KernelStr { addr, .. } => *addr,
+                    _ => self.expect_int(v, "the address given to macaddr()")?,
+                };
+                Ok(ir::Expr {
+                    kind: K::KernelStr {
+                        addr: Box::new(v),
+                        len: 6,
+                    },
+                    ty: Type::Mac,
+                    span,
+                })
+            }
+            "buf" => {
+                let (p, n) = match args {
+                    [p, n] => (p, Some(n)),
+                    [p] => (p, None),
+                    _ => {
+                        return Err(self.error(Diagnostic::error(
+                            "buf() takes a pointer and a length",
+                            span,
+                        )))
+                    }
+                };
+                let v = self.expr(p, scope)?;
+                // A char array read through BTF gives its bytes, not its text.
+                let v = match v.kind {
+                    K::KernelStr { addr, .. } => *addr,
+                    _ => self.expect_int(v, "the address given to buf()")?,
+                };
+                let len = match n {
+                    Some(n) => self.const_int(n, scope)?,
+                    None => i64::from(self.options.str_len),
+                };
+                if !(1..=256).contains(&len) {
+                    return Err(self.error(Diagnostic::error(
+                        "buf() length must be a constant from 1 to 256",
+                        span,
+                    )));
+                }
+                Ok(ir::Expr {
+                    kind: K::ReadBuf {
+                        ptr: Box::new(v),
+                        len: len as u32,
+                    },
+                    ty: Type::Buf { len: len as u32 },
+                    span,
+                })
+            }
             "sizeof" => {
                 let [arg] = args else {
-                    return Err(self.error(Diagnostic::error("sizeof() takes a type or an expression", span)));
+                    return Err(self.error(Diagnostic::error(
+                        "sizeof() takes a type or an expression",
+                        span,
+                    )));
                 };
                 // `sizeof(x)` of a bare identifier may name a type (`sizeof(int)`).
                 if let A::Builtin(word) = &arg.kind {
-                    if !matches!(word.as_str(), "pid" | "tid" | "uid" | "gid" | "comm" | "nsecs" | "cpu") {
-                        let tn = ast::TypeName { base: word.clone(), pointer_depth: 0, span: arg.span };
+                    if !matches!(
+                        word.as_str(),
+                        "pid" | "tid" | "uid" | "gid" | "comm" | "nsecs" | "cpu"
+                    ) {
+                        let tn = ast::TypeName {
+                            base: word.clone(),
+                            pointer_depth: 0,
+                            span: arg.span,
+                        };
                         if let Ok(n) = self.sizeof_type_quiet(&tn) {
-                            return Ok(ir::Expr { kind: K::Int(i64::from(n)), ty: Type::U64, span });
+                            return Ok(ir::Expr {
+                                kind: K::Int(i64::from(n)),
+                                ty: Type::U64,
+                                span,
+                            });
                         }
                     }
                 }
@@ -667,7 +778,11 @@ impl Checker<'_> {
                     Type::Int { size, .. } => u32::from(size),
                     other => other.storage_size(),
                 };
-                Ok(ir::Expr { kind: K::Int(i64::from(n)), ty: Type::U64, span })
+                Ok(ir::Expr {
+                    kind: K::Int(i64::from(n)),
+                    ty: Type::U64,
+                    span,
+                })
             }
             "has_key" => {
                 let [arg] = args else {
@@ -743,9 +858,9 @@ impl Checker<'_> {
                 )),
             other => {
                 const LATER: &[&str] = &[
-                    "print", "time", "strftime", "join", "buf", "ksym", "usym", "kaddr", "uaddr",
-                    "reg", "system", "cat", "pton", "signal", "override", "offsetof",
-                    "path", "macaddr", "strerror", "len", "debugf", "clear", "zero",
+                    "print", "time", "strftime", "join", "ksym", "usym", "kaddr", "uaddr", "reg",
+                    "system", "cat", "pton", "signal", "override", "offsetof", "path", "len",
+                    "debugf", "clear", "zero",
                 ];
                 if LATER.contains(&other) {
                     return Err(self.error(Diagnostic::error(

@@ -10,7 +10,7 @@ pub struct Conversion {
 impl Conversion {
     /// True when the conversion prints an integer (everything but `%s`).
     pub fn wants_int(&self) -> bool {
-        self.letter != 's'
+        self.letter != 's' && self.letter != 'r'
     }
 }
 
@@ -44,7 +44,7 @@ pub fn parse_format(format: &str) -> Result<Vec<Conversion>, FormatError> {
         match chars.next() {
             None => return Err(FormatError::Trailing),
             Some('%') => {}
-            Some(l @ ('d' | 'i' | 'u' | 'x' | 'X' | 'o' | 's' | 'c' | 'p')) => {
+            Some(l @ ('d' | 'i' | 'u' | 'x' | 'X' | 'o' | 's' | 'c' | 'p' | 'r')) => {
                 out.push(Conversion { letter: l })
             }
             Some(other) => return Err(FormatError::Unknown(other)),

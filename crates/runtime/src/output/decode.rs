@@ -110,7 +110,12 @@ pub(crate) fn decode_key(fields: &[Field], key: &[u8]) -> Option<Vec<KeyPart>> {
                     raw: bytes.to_vec(),
                     shown: string_bytes(bytes),
                 },
-                ScalarType::Inet | ScalarType::Tuple { .. } => KeyPart::Str {
+                ScalarType::Inet
+                | ScalarType::Tuple { .. }
+                | ScalarType::Username
+                | ScalarType::Errno
+                | ScalarType::Mac
+                | ScalarType::Buf { .. } => KeyPart::Str {
                     raw: bytes.to_vec(),
                     shown: format_scalar(&f.ty, bytes).into_bytes(),
                 },
@@ -221,9 +226,14 @@ pub(crate) fn fold_value(kind: &ValueKind, values: &[Vec<u8>]) -> Option<Folded>
                 Folded::Unsigned(arg.unsigned_bits())
             })
         }
-        ValueKind::Scalar(ty @ (ScalarType::Inet | ScalarType::Tuple { .. })) => {
-            Some(Folded::Str(format_scalar(ty, values.first()?).into_bytes()))
-        }
+        ValueKind::Scalar(
+            ty @ (ScalarType::Inet
+            | ScalarType::Tuple { .. }
+            | ScalarType::Username
+            | ScalarType::Errno
+            | ScalarType::Mac
+            | ScalarType::Buf { .. }),
+        ) => Some(Folded::Str(format_scalar(ty, values.first()?).into_bytes())),
         ValueKind::Scalar(ScalarType::Str { len }) => {
             let first = values.first()?;
             let raw = first.get(..usize::try_from(*len).ok()?)?;
@@ -409,6 +419,39 @@ pub(crate) fn format_scalar(ty: &ScalarType, bytes: &[u8]) -> String {
         }
         ScalarType::Str { .. } => String::from_utf8_lossy(&string_bytes(bytes)).into_owned(),
         ScalarType::Inet => format_inet(bytes),
+        ScalarType::Username => {
+            let uid = read_uint(bytes.get(..8).unwrap_or(bytes)) as u32;
+            user_name(uid).unwrap_or_else(|| uid.to_string())
+        }
+        ScalarType::Errno => {
+            let e = read_uint(bytes.get(..8).unwrap_or(bytes)) as i64;
+            std::io::Error::from_raw_os_error(e.unsigned_abs() as i32)
+                .to_string()
+                .split(" (os error")
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        }
+        ScalarType::Mac => bytes
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+        ScalarType::Buf { len } => {
+            let n = (read_uint(bytes.get(..8).unwrap_or(&[])) as usize).min(*len as usize);
+            let data = bytes.get(8..8 + n).unwrap_or(&[]);
+            // bpftrace's %r: printable ASCII as is, everything else as \xNN.
+            data.iter()
+                .map(|&b| {
+                    if (0x20..0x7f).contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("\\x{b:02x}")
+                    }
+                })
+                .collect()
+        }
         ScalarType::Tuple { fields, .. } => {
             let parts: Vec<String> = fields
                 .iter()
@@ -420,4 +463,25 @@ pub(crate) fn format_scalar(ty: &ScalarType, bytes: &[u8]) -> String {
             format!("({})", parts.join(", "))
         }
     }
+}
+
+/// The login name of `uid` from /etc/passwd, cached for the process.
+fn user_name(uid: u32) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<u32, Option<String>>>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut cache = names.lock().ok()?;
+    cache
+        .entry(uid)
+        .or_insert_with(|| {
+            let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+            passwd.lines().find_map(|l| {
+                let mut parts = l.split(':');
+                let name = parts.next()?;
+                let id: u32 = parts.nth(1)?.parse().ok()?;
+                (id == uid).then(|| name.to_string())
+            })
+        })
+        .clone()
 }

@@ -328,12 +328,8 @@ fn parse_directive(format: &str, start: usize) -> Result<Directive, FormatError>
                 reason: "%n writes to memory and is never supported",
             })
         }
-        b'r' => {
-            return Err(FormatError::Unsupported {
-                spec: format[start..=j].to_string(),
-                reason: "buffer conversions are not supported yet",
-            })
-        }
+        // `%r` prints a buf() value; its bytes arrive already rendered as escaped text.
+        b'r' => ConvKind::Str,
         _ => return Ok(Directive::NotOne),
     };
     Ok(Directive::Conv(
@@ -604,7 +600,6 @@ mod tests {
             ("%f", "%f"),
             ("%.2e", "%.2e"),
             ("%n", "%n"),
-            ("%r", "%r"),
             ("%*d", "%*"),
             ("%.*d", "%.*"),
         ] {

@@ -16,7 +16,13 @@ pub struct PrintfFormatter {
 fn class(ty: &ScalarType) -> ArgClass {
     match ty {
         ScalarType::Int { .. } => ArgClass::Int,
-        ScalarType::Str { .. } | ScalarType::Inet | ScalarType::Tuple { .. } => ArgClass::Str,
+        ScalarType::Str { .. }
+        | ScalarType::Inet
+        | ScalarType::Tuple { .. }
+        | ScalarType::Username
+        | ScalarType::Errno
+        | ScalarType::Mac
+        | ScalarType::Buf { .. } => ArgClass::Str,
     }
 }
 
@@ -81,7 +87,12 @@ impl PrintfFormatter {
                     }
                     write_str(conv, &string_bytes(bytes), &mut out)
                 }
-                ScalarType::Inet | ScalarType::Tuple { .. } => {
+                ScalarType::Inet
+                | ScalarType::Tuple { .. }
+                | ScalarType::Username
+                | ScalarType::Errno
+                | ScalarType::Mac
+                | ScalarType::Buf { .. } => {
                     if !conv.kind.accepts(ArgClass::Str) {
                         return Err(FormatError::TypeMismatch {
                             spec: conv.spec.clone(),
