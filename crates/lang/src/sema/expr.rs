@@ -657,6 +657,34 @@ impl Checker<'_> {
                     span,
                 })
             }
+            "pton" => {
+                let [arg] = args else {
+                    return Err(self.error(Diagnostic::error(
+                        "pton() takes an IPv4 address string",
+                        span,
+                    )));
+                };
+                let A::Str(text) = &arg.kind else {
+                    return Err(
+                        self.error(Diagnostic::error("pton() needs a string literal", arg.span))
+                    );
+                };
+                match text.parse::<std::net::Ipv4Addr>() {
+                    // The address as a u32 read from memory in network byte order, so it
+                    // compares equal to the kernel's __be32 fields.
+                    Ok(ip) => Ok(ir::Expr {
+                        kind: K::Int(i64::from(u32::from_le_bytes(ip.octets()))),
+                        ty: Type::U32,
+                        span,
+                    }),
+                    Err(_) => Err(self.error(
+                        Diagnostic::error(format!("'{text}' is not an IPv4 address"), arg.span)
+                            .with_note(
+                                "kestrel's pton() handles IPv4; compare IPv6 addresses with ntop()",
+                            ),
+                    )),
+                }
+            }
             "strerror" => {
                 let [arg] = args else {
                     return Err(
@@ -859,8 +887,8 @@ impl Checker<'_> {
             other => {
                 const LATER: &[&str] = &[
                     "print", "time", "strftime", "join", "ksym", "usym", "kaddr", "uaddr", "reg",
-                    "system", "cat", "pton", "signal", "override", "offsetof", "path", "len",
-                    "debugf", "clear", "zero",
+                    "system", "cat", "signal", "override", "offsetof", "path", "len", "debugf",
+                    "clear", "zero",
                 ];
                 if LATER.contains(&other) {
                     return Err(self.error(Diagnostic::error(
