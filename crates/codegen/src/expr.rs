@@ -335,7 +335,14 @@ impl ProbeCompiler<'_> {
                 return Err(CodegenError::Internal("strcmp of non-string"));
             };
             let buf = self.frame.alloc(len);
-            self.string(other, Dest { off: buf, cap: len })?;
+            self.string(
+                other,
+                Dest {
+                    base: Reg::R10,
+                    off: buf,
+                    cap: len,
+                },
+            )?;
             let mut bytes = lit.as_bytes().to_vec();
             bytes.push(0);
             let r = self.alloc()?;
@@ -352,9 +359,23 @@ impl ProbeCompiler<'_> {
             return Err(CodegenError::Internal("strcmp of non-string"));
         };
         let lb = self.frame.alloc(a);
-        self.string(lhs, Dest { off: lb, cap: a })?;
+        self.string(
+            lhs,
+            Dest {
+                base: Reg::R10,
+                off: lb,
+                cap: a,
+            },
+        )?;
         let rb = self.frame.alloc(b);
-        self.string(rhs, Dest { off: rb, cap: b })?;
+        self.string(
+            rhs,
+            Dest {
+                base: Reg::R10,
+                off: rb,
+                cap: b,
+            },
+        )?;
         let r = self.alloc()?;
         let same = self.e.new_label();
         for i in 0..a.min(b) as i16 {
@@ -374,9 +395,23 @@ impl ProbeCompiler<'_> {
             return Err(CodegenError::Internal("strncmp of non-string"));
         };
         let lb = self.frame.alloc(a);
-        self.string(lhs, Dest { off: lb, cap: a })?;
+        self.string(
+            lhs,
+            Dest {
+                base: Reg::R10,
+                off: lb,
+                cap: a,
+            },
+        )?;
         let rb = self.frame.alloc(b);
-        self.string(rhs, Dest { off: rb, cap: b })?;
+        self.string(
+            rhs,
+            Dest {
+                base: Reg::R10,
+                off: rb,
+                cap: b,
+            },
+        )?;
         let r = self.alloc()?;
         let differ = self.e.new_label();
         let same = self.e.new_label();
@@ -398,7 +433,14 @@ impl ProbeCompiler<'_> {
             return Err(CodegenError::Internal("strcontains of non-string"));
         };
         let buf = self.frame.alloc(len);
-        self.string(haystack, Dest { off: buf, cap: len })?;
+        self.string(
+            haystack,
+            Dest {
+                base: Reg::R10,
+                off: buf,
+                cap: len,
+            },
+        )?;
         let r = self.alloc()?;
         let found = self.e.new_label();
         let missing = self.e.new_label();

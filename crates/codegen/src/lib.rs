@@ -64,6 +64,24 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
     }
     let events_map = maps.len();
     maps.push(layout::events_map());
+    let big_record = program
+        .printfs
+        .iter()
+        .map(|p| layout::printf_layout(p, &program.tuples).record_size)
+        .filter(|&n| n > probe::SCRATCH_THRESHOLD)
+        .max();
+    let scratch_map = big_record.map(|size| {
+        maps.push(MapSpec {
+            name: "scratch".into(),
+            kind: MapKind::PerCpuArray,
+            key_size: 4,
+            value_size: size,
+            max_entries: 1,
+            flags: 0,
+            role: MapRole::Scratch,
+        });
+        maps.len() - 1
+    });
     let printfs: Vec<PrintfSpec> = program
         .printfs
         .iter()
@@ -73,8 +91,10 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
     let mut programs = Vec::with_capacity(program.probes.len());
     let mut runtime_consts = Vec::new();
     for (i, probe) in program.probes.iter().enumerate() {
-        let emitted = probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples)
-            .compile(probe)?;
+        let mut compiler =
+            probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples);
+        compiler.scratch_map = scratch_map;
+        let emitted = compiler.compile(probe)?;
         runtime_consts.extend(
             emitted
                 .runtime_consts

@@ -32,6 +32,7 @@ impl ProbeCompiler<'_> {
                 t if t.is_buffer() => self.string(
                     k,
                     Dest {
+                        base: Reg::R10,
                         off: at,
                         cap: slot_size(ty),
                     },
@@ -101,6 +102,7 @@ impl ProbeCompiler<'_> {
             t if t.is_buffer() => self.string(
                 value,
                 Dest {
+                    base: Reg::R10,
                     off: val,
                     cap: layout.value_size,
                 },

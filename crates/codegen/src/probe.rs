@@ -40,6 +40,9 @@ pub(crate) const BPF_NOEXIST: i32 = 1;
 /// Where a string value is written: a stack buffer of `cap` bytes at `r10 + off`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dest {
+    /// Register holding the buffer's base: r10 for the stack, or a pool register holding a
+    /// map value pointer (per-CPU scratch space for records too big for the stack).
+    pub base: Reg,
     pub off: i16,
     pub cap: u32,
 }
@@ -60,7 +63,12 @@ pub(crate) struct ProbeCompiler<'a> {
     pub loops: Vec<(Label, Label)>,
     /// Element types of every tuple shape.
     pub tuples: &'a [Vec<Type>],
+    /// The per-CPU scratch map for records too big for the stack, if the program has one.
+    pub scratch_map: Option<usize>,
 }
+
+/// Printf records larger than this are built in the scratch map instead of on the stack.
+pub(crate) const SCRATCH_THRESHOLD: u32 = 192;
 
 impl<'a> ProbeCompiler<'a> {
     pub fn new(
@@ -82,6 +90,7 @@ impl<'a> ProbeCompiler<'a> {
             epilogue,
             loops: Vec::new(),
             tuples,
+            scratch_map: None,
         }
     }
 
@@ -146,7 +155,14 @@ impl<'a> ProbeCompiler<'a> {
                 } else if e.ty.is_buffer() {
                     let len = slot_size(e.ty);
                     let off = self.frame.alloc(len);
-                    self.string(e, Dest { off, cap: len })?;
+                    self.string(
+                        e,
+                        Dest {
+                            base: Reg::R10,
+                            off,
+                            cap: len,
+                        },
+                    )?;
                 }
             }
             StmtKind::VarStore { var, value } => {
@@ -155,6 +171,7 @@ impl<'a> ProbeCompiler<'a> {
                     t if t.is_buffer() => self.string(
                         value,
                         Dest {
+                            base: Reg::R10,
                             off,
                             cap: slot_size(ty),
                         },
@@ -233,31 +250,63 @@ impl<'a> ProbeCompiler<'a> {
         let spec = &self.printfs[id];
         let size = spec.record_size;
         let fields: Vec<u32> = spec.args.iter().map(|f| f.offset).collect();
-        let rec = self.frame.alloc(size);
+        // Small records are built on the stack; big ones in per-CPU scratch space, so a
+        // printf of several long strings never overflows the 512-byte stack.
+        let (base, rec, done) = match self.scratch_map.filter(|_| size > SCRATCH_THRESHOLD) {
+            Some(map) => {
+                let key = self.frame.alloc(8);
+                self.e.emit(Insn::st_imm(Size::W, Reg::R10, key, 0));
+                self.e.load_map(Reg::R1, map);
+                self.stack_ptr(Reg::R2, key);
+                self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
+                let done = self.e.new_label();
+                self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, done);
+                let p = self.alloc()?;
+                self.e.emit(Insn::mov64_reg(p, Reg::R0));
+                (p, 0i16, Some(done))
+            }
+            None => (Reg::R10, self.frame.alloc(size), None),
+        };
         self.e.mov_imm(Reg::R1, id as i64);
-        self.e.emit(Insn::stx(Size::DW, Reg::R10, rec, Reg::R1));
+        self.e.emit(Insn::stx(Size::DW, base, rec, Reg::R1));
         for (arg, field) in args.iter().zip(fields) {
             let off = rec + field as i16;
             match arg.ty {
                 t if t.is_buffer() => {
                     let slot = slot_size(t);
-                    self.string(arg, Dest { off, cap: slot })?;
+                    self.string(
+                        arg,
+                        Dest {
+                            base,
+                            off,
+                            cap: slot,
+                        },
+                    )?;
                 }
                 _ => {
                     let r = self.int(arg)?;
-                    self.e.emit(Insn::stx(Size::DW, Reg::R10, off, r));
+                    self.e.emit(Insn::stx(Size::DW, base, off, r));
                     self.pool.release(r);
                 }
             }
         }
-        self.ringbuf_output(rec, size);
+        self.ringbuf_output_at(base, rec, size);
+        if let Some(done) = done {
+            self.pool.release(base);
+            self.e.bind(done);
+        }
         Ok(())
     }
 
     /// `bpf_ringbuf_output(&events, r10 + off, size, 0)`.
     pub fn ringbuf_output(&mut self, off: i16, size: u32) {
+        self.ringbuf_output_at(Reg::R10, off, size);
+    }
+
+    /// `bpf_ringbuf_output(&events, base + off, size, 0)`.
+    pub fn ringbuf_output_at(&mut self, base: Reg, off: i16, size: u32) {
         self.e.load_map(Reg::R1, self.events_map);
-        self.stack_ptr(Reg::R2, off);
+        self.ptr_to(Reg::R2, base, off);
         self.e.emit(Insn::mov64_imm(Reg::R3, size as i32));
         self.e.emit(Insn::mov64_imm(Reg::R4, 0));
         self.e.emit(Insn::call_helper(helper::RINGBUF_OUTPUT));
@@ -273,8 +322,25 @@ impl<'a> ProbeCompiler<'a> {
         ));
     }
 
+    /// `dst = base + off`.
+    pub fn ptr_to(&mut self, dst: Reg, base: Reg, off: i16) {
+        self.e.emit(Insn::mov64_reg(dst, base));
+        if off != 0 {
+            self.e.emit(Insn::alu64_imm(
+                kestrel_isa::AluOp::Add,
+                dst,
+                i32::from(off),
+            ));
+        }
+    }
+
     /// Zero `size` bytes of stack at `r10 + off` (off 8-aligned, size any).
     pub fn zero(&mut self, off: i16, size: u32) {
+        self.zero_at(Reg::R10, off, size);
+    }
+
+    /// Zero `size` bytes at `base + off` (base 8-aligned memory).
+    pub fn zero_at(&mut self, base: Reg, off: i16, size: u32) {
         let mut i = 0u32;
         while i < size {
             let left = size - i;
@@ -288,7 +354,7 @@ impl<'a> ProbeCompiler<'a> {
             } else {
                 Size::B
             };
-            self.e.emit(Insn::st_imm(width, Reg::R10, at, 0));
+            self.e.emit(Insn::st_imm(width, base, at, 0));
             i += width.bytes() as u32;
         }
     }

@@ -17,14 +17,14 @@ impl ProbeCompiler<'_> {
                 let mut bytes = s.as_bytes().to_vec();
                 bytes.truncate(d.cap as usize - 1);
                 bytes.resize(d.cap as usize, 0);
-                self.store_bytes(d.off, &bytes);
+                self.store_bytes(d.base, d.off, &bytes);
             }
             K::Builtin(Builtin::Comm) => {
                 let n = d.cap.min(16);
-                self.stack_ptr(Reg::R1, d.off);
+                self.ptr_to(Reg::R1, d.base, d.off);
                 self.e.emit(Insn::mov64_imm(Reg::R2, n as i32));
                 self.e.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
-                self.zero(d.off + n as i16, d.cap - n);
+                self.zero_at(d.base, d.off + n as i16, d.cap - n);
             }
             K::Var(id) => {
                 let (off, ty) = self.var_slots[*id];
@@ -38,12 +38,12 @@ impl ProbeCompiler<'_> {
             }
             K::TracepointDataLoc { offset } => {
                 // The descriptor's low 16 bits are the string's offset within the record.
-                self.zero(d.off, d.cap);
+                self.zero_at(d.base, d.off, d.cap);
                 self.e
                     .emit(Insn::ldx(Size::W, Reg::R3, CTX, *offset as i16));
                 self.e.emit(Insn::alu64_imm(AluOp::And, Reg::R3, 0xffff));
                 self.e.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, CTX));
-                self.stack_ptr(Reg::R1, d.off);
+                self.ptr_to(Reg::R1, d.base, d.off);
                 self.e.emit(Insn::mov64_imm(Reg::R2, d.cap as i32));
                 self.e
                     .emit(Insn::call_helper(helper::PROBE_READ_KERNEL_STR));
@@ -58,7 +58,7 @@ impl ProbeCompiler<'_> {
                     Some(l) => Some(self.int(l)?),
                     None => None,
                 };
-                self.zero(d.off, d.cap);
+                self.zero_at(d.base, d.off, d.cap);
                 if let Some(n) = n {
                     // size = min(n + 1, cap), kept provably in [0, cap] for the verifier.
                     let ok = self.e.new_label();
@@ -73,7 +73,7 @@ impl ProbeCompiler<'_> {
                 }
                 self.e.emit(Insn::mov64_reg(Reg::R3, p));
                 self.pool.release(p);
-                self.stack_ptr(Reg::R1, d.off);
+                self.ptr_to(Reg::R1, d.base, d.off);
                 // bpf_probe_read_str picks user or kernel memory by address, as bpftrace's
                 // str() does for pointers of either kind.
                 self.e.emit(Insn::call_helper(helper::PROBE_READ_STR));
@@ -83,7 +83,7 @@ impl ProbeCompiler<'_> {
                 let end = self.e.new_label();
                 self.map_lookup(*map, keys)?;
                 self.e.jump_imm(JmpOp::Jne, Reg::R0, 0, found);
-                self.zero(d.off, d.cap);
+                self.zero_at(d.base, d.off, d.cap);
                 self.e.goto(end);
                 self.e.bind(found);
                 let v = self.alloc()?;
@@ -110,16 +110,15 @@ impl ProbeCompiler<'_> {
             }
             K::Context(c) => self.context_string(c, d)?,
             K::TracepointBytes { offset, len } => {
-                self.zero(d.off, d.cap);
-                self.copy_mem(d.off, CTX, *offset as i16, (*len).min(d.cap));
+                self.zero_at(d.base, d.off, d.cap);
+                self.copy_mem(d.base, d.off, CTX, *offset as i16, (*len).min(d.cap));
             }
             K::ReadBuf { ptr, len } => {
                 let p = self.int(ptr)?;
-                self.zero(d.off, d.cap);
+                self.zero_at(d.base, d.off, d.cap);
                 let n = (*len).min(d.cap.saturating_sub(8));
-                self.e
-                    .emit(Insn::st_imm(Size::DW, Reg::R10, d.off, n as i32));
-                self.stack_ptr(Reg::R1, d.off + 8);
+                self.e.emit(Insn::st_imm(Size::DW, d.base, d.off, n as i32));
+                self.ptr_to(Reg::R1, d.base, d.off + 8);
                 self.e.emit(Insn::mov64_imm(Reg::R2, n as i32));
                 self.e.emit(Insn::mov64_reg(Reg::R3, p));
                 self.pool.release(p);
@@ -127,7 +126,7 @@ impl ProbeCompiler<'_> {
                 self.e.emit(Insn::call_helper(helper::PROBE_READ));
             }
             K::Tuple(elems) => {
-                self.zero(d.off, d.cap);
+                self.zero_at(d.base, d.off, d.cap);
                 let declared = match e.ty {
                     Type::Tuple { id, .. } => {
                         self.tuples.get(id as usize).cloned().unwrap_or_default()
@@ -142,12 +141,13 @@ impl ProbeCompiler<'_> {
                     if el.ty.is_int() {
                         let r = self.int(el)?;
                         self.e
-                            .emit(Insn::stx(Size::DW, Reg::R10, d.off + at as i16, r));
+                            .emit(Insn::stx(Size::DW, d.base, d.off + at as i16, r));
                         self.pool.release(r);
                     } else {
                         self.string(
                             el,
                             Dest {
+                                base: d.base,
                                 off: d.off + at as i16,
                                 cap: slot,
                             },
@@ -161,7 +161,7 @@ impl ProbeCompiler<'_> {
                 self.copy_string(Reg::R10, tmp + *offset as i16, e.ty, d);
             }
             K::Ntop { family, source } => {
-                self.zero(d.off, d.cap);
+                self.zero_at(d.base, d.off, d.cap);
                 let (default_family, bytes) = match source {
                     NtopSource::Int(_) => (2, 4),
                     NtopSource::TracepointBytes { len, .. } => {
@@ -171,37 +171,37 @@ impl ProbeCompiler<'_> {
                 match family {
                     Some(f) => {
                         let r = self.int(f)?;
-                        self.e.emit(Insn::stx(Size::DW, Reg::R10, d.off, r));
+                        self.e.emit(Insn::stx(Size::DW, d.base, d.off, r));
                         self.pool.release(r);
                     }
                     None => self
                         .e
-                        .emit(Insn::st_imm(Size::DW, Reg::R10, d.off, default_family)),
+                        .emit(Insn::st_imm(Size::DW, d.base, d.off, default_family)),
                 }
                 match source {
                     NtopSource::Int(v) => {
                         let r = self.int(v)?;
                         // Stored as it sat in kernel memory: network byte order survives.
-                        self.e.emit(Insn::stx(Size::W, Reg::R10, d.off + 8, r));
+                        self.e.emit(Insn::stx(Size::W, d.base, d.off + 8, r));
                         self.pool.release(r);
                     }
                     NtopSource::TracepointBytes { offset, .. } => {
-                        self.copy_mem(d.off + 8, CTX, *offset as i16, bytes.min(16));
+                        self.copy_mem(d.base, d.off + 8, CTX, *offset as i16, bytes.min(16));
                     }
                 }
             }
             K::KernelStr { addr, len } => {
                 let p = self.int(addr)?;
-                self.zero(d.off, d.cap);
+                self.zero_at(d.base, d.off, d.cap);
                 let n = (*len).min(d.cap);
-                self.stack_ptr(Reg::R1, d.off);
+                self.ptr_to(Reg::R1, d.base, d.off);
                 self.e.emit(Insn::mov64_imm(Reg::R2, n as i32));
                 self.e.emit(Insn::mov64_reg(Reg::R3, p));
                 self.pool.release(p);
                 self.e.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
                 // A full char array need not hold a NUL; the buffer's last byte is one.
                 self.e
-                    .emit(Insn::st_imm(Size::B, Reg::R10, d.off + d.cap as i16 - 1, 0));
+                    .emit(Insn::st_imm(Size::B, d.base, d.off + d.cap as i16 - 1, 0));
             }
             _ => return Err(CodegenError::Internal("integer used as a string")),
         }
@@ -213,19 +213,19 @@ impl ProbeCompiler<'_> {
     fn copy_string(&mut self, src: Reg, src_off: i16, ty: Type, d: Dest) {
         let len = ty.storage_size();
         let n = len.min(d.cap);
-        self.copy_mem(d.off, src, src_off, n);
+        self.copy_mem(d.base, d.off, src, src_off, n);
         if n < d.cap {
-            self.zero(d.off + n as i16, d.cap - n);
+            self.zero_at(d.base, d.off + n as i16, d.cap - n);
         } else if len > d.cap {
             self.e
-                .emit(Insn::st_imm(Size::B, Reg::R10, d.off + d.cap as i16 - 1, 0));
+                .emit(Insn::st_imm(Size::B, d.base, d.off + d.cap as i16 - 1, 0));
         }
     }
 
     /// Copy `len` bytes from `src + src_off` to the stack at `r10 + dst_off` with plain loads
     /// and stores, each as wide as both addresses' alignment allows (context reads must be
     /// naturally aligned).
-    pub fn copy_mem(&mut self, dst_off: i16, src: Reg, src_off: i16, len: u32) {
+    pub fn copy_mem(&mut self, dst: Reg, dst_off: i16, src: Reg, src_off: i16, len: u32) {
         let mut i = 0u32;
         while i < len {
             let left = len - i;
@@ -237,24 +237,24 @@ impl ProbeCompiler<'_> {
                 .unwrap_or(1);
             let size = Size::from_bytes(width as usize).unwrap_or(Size::B);
             self.e.emit(Insn::ldx(size, Reg::R1, src, s as i16));
-            self.e.emit(Insn::stx(size, Reg::R10, t as i16, Reg::R1));
+            self.e.emit(Insn::stx(size, dst, t as i16, Reg::R1));
             i += width;
         }
     }
 
     /// Store constant bytes to the stack (4 bytes per store where aligned).
-    fn store_bytes(&mut self, off: i16, bytes: &[u8]) {
+    fn store_bytes(&mut self, base: Reg, off: i16, bytes: &[u8]) {
         let mut i = 0usize;
         while i < bytes.len() {
             let at = off + i as i16;
             let left = bytes.len() - i;
             if left >= 4 && at % 4 == 0 {
                 let v = i32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-                self.e.emit(Insn::st_imm(Size::W, Reg::R10, at, v));
+                self.e.emit(Insn::st_imm(Size::W, base, at, v));
                 i += 4;
             } else {
                 self.e
-                    .emit(Insn::st_imm(Size::B, Reg::R10, at, i32::from(bytes[i])));
+                    .emit(Insn::st_imm(Size::B, base, at, i32::from(bytes[i])));
                 i += 1;
             }
         }
@@ -273,6 +273,7 @@ impl ProbeCompiler<'_> {
         self.string(
             t,
             Dest {
+                base: Reg::R10,
                 off: tmp,
                 cap: size,
             },

@@ -9,7 +9,8 @@ use kestrel_kernel::FixtureKernel;
 fn listing(script: &str) -> String {
     let ast = kestrel_lang::parse(script).unwrap_or_else(|d| panic!("parse: {d:?}"));
     let kernel = FixtureKernel::standard();
-    let analysis = kestrel_lang::analyze(&ast, &kernel).unwrap_or_else(|d| panic!("analyze: {d:?}"));
+    let analysis =
+        kestrel_lang::analyze(&ast, &kernel).unwrap_or_else(|d| panic!("analyze: {d:?}"));
     let object = kestrel_codegen::compile(&analysis.program).expect("compile");
     let mut out = format!("script: {script}\n");
     for p in &object.programs {
@@ -29,7 +30,10 @@ macro_rules! snapshot {
 }
 
 snapshot!(hello_world, r#"BEGIN { printf("hello world\n"); exit(); }"#);
-snapshot!(count_by_comm, r#"tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }"#);
+snapshot!(
+    count_by_comm,
+    r#"tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }"#
+);
 snapshot!(
     opens_filtered,
     r#"tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { @opens[comm] = count(); }"#
@@ -47,8 +51,27 @@ snapshot!(
     r#"tracepoint:syscalls:sys_enter_read { @start[tid] = nsecs; }
        tracepoint:syscalls:sys_exit_read /@start[tid]/ { @us = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); }"#
 );
-snapshot!(lhist_sum, r#"tracepoint:syscalls:sys_exit_read { @bytes = lhist(args->ret, 0, 1000, 100); @total = sum(args->ret); }"#);
-snapshot!(min_max_avg_stats, r#"tracepoint:syscalls:sys_exit_read { @mn = min(args->ret); @mx = max(args->ret); @a = avg(args->ret); @s = stats(args->ret); }"#);
-snapshot!(while_loop, r#"BEGIN { $i = 0; while ($i < 10) { $i++; } printf("%d\n", $i); exit(); }"#);
-snapshot!(ternary_strings, r#"tracepoint:sched:sched_process_exec { printf("%s\n", pid > 100 ? comm : "low"); }"#);
-snapshot!(data_loc_string, r#"tracepoint:sched:sched_process_exec { @[str(args->filename)] = count(); }"#);
+snapshot!(
+    lhist_sum,
+    r#"tracepoint:syscalls:sys_exit_read { @bytes = lhist(args->ret, 0, 1000, 100); @total = sum(args->ret); }"#
+);
+snapshot!(
+    min_max_avg_stats,
+    r#"tracepoint:syscalls:sys_exit_read { @mn = min(args->ret); @mx = max(args->ret); @a = avg(args->ret); @s = stats(args->ret); }"#
+);
+snapshot!(
+    while_loop,
+    r#"BEGIN { $i = 0; while ($i < 10) { $i++; } printf("%d\n", $i); exit(); }"#
+);
+snapshot!(
+    ternary_strings,
+    r#"tracepoint:sched:sched_process_exec { printf("%s\n", pid > 100 ? comm : "low"); }"#
+);
+snapshot!(
+    data_loc_string,
+    r#"tracepoint:sched:sched_process_exec { @[str(args->filename)] = count(); }"#
+);
+snapshot!(
+    big_record_scratch,
+    r#"tracepoint:syscalls:sys_enter_execve { printf("%s %s %s %s\n", str(args->filename), str(args->filename), str(args->filename), comm); }"#
+);
