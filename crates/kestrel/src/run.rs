@@ -64,7 +64,14 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let plural = if attached == 1 { "" } else { "s" };
-    writeln!(out, "Attaching {attached} probe{plural}...")?;
+    if cli.format == crate::cli::OutputFormat::Json {
+        writeln!(
+            out,
+            r#"{{"type": "attached_probes", "data": {{"probes": {attached}}}}}"#
+        )?;
+    } else {
+        writeln!(out, "Attaching {attached} probe{plural}...")?;
+    }
     out.flush()?;
     if let Some(c) = child {
         c.release(&stop)?;

@@ -140,7 +140,7 @@ fn run_case(index: usize, file: &str, case: &Case) -> Option<String> {
     let attached = || {
         stdout
             .lock()
-            .map(|s| s.contains("Attaching "))
+            .map(|s| s.contains("Attaching ") || s.contains("\"attached_probes\""))
             .unwrap_or(false)
     };
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -223,7 +223,11 @@ fn check(
         ));
     }
     let body = match out.split_once('\n') {
-        Some((first, rest)) if first.starts_with("Attaching ") => rest,
+        Some((first, rest))
+            if first.starts_with("Attaching ") || first.contains("\"attached_probes\"") =>
+        {
+            rest
+        }
         _ => out,
     };
     if let Some(exact) = &case.expect_exact {
