@@ -108,3 +108,44 @@ fn nix_is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+#[test]
+fn missing_script_file_is_one_clear_error() {
+    let out = run(&["/nonexistent/kestrel-script.bt"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot read script '/nonexistent/kestrel-script.bt'"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn script_file_runs_with_its_name_in_diagnostics() {
+    let dir = std::env::temp_dir().join(format!("kestrel-cli-script-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let bad = dir.join("bad.bt");
+    std::fs::write(&bad, "BEGIN {\n  printf(\"x\\n\")\n  exit();\n}\n").expect("write");
+    let out = run(&[&bad.to_string_lossy()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{}:3:3", bad.display())), "{err}");
+    if kernel_available("script_file_runs_with_its_name_in_diagnostics") {
+        let good = dir.join("good.bt");
+        std::fs::write(
+            &good,
+            "#!/usr/bin/env kestrel\nBEGIN { printf(\"from a file %d\\n\", $1); exit(); }\n",
+        )
+        .expect("write");
+        let out = run(&[&good.to_string_lossy(), "7"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("from a file 7"), "{stdout}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
