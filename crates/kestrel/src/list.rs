@@ -40,7 +40,7 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<ExitCode> {
             match kernel.tracepoint_format(&id) {
                 Ok(format) => {
                     for f in format.args() {
-                        writeln!(out, "    {} {}", f.c_type, f.name)?;
+                        writeln!(out, "    {}", c_declaration(&f.c_type, &f.name))?;
                     }
                 }
                 Err(e) => writeln!(out, "    (cannot read format: {e})")?,
@@ -48,4 +48,16 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A field as C declares it, the way bpftrace -lv prints it: `char comm[16]`,
+/// `const char * filename`, `__data_loc char[] name`.
+fn c_declaration(c_type: &str, name: &str) -> String {
+    if !c_type.starts_with("__data_loc") {
+        if let Some(open) = c_type.find('[') {
+            let (base, dims) = c_type.split_at(open);
+            return format!("{} {name}{dims}", base.trim_end());
+        }
+    }
+    format!("{c_type} {name}")
 }

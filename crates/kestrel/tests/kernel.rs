@@ -152,3 +152,31 @@ fn emitted_object_loads_with_bpftool() {
     );
     assert_eq!(listing, 1, "one program pinned");
 }
+
+#[test]
+fn list_probes_with_globs_and_arguments() {
+    if !kernel_available("list_probes_with_globs_and_arguments") {
+        return;
+    }
+    let out = run(&["-l", "tracepoint:syscalls:sys_enter_open*"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "tracepoint:syscalls:sys_enter_openat"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.starts_with("tracepoint:syscalls:sys_enter_open")),
+        "{stdout}"
+    );
+    let out = run(&["-lv", "tracepoint:sched:sched_switch"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "tracepoint:sched:sched_switch\n    char prev_comm[16]\n    pid_t prev_pid\n    int prev_prio\n    long prev_state\n    char next_comm[16]\n    pid_t next_pid\n    int next_prio\n"
+    );
+}
