@@ -1,1 +1,3 @@
 //! kestrel-net
+
+pub mod firewall;

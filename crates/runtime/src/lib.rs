@@ -33,6 +33,7 @@ mod features;
 mod loader;
 mod maps;
 mod perm;
+pub mod rawbpf;
 mod session;
 mod stop;
 mod sys;

@@ -47,10 +47,10 @@ struct MapElemAttr {
 }
 
 /// Calls bpf(2) with `attr`, which must be a `#[repr(C)]` prefix of `union bpf_attr`.
-fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
+pub(crate) fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
     // SAFETY: `attr` is a live, exclusively borrowed #[repr(C)] struct laid out as a prefix of
     // `union bpf_attr`, and we pass its exact size. Every pointer inside it (set by the
-    // callers in this module) points to a live buffer whose length was checked against what
+    // callers in this module and in `rawbpf`) points to a live buffer whose length was checked against what
     // the kernel reads or writes for this command: the test-run ctx is read for exactly
     // `ctx_size_in` bytes; map keys and values are checked against `RawMap`'s sizes.
     let ret = unsafe {
@@ -164,7 +164,7 @@ impl<'fd> RawMap<'fd> {
     }
 }
 
-fn fd_u32(fd: BorrowedFd<'_>) -> io::Result<u32> {
+pub(crate) fn fd_u32(fd: BorrowedFd<'_>) -> io::Result<u32> {
     u32::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))
 }
 
