@@ -66,7 +66,10 @@ impl Checker<'_> {
             return Ok(n);
         }
         let btf = self.kernel.btf().map_err(|e| {
-            Diagnostic::error(format!("kernel type information is not available: {e}"), ty.span)
+            Diagnostic::error(
+                format!("kernel type information is not available: {e}"),
+                ty.span,
+            )
         })?;
         let (kind, name) = if let Some(n) = base.strip_prefix("struct ") {
             (BtfKind::Struct, n.trim())
