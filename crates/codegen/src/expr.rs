@@ -355,44 +355,33 @@ impl ProbeCompiler<'_> {
             self.finish_cmp(r, equal, differ, end);
             return Ok(r);
         }
-        let (Type::Str { len: a }, Type::Str { len: b }) = (lhs.ty, rhs.ty) else {
-            return Err(CodegenError::Internal("strcmp of non-string"));
-        };
-        let lb = self.frame.alloc(a);
-        self.string(
-            lhs,
-            Dest {
-                base: Reg::R10,
-                off: lb,
-                cap: a,
-            },
-        )?;
-        let rb = self.frame.alloc(b);
-        self.string(
-            rhs,
-            Dest {
-                base: Reg::R10,
-                off: rb,
-                cap: b,
-            },
-        )?;
+        self.compare_strings(lhs, rhs, u32::MAX, differ)?;
         let r = self.alloc()?;
-        let same = self.e.new_label();
-        for i in 0..a.min(b) as i16 {
-            self.e.emit(Insn::ldx(Size::B, Reg::R1, Reg::R10, lb + i));
-            self.e.emit(Insn::ldx(Size::B, Reg::R2, Reg::R10, rb + i));
-            self.e.jump_reg(JmpOp::Jne, Reg::R1, Reg::R2, differ);
-            self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, same);
-        }
-        self.e.bind(same);
         self.finish_cmp(r, equal, differ, end);
         Ok(r)
     }
 
     /// `strncmp(a, b, n)`: 0 when equal over the first `n` bytes (stopping at a NUL), else 1.
     fn str_ncmp(&mut self, lhs: &Expr, rhs: &Expr, n: u32) -> Result<Reg, CodegenError> {
+        let differ = self.e.new_label();
+        let end = self.e.new_label();
+        self.compare_strings(lhs, rhs, n, differ)?;
+        let r = self.alloc()?;
+        self.finish_cmp(r, false, differ, end);
+        Ok(r)
+    }
+
+    /// Build both strings on the stack and compare up to `limit` bytes, stopping at a NUL;
+    /// jumps to `differ` on a mismatch, falls through when equal.
+    fn compare_strings(
+        &mut self,
+        lhs: &Expr,
+        rhs: &Expr,
+        limit: u32,
+        differ: crate::emit::Label,
+    ) -> Result<(), CodegenError> {
         let (Type::Str { len: a }, Type::Str { len: b }) = (lhs.ty, rhs.ty) else {
-            return Err(CodegenError::Internal("strncmp of non-string"));
+            return Err(CodegenError::Internal("string comparison of non-strings"));
         };
         let lb = self.frame.alloc(a);
         self.string(
@@ -412,19 +401,15 @@ impl ProbeCompiler<'_> {
                 cap: b,
             },
         )?;
-        let r = self.alloc()?;
-        let differ = self.e.new_label();
         let same = self.e.new_label();
-        let end = self.e.new_label();
-        for i in 0..a.min(b).min(n) as i16 {
+        for i in 0..a.min(b).min(limit) as i16 {
             self.e.emit(Insn::ldx(Size::B, Reg::R1, Reg::R10, lb + i));
             self.e.emit(Insn::ldx(Size::B, Reg::R2, Reg::R10, rb + i));
             self.e.jump_reg(JmpOp::Jne, Reg::R1, Reg::R2, differ);
             self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, same);
         }
         self.e.bind(same);
-        self.finish_cmp(r, false, differ, end);
-        Ok(r)
+        Ok(())
     }
 
     /// `strcontains(haystack, "needle")`: 1 when the needle occurs before the NUL.

@@ -55,7 +55,7 @@ fn dump_insns_needs_no_root() {
     let script =
         r#"tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { @opens[comm] = count(); }"#;
     let bin = env!("CARGO_BIN_EXE_kestrel");
-    let out = if nix_is_root() && std::path::Path::new("/usr/sbin/runuser").exists() {
+    let out = if common::is_root() && std::path::Path::new("/usr/sbin/runuser").exists() {
         std::process::Command::new("/usr/sbin/runuser")
             .args(["-u", "nobody", "--", bin, "--dump=insns", "-e", script])
             .output()
@@ -83,7 +83,7 @@ fn dump_insns_needs_no_root() {
 
 #[test]
 fn running_without_privileges_is_one_clear_line() {
-    if !nix_is_root() || !std::path::Path::new("/usr/sbin/runuser").exists() {
+    if !common::is_root() || !std::path::Path::new("/usr/sbin/runuser").exists() {
         eprintln!("SKIP running_without_privileges_is_one_clear_line: needs root to switch to an unprivileged user");
         return;
     }
@@ -96,17 +96,6 @@ fn running_without_privileges_is_one_clear_line() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("root"), "{err}");
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|u| u.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 #[test]

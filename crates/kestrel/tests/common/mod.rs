@@ -19,7 +19,8 @@ fn required() -> bool {
         || std::env::var("KESTREL_REQUIRE_KERNEL").is_ok_and(|v| v == "1")
 }
 
-fn is_root() -> bool {
+/// True when the tests run as root.
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -76,18 +76,8 @@ impl PrintfFormatter {
                     },
                     &mut out,
                 ),
-                ScalarType::Str { .. } => {
-                    if !conv.kind.accepts(ArgClass::Str) {
-                        return Err(FormatError::TypeMismatch {
-                            spec: conv.spec.clone(),
-                            index: next,
-                            found: ArgClass::Str,
-                        }
-                        .into());
-                    }
-                    write_str(conv, &string_bytes(bytes), &mut out)
-                }
-                ScalarType::Inet
+                ScalarType::Str { .. }
+                | ScalarType::Inet
                 | ScalarType::Tuple { .. }
                 | ScalarType::Username
                 | ScalarType::Errno
@@ -101,11 +91,12 @@ impl PrintfFormatter {
                         }
                         .into());
                     }
-                    write_str(
-                        conv,
-                        super::decode::format_scalar(&field.ty, bytes).as_bytes(),
-                        &mut out,
-                    )
+                    // Strings print their bytes up to the NUL; the other kinds their text.
+                    let text = match field.ty {
+                        ScalarType::Str { .. } => string_bytes(bytes),
+                        _ => super::decode::format_scalar(&field.ty, bytes).into_bytes(),
+                    };
+                    write_str(conv, &text, &mut out)
                 }
             }
             next += 1;
