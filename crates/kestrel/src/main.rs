@@ -5,6 +5,7 @@
 mod child;
 mod cli;
 mod compile;
+mod firewall_cmd;
 mod list;
 mod run;
 
@@ -13,6 +14,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let sub = match argv.get(1).map(String::as_str) {
+        Some("firewall") => Some(firewall_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
+        Some("bench") => Some(firewall_cmd::bench_main as fn(&[String]) -> anyhow::Result<ExitCode>),
+        _ => None,
+    };
+    if let Some(run) = sub {
+        return run(&argv[1..]).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        });
+    }
     let cli = cli::Cli::parse();
     match dispatch(&cli) {
         Ok(code) => code,

@@ -40,7 +40,7 @@ const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
     /// A bpf(2) command failed.
-    #[error("{what} (bpf {cmd}): {source}")]
+    #[error("{what} (bpf {cmd})")]
     Sys {
         /// The command, e.g. `BPF_MAP_CREATE`.
         cmd: &'static str,

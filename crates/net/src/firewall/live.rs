@@ -67,7 +67,7 @@ impl Mode {
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
     /// The rules file is invalid.
-    #[error("{0}")]
+    #[error(transparent)]
     Rules(#[from] RulesError),
     /// A rule's match expression does not compile.
     #[error("{file}:{line}: rule {number} '{name}': match {expr:?}: {message}")]
@@ -101,7 +101,7 @@ pub enum FirewallError {
     #[error("cannot generate the firewall program: {0}")]
     Codegen(String),
     /// A kernel operation failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Bpf {
         /// What kestrel was doing.
         context: String,
@@ -385,7 +385,7 @@ fn attach_and_pin(
 }
 
 fn remove_pins(dir: &Path) {
-    for name in MAP_FILES.iter().chain(["meta", "link"].iter()) {
+    for name in MAP_FILES.iter().chain(["meta", "meta_new", "link"].iter()) {
         let _ = std::fs::remove_file(dir.join(name));
     }
     let _ = std::fs::remove_dir(dir);
@@ -410,17 +410,25 @@ pub fn reload(iface: &str, c: &Compiled) -> Result<(), FirewallError> {
         rules_file: c.file.clone(),
         source: c.source.clone(),
     })?;
-    for cidr in &c.rules.allow {
-        insert(maps.list(true, cidr.is_v4()), cidr)?;
-    }
-    for cidr in &c.rules.block {
-        insert(maps.list(false, cidr.is_v4()), cidr)?;
-    }
-    link.update(&prog).map_err(bpf("swapping the program"))?;
-    // The new program runs; now replace its description and reset per-rule state.
-    let tmp = dir.join("meta.new");
+    // Describe the new rules next to the old description first: if that fails, nothing
+    // has changed. (bpffs refuses names with a dot.)
+    let tmp = dir.join("meta_new");
     let _ = std::fs::remove_file(&tmp);
     meta.pin(&tmp).map_err(bpf("pinning meta"))?;
+    let swapped = (|| {
+        for cidr in &c.rules.allow {
+            insert(maps.list(true, cidr.is_v4()), cidr)?;
+        }
+        for cidr in &c.rules.block {
+            insert(maps.list(false, cidr.is_v4()), cidr)?;
+        }
+        link.update(&prog).map_err(bpf("swapping the program"))
+    })();
+    if let Err(e) = swapped {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // The new program runs; now replace its description and reset per-rule state.
     std::fs::rename(&tmp, dir.join("meta")).map_err(|source| FirewallError::Bpf {
         context: "replacing meta".to_string(),
         source: BpfError::Sys {

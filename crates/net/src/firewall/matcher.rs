@@ -46,17 +46,23 @@ fn parse_builtin(expr: &str) -> Result<Vec<Term>, String> {
             terms.push(Term::Syn);
             continue;
         }
+        // "udp port 53" = "udp and port 53", as in pcap-filter.
+        let mut words = &words[..];
+        if words.len() > 1 {
+            if let Some(t) = proto_word(words[0]) {
+                terms.push(t);
+                words = &words[1..];
+            }
+        }
         let (dir, rest) = match words.first().copied() {
             Some("src") => (Dir::Src, &words[1..]),
             Some("dst") => (Dir::Dst, &words[1..]),
-            _ => (Dir::Either, &words[..]),
+            _ => (Dir::Either, words),
         };
         let term = match rest {
-            ["ip"] if dir == Dir::Either => Term::EtherType(0x0800),
-            ["ip6"] if dir == Dir::Either => Term::EtherType(0x86dd),
-            ["tcp"] if dir == Dir::Either => Term::Proto(6),
-            ["udp"] if dir == Dir::Either => Term::Proto(17),
-            ["icmp"] if dir == Dir::Either => Term::Proto(1),
+            [w] if dir == Dir::Either && proto_word(w).is_some() => {
+                proto_word(w).ok_or_else(|| format!("unsupported filter expression '{part}'"))?
+            }
             ["host" | "net", a] => {
                 let c = Cidr::parse(a)?;
                 if !c.is_v4() {
@@ -76,6 +82,17 @@ fn parse_builtin(expr: &str) -> Result<Vec<Term>, String> {
         terms.push(term);
     }
     Ok(terms)
+}
+
+fn proto_word(w: &str) -> Option<Term> {
+    Some(match w {
+        "ip" => Term::EtherType(0x0800),
+        "ip6" => Term::EtherType(0x86dd),
+        "tcp" => Term::Proto(6),
+        "udp" => Term::Proto(17),
+        "icmp" => Term::Proto(1),
+        _ => return None,
+    })
 }
 
 /// r0 = ethertype (as loaded: network order in a little-endian register); fails short frames.

@@ -21,6 +21,7 @@ pub mod live;
 pub mod matcher;
 pub mod program;
 pub mod rules;
+pub mod xdpgen;
 
 pub use cidr::Cidr;
 pub use live::{
