@@ -119,7 +119,19 @@ pub fn write_elf_with(obj: &ObjectSpec, style: MapStyle) -> Result<Vec<u8>, ElfE
 
     // Programs sharing a section name share the section; remember each section by name.
     let mut sections: HashMap<String, SectionId> = HashMap::new();
-    for prog in &obj.programs {
+    // For BTF function info: each section's functions with their offsets, in order.
+    let mut funcs: Vec<(String, Vec<btf::Func>)> = Vec::new();
+    let mut program_places = Vec::with_capacity(obj.programs.len());
+    // Callbacks are laid end to end in .text; a program loads one's address with an
+    // ld_imm64 whose imm is the callback's byte offset there, relocated against the .text
+    // section symbol (how clang emits static functions, which libbpf and aya both read).
+    let mut callback_offsets = Vec::with_capacity(obj.callbacks.len());
+    let mut next = 0u64;
+    for cb in &obj.callbacks {
+        callback_offsets.push(next);
+        next += cb.insns.len() as u64 * 8;
+    }
+    for (index, prog) in obj.programs.iter().enumerate() {
         if prog.insns.is_empty() {
             return Err(ElfError::EmptyProgram(prog.name.clone()));
         }
@@ -127,8 +139,26 @@ pub fn write_elf_with(obj: &ObjectSpec, style: MapStyle) -> Result<Vec<u8>, ElfE
         let section = *sections
             .entry(name.clone())
             .or_insert_with(|| out.add_section(Vec::new(), name.into_bytes(), SectionKind::Text));
-        let code: Vec<u8> = prog.insns.iter().flat_map(|i| i.to_bytes()).collect();
+        let mut insns = prog.insns.clone();
+        for (cb, offset) in obj.callbacks.iter().zip(&callback_offsets) {
+            if cb.program == index {
+                if let Some(insn) = insns.get_mut(cb.loaded_at) {
+                    insn.imm = *offset as i32;
+                }
+            }
+        }
+        let code: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
         let start = out.append_section_data(section, &code, 8);
+        program_places.push((section, start));
+        let func = btf::Func {
+            name: prog.name.clone(),
+            offset: start as u32,
+            callback: false,
+        };
+        match funcs.iter_mut().find(|(n, _)| *n == prog.attach.section()) {
+            Some((_, list)) => list.push(func),
+            None => funcs.push((prog.attach.section(), vec![func])),
+        }
         out.add_symbol(Symbol {
             name: prog.name.as_bytes().to_vec(),
             value: start,
@@ -171,7 +201,101 @@ pub fn write_elf_with(obj: &ObjectSpec, style: MapStyle) -> Result<Vec<u8>, ElfE
         }
     }
 
+    if !obj.callbacks.is_empty() {
+        write_callbacks(&mut out, obj, &map_symbols, &program_places, &mut funcs)?;
+    }
+    if style == MapStyle::Btf || !obj.callbacks.is_empty() {
+        let maps = (style == MapStyle::Btf && !obj.maps.is_empty()).then_some(obj.maps.as_slice());
+        let sections: &[(String, Vec<btf::Func>)] = if obj.callbacks.is_empty() {
+            &[]
+        } else {
+            &funcs
+        };
+        let (types, ext) = btf::object_btf(maps, sections);
+        let btf_section = out.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
+        out.set_section_data(btf_section, types, 4);
+        if !sections.is_empty() {
+            let ext_section =
+                out.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
+            out.set_section_data(ext_section, ext, 4);
+        }
+    }
+
     Ok(out.write()?)
+}
+
+/// Writes the callbacks into `.text` (static functions, as clang lays them out), relocates
+/// the ld_imm64 in each owning program that loads a callback's address, and records them for
+/// BTF function info.
+fn write_callbacks(
+    out: &mut Object<'_>,
+    obj: &ObjectSpec,
+    map_symbols: &[SymbolId],
+    program_places: &[(SectionId, u64)],
+    funcs: &mut Vec<(String, Vec<btf::Func>)>,
+) -> Result<(), ElfError> {
+    let text = out.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
+    let mut text_funcs = Vec::new();
+    for cb in &obj.callbacks {
+        let code: Vec<u8> = cb.insns.iter().flat_map(|i| i.to_bytes()).collect();
+        let start = out.append_section_data(text, &code, 8);
+        out.add_symbol(Symbol {
+            name: cb.name.as_bytes().to_vec(),
+            value: start,
+            size: code.len() as u64,
+            kind: SymbolKind::Text,
+            scope: SymbolScope::Compilation,
+            weak: false,
+            section: SymbolSection::Section(text),
+            flags: SymbolFlags::None,
+        });
+        text_funcs.push(btf::Func {
+            name: cb.name.clone(),
+            offset: start as u32,
+            callback: true,
+        });
+        for reloc in &cb.map_relocs {
+            let symbol = *map_symbols
+                .get(reloc.map)
+                .ok_or_else(|| ElfError::BadRelocMap {
+                    program: cb.name.clone(),
+                    map: reloc.map,
+                    count: obj.maps.len(),
+                })?;
+            out.add_relocation(
+                text,
+                Relocation {
+                    offset: start + (reloc.insn as u64) * 8,
+                    symbol,
+                    addend: 0,
+                    flags: RelocationFlags::Elf {
+                        r_type: elf::R_BPF_64_64,
+                    },
+                },
+            )?;
+        }
+        let (section, prog_start) =
+            *program_places
+                .get(cb.program)
+                .ok_or_else(|| ElfError::BadRelocInsn {
+                    program: cb.name.clone(),
+                    insn: cb.loaded_at,
+                })?;
+        let text_symbol = out.section_symbol(text);
+        out.add_relocation(
+            section,
+            Relocation {
+                offset: prog_start + (cb.loaded_at as u64) * 8,
+                symbol: text_symbol,
+                addend: 0,
+                flags: RelocationFlags::Elf {
+                    r_type: elf::R_BPF_64_64,
+                },
+            },
+        )?;
+    }
+    funcs.push((".text".to_string(), text_funcs));
+    Ok(())
 }
 
 /// Writes the legacy `maps` section (if there are maps) and returns one symbol per map, in
@@ -220,8 +344,6 @@ fn write_btf_maps(out: &mut Object<'_>, maps: &[MapSpec]) -> Vec<SymbolId> {
             flags: SymbolFlags::None,
         }));
     }
-    let btf_section = out.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
-    out.set_section_data(btf_section, btf::maps_btf(maps), 4);
     symbols
 }
 
@@ -275,7 +397,12 @@ mod btf {
     const KIND_PTR: u32 = 2;
     const KIND_ARRAY: u32 = 3;
     const KIND_STRUCT: u32 = 4;
+    const KIND_FUNC: u32 = 12;
+    const KIND_FUNC_PROTO: u32 = 13;
     const KIND_VAR: u32 = 14;
+    const FUNC_STATIC: u32 = 0;
+    const FUNC_GLOBAL: u32 = 1;
+    const EXT_HEADER_LEN: u32 = 32;
     const KIND_DATASEC: u32 = 15;
     const INT_SIGNED: u32 = 1 << 24;
     const VAR_GLOBAL: u32 = 1;
@@ -311,6 +438,13 @@ mod btf {
             self.count += 1;
             self.count
         }
+        /// The signed 32-bit `int`.
+        fn int(&mut self) -> u32 {
+            let name = self.string("int");
+            let id = self.head(name, KIND_INT, 0, 4);
+            self.u32(INT_SIGNED | 32);
+            id
+        }
         /// `int (*)[n]`, the type libbpf reads a `__uint(_, n)` member's value from.
         fn uint_ptr(&mut self, int: u32, n: u32) -> u32 {
             let array = self.head(0, KIND_ARRAY, 0, 0);
@@ -337,13 +471,81 @@ mod btf {
         }
     }
 
-    /// `.BTF` for `maps`, laid out in `.maps` at 40-byte strides.
-    pub fn maps_btf(maps: &[MapSpec]) -> Vec<u8> {
-        let mut b = Builder::new();
-        let int_name = b.string("int");
-        let int = b.head(int_name, KIND_INT, 0, 4);
-        b.u32(INT_SIGNED | 32);
+    /// One function in a section, for BTF function info.
+    pub struct Func {
+        /// Symbol name.
+        pub name: String,
+        /// Byte offset within its section.
+        pub offset: u32,
+        /// A static callback (`long cb(void *map, void *key, void *value, void *ctx)`) rather
+        /// than a program (`int prog(void *ctx)`).
+        pub callback: bool,
+    }
 
+    /// `.BTF` (maps when `maps` is given, plus a FUNC per function) and `.BTF.ext` with the
+    /// function info the kernel requires when a program passes a callback to a helper.
+    pub fn object_btf(
+        maps: Option<&[MapSpec]>,
+        sections: &[(String, Vec<Func>)],
+    ) -> (Vec<u8>, Vec<u8>) {
+        let mut b = Builder::new();
+        let int = b.int();
+        if let Some(maps) = maps {
+            add_maps(&mut b, int, maps);
+        }
+        let ptr = b.head(0, KIND_PTR, 0, 0);
+        let ctx_name = b.string("ctx");
+        let prog_proto = b.head(0, KIND_FUNC_PROTO, 1, int);
+        b.u32(ctx_name);
+        b.u32(ptr);
+        let cb_params: Vec<u32> = ["map", "key", "value", "ctx"]
+            .iter()
+            .map(|n| b.string(n))
+            .collect();
+        let cb_proto = b.head(0, KIND_FUNC_PROTO, cb_params.len() as u32, int);
+        for p in cb_params {
+            b.u32(p);
+            b.u32(ptr);
+        }
+        let mut func_info = Vec::new();
+        func_info.extend_from_slice(&8u32.to_le_bytes()); // record size
+        for (section, funcs) in sections {
+            let sec_name = b.string(section);
+            func_info.extend_from_slice(&sec_name.to_le_bytes());
+            func_info.extend_from_slice(&(funcs.len() as u32).to_le_bytes());
+            for f in funcs {
+                let name = b.string(&f.name);
+                let (linkage, proto) = if f.callback {
+                    (FUNC_STATIC, cb_proto)
+                } else {
+                    (FUNC_GLOBAL, prog_proto)
+                };
+                let id = b.head(name, KIND_FUNC, linkage, proto);
+                func_info.extend_from_slice(&f.offset.to_le_bytes());
+                func_info.extend_from_slice(&id.to_le_bytes());
+            }
+        }
+        // No line info: an empty line-info section (a bare record size) makes libbpf reject the
+        // whole .BTF.ext, while a zero length is read as "absent".
+        let line_info: [u8; 0] = [];
+        let mut ext = Vec::new();
+        ext.extend_from_slice(&MAGIC.to_le_bytes());
+        ext.push(1);
+        ext.push(0);
+        ext.extend_from_slice(&EXT_HEADER_LEN.to_le_bytes());
+        ext.extend_from_slice(&0u32.to_le_bytes()); // func_info_off
+        ext.extend_from_slice(&(func_info.len() as u32).to_le_bytes());
+        ext.extend_from_slice(&(func_info.len() as u32).to_le_bytes()); // line_info_off
+        ext.extend_from_slice(&(line_info.len() as u32).to_le_bytes());
+        ext.extend_from_slice(&((func_info.len() + line_info.len()) as u32).to_le_bytes()); // core_relo_off
+        ext.extend_from_slice(&0u32.to_le_bytes());
+        ext.extend_from_slice(&func_info);
+        ext.extend_from_slice(&line_info);
+        (b.finish(), ext)
+    }
+
+    /// Adds the types describing `maps` (for `.maps`) to `b`.
+    fn add_maps(b: &mut Builder, int: u32, maps: &[MapSpec]) {
         let mut vars = Vec::with_capacity(maps.len());
         for map in maps {
             let mut members = vec![("type", map.kind.type_id())];
@@ -380,7 +582,6 @@ mod btf {
             b.u32(i as u32 * MAP_STRUCT_SIZE);
             b.u32(MAP_STRUCT_SIZE);
         }
-        b.finish()
     }
 }
 

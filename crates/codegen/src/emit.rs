@@ -94,6 +94,11 @@ impl Emitter {
         self.emit(Insn::ja(0));
     }
 
+    /// True when some jump emitted so far targets `label`.
+    pub fn is_targeted(&self, label: Label) -> bool {
+        self.fixups.iter().any(|&(_, l)| l == label)
+    }
+
     /// Patch every jump with its label's final distance.
     pub fn finish(&mut self) -> Result<(), JumpTooFar> {
         for &(at, label) in &self.fixups {

@@ -26,7 +26,7 @@ impl ProbeCompiler<'_> {
             K::Var(id) => {
                 let (off, _) = self.var_slots[*id];
                 let r = self.alloc()?;
-                self.e.emit(Insn::ldx(Size::DW, r, Reg::R10, off));
+                self.e.emit(Insn::ldx(Size::DW, r, self.var_base, off));
                 Ok(r)
             }
             K::MapRead { map, keys } => self.map_read_int(*map, keys),
@@ -96,10 +96,10 @@ impl ProbeCompiler<'_> {
             }
             K::Context(c) => self.context_int(c),
             K::TupleGet { tuple, offset } => {
-                let tmp = self.tuple_place(tuple)?;
+                let (base, tmp) = self.tuple_place(tuple)?;
                 let r = self.alloc()?;
                 self.e
-                    .emit(Insn::ldx(Size::DW, r, Reg::R10, tmp + *offset as i16));
+                    .emit(Insn::ldx(Size::DW, r, base, tmp + *offset as i16));
                 Ok(r)
             }
             K::KernelRead { addr, size, signed } => {

@@ -90,11 +90,26 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
 
     let mut programs = Vec::with_capacity(program.probes.len());
     let mut runtime_consts = Vec::new();
+    let mut callbacks = Vec::new();
     for (i, probe) in program.probes.iter().enumerate() {
         let mut compiler =
             probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples);
         compiler.scratch_map = scratch_map;
-        let emitted = compiler.compile(probe)?;
+        let (emitted, probe_callbacks) = compiler.compile(probe)?;
+        for (n, (code, loaded_at)) in probe_callbacks.into_iter().enumerate() {
+            callbacks.push(CallbackSpec {
+                name: format!("cb{i}_{n}"),
+                program: i,
+                map_relocs: code
+                    .relocs
+                    .iter()
+                    .map(|&(insn, map)| MapReloc { insn, map })
+                    .collect(),
+                insns: code.insns,
+                insn_spans: code.spans,
+                loaded_at,
+            });
+        }
         runtime_consts.extend(
             emitted
                 .runtime_consts
@@ -123,6 +138,7 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
         maps,
         printfs,
         runtime_consts,
+        callbacks,
     })
 }
 

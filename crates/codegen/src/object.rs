@@ -17,6 +17,27 @@ pub struct ObjectSpec {
     pub printfs: Vec<PrintfSpec>,
     /// 64-bit immediates the runtime fills in just before loading (start time, child pid).
     pub runtime_consts: Vec<RuntimeConst>,
+    /// bpf-to-bpf callback functions (the bodies of `for` loops over maps). They go into
+    /// `.text` with BTF function info, which the kernel requires of callbacks.
+    pub callbacks: Vec<CallbackSpec>,
+}
+
+/// A static function a program passes to a helper (e.g. `bpf_for_each_map_elem`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallbackSpec {
+    /// Unique symbol name.
+    pub name: String,
+    /// Index of the program that uses it.
+    pub program: usize,
+    /// Its instructions.
+    pub insns: Vec<Insn>,
+    /// ld_imm64 instructions of the callback that load a map.
+    pub map_relocs: Vec<MapReloc>,
+    /// Source spans, parallel to `insns`.
+    pub insn_spans: Vec<Option<(u32, u32)>>,
+    /// The instruction of the owning program that loads this callback's address (an
+    /// ld_imm64 with a relocation against the callback's symbol).
+    pub loaded_at: usize,
 }
 
 /// "Instruction `insn` of program `program` is an ld_imm64 whose value the runtime supplies."

@@ -31,6 +31,7 @@ pub(crate) mod helper {
     pub const PROBE_READ_KERNEL: i32 = 113;
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
     pub const RINGBUF_OUTPUT: i32 = 130;
+    pub const FOR_EACH_MAP_ELEM: i32 = 164;
 }
 
 /// `BPF_ANY` / `BPF_NOEXIST` flags of map updates.
@@ -65,6 +66,11 @@ pub(crate) struct ProbeCompiler<'a> {
     pub tuples: &'a [Vec<Type>],
     /// The per-CPU scratch map for records too big for the stack, if the program has one.
     pub scratch_map: Option<usize>,
+    /// Register variables are addressed from: r10 in a probe, r9 (the caller's frame) in a
+    /// `for` loop callback.
+    pub var_base: Reg,
+    /// Callbacks compiled so far: their code and the instruction loading their address.
+    pub callbacks: Vec<(Emitter, usize)>,
 }
 
 /// Printf records larger than this are built in the scratch map instead of on the stack.
@@ -91,11 +97,16 @@ impl<'a> ProbeCompiler<'a> {
             loops: Vec::new(),
             tuples,
             scratch_map: None,
+            var_base: Reg::R10,
+            callbacks: Vec::new(),
         }
     }
 
     /// Compile the whole probe: prologue, predicate, body, epilogue.
-    pub fn compile(mut self, probe: &ir::Probe) -> Result<Emitter, CodegenError> {
+    pub fn compile(
+        mut self,
+        probe: &ir::Probe,
+    ) -> Result<(Emitter, Vec<(Emitter, usize)>), CodegenError> {
         self.e.emit(Insn::mov64_reg(CTX, Reg::R1));
         // Variables start zeroed: a variable assigned only on one branch reads as 0/"" on the
         // other, and the verifier never sees an uninitialised stack read.
@@ -124,6 +135,68 @@ impl<'a> ProbeCompiler<'a> {
         if self.frame.high_water > MAX_STACK {
             return Err(CodegenError::StackOverflow {
                 probe: probe.attach.describe(),
+                bytes: self.frame.high_water,
+            });
+        }
+        Ok((self.e, self.callbacks))
+    }
+
+    /// The body of `for ($kv : @map)` as a `bpf_for_each_map_elem` callback:
+    /// `long cb(map, key, value, ctx)`, where `ctx` points into the probe's frame so the body
+    /// reads and writes the probe's variables through r9. Returns 0 to go on, 1 to stop.
+    fn compile_callback(
+        mut self,
+        map: &MapLayout,
+        var: usize,
+        body: &[ir::Stmt],
+        describe: &str,
+    ) -> Result<Emitter, CodegenError> {
+        self.e.emit(Insn::mov64_reg(Reg::R9, Reg::R4));
+        let (kv, kv_ty) = self.var_slots[var];
+        let (key_ty, value_ty) = match kv_ty {
+            Type::Tuple { id, .. } => {
+                let t = self.tuples.get(id as usize).cloned().unwrap_or_default();
+                match t.as_slice() {
+                    [k, v] => (*k, *v),
+                    _ => return Err(CodegenError::Internal("for loop variable is not a pair")),
+                }
+            }
+            _ => return Err(CodegenError::Internal("for loop variable is not a tuple")),
+        };
+        let key_len = slot_size(key_ty).min(map.key_size);
+        self.copy_mem(Reg::R9, kv, Reg::R2, 0, key_len);
+        let value_len = slot_size(value_ty).min(map.value_size);
+        self.copy_mem(
+            Reg::R9,
+            kv + slot_size(key_ty) as i16,
+            Reg::R3,
+            0,
+            value_len,
+        );
+        let stop = self.e.new_label();
+        let next = self.e.new_label();
+        // exit() ends the iteration too.
+        self.epilogue = stop;
+        self.loops.push((next, stop));
+        self.block(body)?;
+        self.e.set_span(None);
+        if falls_through(body) || self.e.is_targeted(next) {
+            self.e.bind(next);
+            self.e.emit(Insn::mov64_imm(Reg::R0, 0));
+            self.e.emit(Insn::exit());
+        }
+        // The verifier rejects unreachable code: only emit "stop" if something jumps there.
+        if self.e.is_targeted(stop) {
+            self.e.bind(stop);
+            self.e.emit(Insn::mov64_imm(Reg::R0, 1));
+            self.e.emit(Insn::exit());
+        }
+        self.e.finish().map_err(|_| CodegenError::TooLarge {
+            probe: describe.to_string(),
+        })?;
+        if self.frame.high_water > MAX_STACK {
+            return Err(CodegenError::StackOverflow {
+                probe: describe.to_string(),
                 bytes: self.frame.high_water,
             });
         }
@@ -167,18 +240,19 @@ impl<'a> ProbeCompiler<'a> {
             }
             StmtKind::VarStore { var, value } => {
                 let (off, ty) = self.var_slots[*var];
+                let base = self.var_base;
                 match ty {
                     t if t.is_buffer() => self.string(
                         value,
                         Dest {
-                            base: Reg::R10,
+                            base,
                             off,
                             cap: slot_size(ty),
                         },
                     )?,
                     _ => {
                         let r = self.int(value)?;
-                        self.e.emit(Insn::stx(Size::DW, Reg::R10, off, r));
+                        self.e.emit(Insn::stx(Size::DW, base, off, r));
                         self.pool.release(r);
                     }
                 }
@@ -208,8 +282,34 @@ impl<'a> ProbeCompiler<'a> {
                 self.loops.push((top, end));
                 self.block(body)?;
                 self.loops.pop();
-                self.e.goto(top);
+                if falls_through(body) {
+                    self.e.goto(top);
+                }
                 self.e.bind(end);
+            }
+            StmtKind::ForMap { map, var, body } => {
+                let layout = self
+                    .maps
+                    .get(*map)
+                    .cloned()
+                    .ok_or(CodegenError::Internal("unknown map id"))?;
+                // The callback reaches the probe's variables through a pointer to the lowest
+                // variable slot (the kernel hands it to the callback as its `ctx`).
+                let low = self.var_slots.iter().map(|(o, _)| *o).min().unwrap_or(-8);
+                let mut cb =
+                    ProbeCompiler::new(self.maps, self.printfs, self.events_map, self.tuples);
+                cb.scratch_map = self.scratch_map;
+                cb.var_base = Reg::R9;
+                cb.var_slots = self.var_slots.iter().map(|&(o, t)| (o - low, t)).collect();
+                let code = cb.compile_callback(&layout, *var, body, "for loop")?;
+                self.e.load_map(Reg::R1, layout.index);
+                let at = self.e.insns.len();
+                // The loader points this at the callback (BPF_PSEUDO_FUNC) through a relocation.
+                self.e.emit2(Insn::ld_imm64(Reg::R2, 0));
+                self.ptr_to(Reg::R3, Reg::R10, low);
+                self.e.emit(Insn::mov64_imm(Reg::R4, 0));
+                self.e.emit(Insn::call_helper(helper::FOR_EACH_MAP_ELEM));
+                self.callbacks.push((code, at));
             }
             StmtKind::Break | StmtKind::Continue => {
                 let &(top, end) = self
@@ -376,4 +476,9 @@ fn terminates(s: &ir::Stmt) -> bool {
         } => then.last().is_some_and(terminates) && otherwise.last().is_some_and(terminates),
         _ => false,
     }
+}
+
+/// True when control can reach the end of `stmts`.
+fn falls_through(stmts: &[ir::Stmt]) -> bool {
+    !stmts.last().is_some_and(terminates)
 }

@@ -28,7 +28,7 @@ impl ProbeCompiler<'_> {
             }
             K::Var(id) => {
                 let (off, ty) = self.var_slots[*id];
-                self.copy_string(Reg::R10, off, ty, d);
+                self.copy_string(self.var_base, off, ty, d);
             }
             K::TracepointCharArray { offset } => {
                 let Type::Str { len } = e.ty else {
@@ -157,8 +157,8 @@ impl ProbeCompiler<'_> {
                 }
             }
             K::TupleGet { tuple, offset } => {
-                let tmp = self.tuple_place(tuple)?;
-                self.copy_string(Reg::R10, tmp + *offset as i16, e.ty, d);
+                let (base, tmp) = self.tuple_place(tuple)?;
+                self.copy_string(base, tmp + *offset as i16, e.ty, d);
             }
             K::Ntop { family, source } => {
                 self.zero_at(d.base, d.off, d.cap);
@@ -262,11 +262,11 @@ impl ProbeCompiler<'_> {
 }
 
 impl ProbeCompiler<'_> {
-    /// Stack offset where the tuple `t` can be read: a variable's own slot, or a temporary
-    /// the tuple is built into.
-    pub fn tuple_place(&mut self, t: &Expr) -> Result<i16, CodegenError> {
+    /// Where the tuple `t` can be read (base register and offset): a variable's own slot, or
+    /// a stack temporary the tuple is built into.
+    pub fn tuple_place(&mut self, t: &Expr) -> Result<(Reg, i16), CodegenError> {
         if let K::Var(id) = t.kind {
-            return Ok(self.var_slots[id].0);
+            return Ok((self.var_base, self.var_slots[id].0));
         }
         let size = t.ty.storage_size();
         let tmp = self.frame.alloc(size);
@@ -278,6 +278,6 @@ impl ProbeCompiler<'_> {
                 cap: size,
             },
         )?;
-        Ok(tmp)
+        Ok((Reg::R10, tmp))
     }
 }

@@ -17,6 +17,14 @@ fn listing(script: &str) -> String {
         out.push_str(&format!("\n{} ({} insns)\n", p.probe, p.insns.len()));
         out.push_str(&kestrel_isa::disassemble(&p.insns));
     }
+    for cb in &object.callbacks {
+        out.push_str(&format!(
+            "\n{} (callback, {} insns)\n",
+            cb.name,
+            cb.insns.len()
+        ));
+        out.push_str(&kestrel_isa::disassemble(&cb.insns));
+    }
     out
 }
 
@@ -74,4 +82,8 @@ snapshot!(
 snapshot!(
     big_record_scratch,
     r#"tracepoint:syscalls:sys_enter_execve { printf("%s %s %s %s\n", str(args->filename), str(args->filename), str(args->filename), comm); }"#
+);
+snapshot!(
+    for_over_map,
+    r#"BEGIN { @m[1] = 10; $sum = 0; for ($kv : @m) { $sum += $kv.1; if ($sum > 100) { break; } } printf("%d\n", $sum); exit(); }"#
 );

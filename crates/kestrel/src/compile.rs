@@ -109,6 +109,13 @@ pub fn dump(
                 }
                 println!("{}:", prog.probe);
                 print!("{}", kestrel_isa::disassemble(&prog.insns));
+                for cb in compiled.object.callbacks.iter().filter(|c| c.program == i) {
+                    println!(
+                        "\n{} (callback of {}, loaded at insn {}):",
+                        cb.name, prog.probe, cb.loaded_at
+                    );
+                    print!("{}", kestrel_isa::disassemble(&cb.insns));
+                }
             }
         }
     }

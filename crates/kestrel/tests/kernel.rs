@@ -180,3 +180,47 @@ fn list_probes_with_globs_and_arguments() {
         "tracepoint:sched:sched_switch\n    char prev_comm[16]\n    pid_t prev_pid\n    int prev_prio\n    long prev_state\n    char next_comm[16]\n    pid_t next_pid\n    int next_prio\n"
     );
 }
+
+#[test]
+fn emitted_object_with_callbacks_loads_with_bpftool() {
+    if !kernel_available("emitted_object_with_callbacks_loads_with_bpftool") {
+        return;
+    }
+    let Some(bpftool) = ["/usr/sbin/bpftool", "/usr/bin/bpftool"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "bpftool missing in CI (scripts/test.sh installs it)"
+        );
+        eprintln!("SKIP emitted_object_with_callbacks_loads_with_bpftool: no bpftool");
+        return;
+    };
+    let dir = TempDir::new("emit-cb");
+    let obj = dir.0.join("prog.o");
+    let out = run(&[
+        "--emit-obj",
+        &obj.to_string_lossy(),
+        "-e",
+        r#"BEGIN { @m[1] = 10; for ($kv : @m) { printf("%d\n", $kv.1); } } tracepoint:syscalls:sys_enter_openat { @n[comm] = 1; for ($kv : @n) { @x = count(); } }"#,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pin = format!("/sys/fs/bpf/kestrel-test-emitcb-{}", std::process::id());
+    let load = Command::new(bpftool)
+        .args(["prog", "loadall", &obj.to_string_lossy(), &pin])
+        .output()
+        .expect("bpftool");
+    let pinned = std::fs::read_dir(&pin).map(|d| d.count()).unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&pin);
+    assert!(
+        load.status.success(),
+        "bpftool: {}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    assert_eq!(pinned, 2, "two programs pinned");
+}

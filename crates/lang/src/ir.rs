@@ -224,6 +224,16 @@ pub enum StmtKind {
         /// Loop body.
         body: Vec<Stmt>,
     },
+    /// `for ($kv : @map) { body }`: run `body` once per element, with `$kv` holding the
+    /// tuple `(key, value)`; compiled as a `bpf_for_each_map_elem` callback.
+    ForMap {
+        /// The map iterated (kept in one shared, non-per-CPU copy).
+        map: MapId,
+        /// The `$kv` variable.
+        var: VarId,
+        /// Loop body.
+        body: Vec<Stmt>,
+    },
     /// `break`: leave the innermost loop.
     Break,
     /// `continue`: next iteration of the innermost loop.

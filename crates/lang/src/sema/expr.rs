@@ -257,6 +257,9 @@ impl Checker<'_> {
             ));
         }
         if let Some(checked) = self.context_builtin(name, span, scope) {
+            if scope.in_for_body {
+                return Err(self.error(for_body_context_error(name, span)));
+            }
             return checked;
         }
         if LATER_BUILTINS.contains(&name) {
@@ -931,6 +934,9 @@ impl Checker<'_> {
         field: &ast::Ident,
         scope: &mut ProbeScope,
     ) -> Checked<kestrel_kernel::TracepointField> {
+        if scope.in_for_body {
+            return Err(self.error(for_body_context_error("args", base_span)));
+        }
         let Some(format) = &scope.format else {
             return Err(self.error(
                 Diagnostic::error("args is only available in tracepoint probes", base_span)
@@ -1165,4 +1171,11 @@ impl Checker<'_> {
             span,
         })
     }
+}
+
+/// Why the probe's context cannot be read inside `for ($kv : @map)`.
+fn for_body_context_error(what: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(format!("'{what}' cannot be read inside a for loop over a map"), span)
+        .with_note("the loop body runs as a callback of bpf_for_each_map_elem, which has no access to the probe's context")
+        .with_hint(format!("copy it to a variable before the loop: $v = {what}...;"))
 }

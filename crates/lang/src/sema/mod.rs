@@ -118,6 +118,9 @@ pub(crate) struct ProbeScope {
     var_index: HashMap<String, usize>,
     /// How many `while`/`for` loops enclose the statement being checked.
     loop_depth: u32,
+    /// True inside the body of a `for ($kv : @map)`, which runs as a callback where the
+    /// probe's context is out of reach.
+    in_for_body: bool,
 }
 
 /// Marker for "an error was recorded; skip this subtree".
@@ -236,6 +239,7 @@ impl<'k> Checker<'k> {
             vars: Vec::new(),
             var_index: HashMap::new(),
             loop_depth: 0,
+            in_for_body: false,
         };
         let predicate = match &probe.predicate {
             Some(p) => {

@@ -51,6 +51,10 @@ impl Checker<'_> {
                 })
             }
             S::Block(b) => Ok(self.block(&b.stmts, scope)),
+            S::Return if scope.in_for_body => Err(self.error(
+                Diagnostic::error("'return' cannot be used inside a for loop over a map", span)
+                    .with_hint("use break to stop the loop"),
+            )),
             S::Return => one(StmtKind::Return),
             S::While { cond, body } => {
                 let c = self.expr(cond, scope)?;
@@ -75,7 +79,7 @@ impl Checker<'_> {
                 }
                 Ok(out)
             }
-            S::For { .. } => Err(self.unsupported("for loops", span)),
+            S::For { var, map, body } => self.for_map(var, map, body, span, scope),
             S::Break | S::Continue if scope.loop_depth == 0 => {
                 let word = if matches!(s.kind, S::Break) {
                     "break"
@@ -470,5 +474,120 @@ fn binary_for(op: AssignOp, current: ir::Expr, rhs: ir::Expr, span: Span) -> ir:
         },
         ty,
         span,
+    }
+}
+
+impl Checker<'_> {
+    /// `for ($kv : @map) { body }`.
+    fn for_map(
+        &mut self,
+        var: &ast::Ident,
+        map: &ast::MapRef,
+        body: &ast::Block,
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<Vec<ir::Stmt>> {
+        if scope.in_for_body {
+            return Err(self.error(Diagnostic::error(
+                "for loops over maps cannot be nested",
+                span,
+            )));
+        }
+        if !map.keys.is_empty() {
+            return Err(self.error(
+                Diagnostic::error("iterate over the whole map", map.span)
+                    .with_hint(format!("write for (${} : @{})", var.name, map.name)),
+            ));
+        }
+        let Some(&id) = self.map_index.get(&map.name) else {
+            if self.learning {
+                return Ok(Vec::new());
+            }
+            return Err(self.error(Diagnostic::error(
+                format!("undefined map '@{}'", map.name),
+                map.span,
+            )));
+        };
+        let decl = self.maps[id].clone();
+        let value = match decl.value {
+            MapValue::Scalar(t) => t,
+            MapValue::Count => Type::U64,
+            MapValue::Sum => Type::I64,
+            other => {
+                return Err(self.error(Diagnostic::error(
+                    format!(
+                        "cannot iterate over @{}: it holds {}",
+                        map.name,
+                        other.describe()
+                    ),
+                    map.span,
+                )))
+            }
+        };
+        let key = match decl.keys.as_slice() {
+            [k] => *k,
+            [] => {
+                return Err(self.error(Diagnostic::error(
+                    format!("@{} has no keys to iterate over", map.name),
+                    map.span,
+                )))
+            }
+            _ => {
+                return Err(self.error(Diagnostic::error(
+                    format!(
+                    "iterating over maps with several keys is not supported by kestrel yet (@{})",
+                    map.name
+                ),
+                    map.span,
+                )))
+            }
+        };
+        // The callback reads the value the kernel stores: aggregations must not be per-CPU.
+        self.maps[id].read_in_kernel = true;
+        let types = vec![key, value];
+        let size: u32 = types.iter().map(|t| crate::types::slot_size(*t)).sum();
+        let tuple_id = match self.tuples.iter().position(|t| *t == types) {
+            Some(i) => i,
+            None => {
+                self.tuples.push(types);
+                self.tuples.len() - 1
+            }
+        };
+        let ty = Type::Tuple {
+            id: tuple_id as u32,
+            size,
+        };
+        let var_id = match scope.var_index.get(&var.name) {
+            Some(&v) if scope.vars[v].ty == ty => v,
+            Some(_) => {
+                return Err(self.error(Diagnostic::error(
+                    format!("${} already holds another type", var.name),
+                    var.span,
+                )))
+            }
+            None => {
+                scope.vars.push(ir::VarDecl {
+                    name: var.name.clone(),
+                    ty,
+                });
+                scope
+                    .var_index
+                    .insert(var.name.clone(), scope.vars.len() - 1);
+                scope.vars.len() - 1
+            }
+        };
+        scope.loop_depth += 1;
+        scope.in_for_body = true;
+        let body = self.block(&body.stmts, scope);
+        scope.in_for_body = false;
+        scope.loop_depth -= 1;
+        Ok(vec![ir::Stmt {
+            kind: StmtKind::ForMap {
+                map: id,
+                var: var_id,
+                body,
+            },
+            span,
+        }])
     }
 }
