@@ -25,7 +25,17 @@ impl ProbeCompiler<'_> {
         bucket: Option<Reg>,
     ) -> Result<i16, CodegenError> {
         let off = self.frame.alloc(layout.key_size);
-        self.zero(off, layout.key_size);
+        // Every key component fills its whole slot (integers are stored as 8 bytes; string
+        // writers zero-fill to the slot's end), so only a scalar map's dummy key, or a key
+        // built from values whose writers make no such promise, needs zeroing first — one
+        // store fewer per 8 key bytes on the hot path.
+        let filled = !keys.is_empty()
+            && keys
+                .iter()
+                .all(|k| !matches!(k.kind, kestrel_lang::ir::ExprKind::Context(_)));
+        if !filled {
+            self.zero(off, layout.key_size);
+        }
         for (k, &(field, ty)) in keys.iter().zip(&layout.key_fields) {
             let at = off + field as i16;
             match ty {
