@@ -146,25 +146,29 @@ impl ProbeCompiler<'_> {
         value: Option<&Expr>,
     ) -> Result<(), CodegenError> {
         let layout = self.layout(map)?;
+        // count() and histogram buckets add a constant 1: no register is needed for it.
         let v = match value {
-            Some(e) => self.int(e)?,
-            None => {
-                let r = self.alloc()?;
-                self.e.emit(Insn::mov64_imm(r, 1));
-                r
-            }
+            Some(e) => Some(self.int(e)?),
+            None => None,
         };
-        let bucket = match layout.value {
-            MapValue::Hist => Some(self.log2_bucket(v)?),
-            MapValue::Lhist { min, max, step } => Some(self.linear_bucket(v, min, max, step)?),
+        let bucket = match (layout.value, v) {
+            (MapValue::Hist, Some(v)) => Some(self.log2_bucket(v)?),
+            (MapValue::Lhist { min, max, step }, Some(v)) => {
+                Some(self.linear_bucket(v, min, max, step)?)
+            }
             _ => None,
         };
         let key = self.build_key(&layout, keys, bucket)?;
-        if let Some(b) = bucket {
-            // Histograms count one event per bucket.
-            self.pool.release(b);
-            self.e.emit(Insn::mov64_imm(v, 1));
-        }
+        let v = match bucket {
+            Some(b) => {
+                self.pool.release(b);
+                if let Some(v) = v {
+                    self.pool.release(v);
+                }
+                None
+            }
+            None => v,
+        };
         self.call_lookup(layout.index, key);
         let absent = self.e.new_label();
         let end = self.e.new_label();
@@ -172,14 +176,32 @@ impl ProbeCompiler<'_> {
         let shared = layout.kind == MapKind::Hash;
         match layout.value {
             MapValue::Count | MapValue::Sum | MapValue::Hist | MapValue::Lhist { .. } => {
-                if shared {
-                    self.e
-                        .emit(Insn::atomic(Size::DW, AtomicOp::Add, Reg::R0, 0, v, false));
-                } else {
-                    self.add_at(Reg::R0, 0, v);
+                match (v, shared) {
+                    (Some(v), true) => {
+                        self.e
+                            .emit(Insn::atomic(Size::DW, AtomicOp::Add, Reg::R0, 0, v, false))
+                    }
+                    (Some(v), false) => self.add_at(Reg::R0, 0, v),
+                    (None, true) => {
+                        self.e.emit(Insn::mov64_imm(Reg::R1, 1));
+                        self.e.emit(Insn::atomic(
+                            Size::DW,
+                            AtomicOp::Add,
+                            Reg::R0,
+                            0,
+                            Reg::R1,
+                            false,
+                        ));
+                    }
+                    (None, false) => {
+                        self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+                        self.e.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+                        self.e.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+                    }
                 }
             }
             MapValue::Min | MapValue::Max => {
+                let v = v.ok_or(CodegenError::Internal("min/max without a value"))?;
                 let keep = self.e.new_label();
                 let replace = self.e.new_label();
                 self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
@@ -198,6 +220,7 @@ impl ProbeCompiler<'_> {
                 self.e.bind(keep);
             }
             MapValue::Avg | MapValue::Stats => {
+                let v = v.ok_or(CodegenError::Internal("avg/stats without a value"))?;
                 self.add_at(Reg::R0, 0, v);
                 self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8));
                 self.e.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
@@ -213,13 +236,18 @@ impl ProbeCompiler<'_> {
         // cheaper than a retry loop.
         self.e.bind(absent);
         let val = self.frame.alloc(layout.value_size);
-        self.e.emit(Insn::stx(Size::DW, Reg::R10, val, v));
+        match v {
+            Some(v) => self.e.emit(Insn::stx(Size::DW, Reg::R10, val, v)),
+            None => self.e.emit(Insn::st_imm(Size::DW, Reg::R10, val, 1)),
+        }
         if layout.value_size == 16 {
             self.e.emit(Insn::st_imm(Size::DW, Reg::R10, val + 8, 1));
         }
         self.call_update(layout.index, key, val, BPF_NOEXIST);
         self.e.bind(end);
-        self.pool.release(v);
+        if let Some(v) = v {
+            self.pool.release(v);
+        }
         Ok(())
     }
 
