@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use kestrel_net::firewall::{self, Cidr, Counters, ListOp, Mode, Status};
+use kestrel_net::firewall::{self, xdpgen, Cidr, Counters, ListOp, Mode, Status};
 
 /// `kestrel firewall`
 #[derive(Parser, Debug)]
@@ -251,20 +251,55 @@ struct XdpGenCli {
     /// Frame size in bytes (≥ 60).
     #[arg(long, default_value_t = 64)]
     size: usize,
+    /// Destination MAC (the receiver's, so the stack accepts the frames).
+    #[arg(long)]
+    dst_mac: Option<String>,
+    /// Attach an empty XDP_DROP program to this interface for the run (the ceiling).
+    #[arg(long)]
+    sink_drop: Option<String>,
+}
+
+/// `kestrel bench xdp-ns`
+#[derive(Parser, Debug)]
+#[command(
+    name = "kestrel bench xdp-ns",
+    about = "ns per packet of a firewall rule set (or the empty XDP_DROP) with BPF_PROG_TEST_RUN"
+)]
+struct XdpNsCli {
+    /// Rules file; without it, the empty XDP_DROP program.
+    #[arg(long)]
+    rules: Option<String>,
+    /// Runs.
+    #[arg(long, default_value_t = 1_000_000)]
+    repeat: u32,
+    /// Source IPv4 address of the frame.
+    #[arg(long, default_value = "198.18.0.1")]
+    src: String,
 }
 
 /// Runs `kestrel bench xdp-gen ARGS` (`args` starts with "bench").
 pub fn bench_main(args: &[String]) -> anyhow::Result<ExitCode> {
-    if args.get(1).map(String::as_str) != Some("xdp-gen") {
-        bail!("usage: kestrel bench xdp-gen --iface IF [--pps N] [--duration S]");
+    match args.get(1).map(String::as_str) {
+        Some("xdp-gen") => {}
+        Some("xdp-ns") => return xdp_ns(&args[1..]),
+        _ => bail!(
+            "usage: kestrel bench xdp-gen --iface IF [--pps N] [--duration S]\n       kestrel bench xdp-ns [--rules FILE] [--repeat N]"
+        ),
     }
     let cli = XdpGenCli::parse_from(&args[1..]);
     let src: std::net::Ipv4Addr = cli.src.parse().context("--src")?;
     let dst: std::net::Ipv4Addr = cli.dst.parse().context("--dst")?;
-    let gen = kestrel_net::firewall::xdpgen::Generator::new(
-        &cli.iface,
-        &kestrel_net::firewall::xdpgen::udp_frame(src, dst, cli.port, cli.size),
-    )?;
+    let mut frame = xdpgen::udp_frame(src, dst, cli.port, cli.size);
+    if let Some(m) = &cli.dst_mac {
+        let mac = xdpgen::parse_mac(m).with_context(|| format!("--dst-mac {m}"))?;
+        frame[..6].copy_from_slice(&mac);
+    }
+    let gen = xdpgen::Generator::new(&cli.iface, &frame)?;
+    // Held until the end of the run; dropping it detaches.
+    let _sink = match &cli.sink_drop {
+        Some(i) => Some(xdpgen::attach_drop(i)?),
+        None => None,
+    };
     let start = Instant::now();
     let deadline = Duration::from_secs_f64(cli.duration.max(0.0));
     let mut sent: u64 = 0;
@@ -288,6 +323,26 @@ pub fn bench_main(args: &[String]) -> anyhow::Result<ExitCode> {
     println!(
         "{{\"sent\": {sent}, \"seconds\": {secs:.3}, \"pps\": {:.0}}}",
         sent as f64 / secs
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn xdp_ns(args: &[String]) -> anyhow::Result<ExitCode> {
+    let cli = XdpNsCli::parse_from(args);
+    let src: std::net::Ipv4Addr = cli.src.parse().context("--src")?;
+    let frame = xdpgen::udp_frame(src, std::net::Ipv4Addr::new(198, 19, 0, 1), 9, 64);
+    let (verdict, ns) = match &cli.rules {
+        None => (1, xdpgen::empty_drop_ns(&frame, cli.repeat)?),
+        Some(path) => firewall::test_run(&compile(path, Mode::Native)?, &frame, cli.repeat)?,
+    };
+    let verdict = match verdict {
+        1 => "drop",
+        2 => "pass",
+        _ => "other",
+    };
+    println!(
+        "{{\"ns_per_packet\": {ns}, \"verdict\": \"{verdict}\", \"repeat\": {}}}",
+        cli.repeat
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -667,3 +667,18 @@ pub fn status(iface: Option<&str>) -> Result<Vec<Status>, FirewallError> {
     }
     Ok(out)
 }
+
+/// Loads `c` against fresh maps (holding the file's lists) without attaching it, and runs it
+/// `repeat` times over `frame` with `BPF_PROG_TEST_RUN`: returns (verdict, ns per run).
+pub fn test_run(c: &Compiled, frame: &[u8], repeat: u32) -> Result<(u32, u32), FirewallError> {
+    let maps = Maps::create()?;
+    for cidr in &c.rules.allow {
+        insert(maps.list(true, cidr.is_v4()), cidr)?;
+    }
+    for cidr in &c.rules.block {
+        insert(maps.list(false, cidr.is_v4()), cidr)?;
+    }
+    let prog = load(c, &maps, Mode::Native)?;
+    prog.test_run(frame, repeat)
+        .map_err(bpf("running the program (BPF_PROG_TEST_RUN)"))
+}

@@ -25,7 +25,7 @@ pub mod xdpgen;
 
 pub use cidr::Cidr;
 pub use live::{
-    compile, down, edit_list, interfaces, pin_dir, reload, status, up, Compiled, Counters,
-    FirewallError, ListOp, Mode, RuleStatus, Status, PIN_ROOT,
+    compile, down, edit_list, interfaces, pin_dir, reload, status, test_run, up, Compiled,
+    Counters, FirewallError, ListOp, Mode, RuleStatus, Status, PIN_ROOT,
 };
 pub use rules::{parse_rules, Action, RuleSet, RulesError};

@@ -77,3 +77,37 @@ pub fn udp_frame(src: Ipv4Addr, dst: Ipv4Addr, dport: u16, size: usize) -> Vec<u
     f[38..40].copy_from_slice(&(ip_len - 20).to_be_bytes());
     f
 }
+
+/// ns per run of `return XDP_DROP` over `frame` (`BPF_PROG_TEST_RUN`, `repeat` times): the floor
+/// the firewall's cost is compared with.
+pub fn empty_drop_ns(frame: &[u8], repeat: u32) -> Result<u32, FirewallError> {
+    let insns = [Insn::mov64_imm(Reg::R0, 1), Insn::exit()];
+    let prog = BpfProg::load(RawProgType::Xdp, "kestrel_drop", &insns, &[])
+        .map_err(gen_err("loading the empty program"))?;
+    prog.test_run(frame, repeat)
+        .map(|(_, ns)| ns)
+        .map_err(gen_err("running the empty program"))
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    v.try_into().ok()
+}
+
+/// Attaches `return XDP_DROP` to `iface` (native mode) for as long as the link is held.
+pub fn attach_drop(iface: &str) -> Result<kestrel_runtime::rawbpf::BpfLink, FirewallError> {
+    let idx = ifindex(iface).ok_or_else(|| FirewallError::NoInterface(iface.to_string()))?;
+    let insns = [Insn::mov64_imm(Reg::R0, 1), Insn::exit()];
+    let prog = BpfProg::load(RawProgType::Xdp, "kestrel_drop", &insns, &[])
+        .map_err(gen_err("loading the empty program"))?;
+    kestrel_runtime::rawbpf::BpfLink::attach_xdp(
+        &prog,
+        idx,
+        kestrel_runtime::rawbpf::XdpMode::Native,
+    )
+    .map_err(gen_err("attaching the empty program"))
+}
