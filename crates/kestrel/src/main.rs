@@ -17,7 +17,9 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let sub = match argv.get(1).map(String::as_str) {
         Some("firewall") => Some(firewall_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
-        Some("bench") => Some(firewall_cmd::bench_main as fn(&[String]) -> anyhow::Result<ExitCode>),
+        Some("bench") => {
+            Some(firewall_cmd::bench_main as fn(&[String]) -> anyhow::Result<ExitCode>)
+        }
         _ => None,
     };
     if let Some(run) = sub {
