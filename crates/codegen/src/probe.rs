@@ -138,7 +138,33 @@ impl<'a> ProbeCompiler<'a> {
                 bytes: self.frame.high_water,
             });
         }
+        self.drop_unused_ctx_save();
         Ok((self.e, self.callbacks))
+    }
+
+    /// Remove the prologue's `r9 = r1` when nothing reads r9 (most probes never touch their
+    /// context), shifting every recorded instruction index by one.
+    fn drop_unused_ctx_save(&mut self) {
+        let uses_ctx = self
+            .e
+            .insns
+            .iter()
+            .skip(1)
+            .any(|i| i.dst == CTX as u8 || i.src == CTX as u8);
+        if uses_ctx || self.e.insns.is_empty() {
+            return;
+        }
+        self.e.insns.remove(0);
+        self.e.spans.remove(0);
+        for (insn, _) in &mut self.e.relocs {
+            *insn -= 1;
+        }
+        for (insn, _) in &mut self.e.runtime_consts {
+            *insn -= 1;
+        }
+        for (_, loaded_at) in &mut self.callbacks {
+            *loaded_at -= 1;
+        }
     }
 
     /// The body of `for ($kv : @map)` as a `bpf_for_each_map_elem` callback:

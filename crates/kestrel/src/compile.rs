@@ -21,7 +21,10 @@ pub struct Compiled {
 
 /// The kernel facts to compile against: the live kernel when its tracefs can be read (mounting
 /// it if needed); for `--dump` without root, the built-in fixture kernel.
-pub fn kernel_facts(allow_fixture: bool, verbose: bool) -> anyhow::Result<Box<dyn KernelFacts>> {
+pub fn kernel_facts(
+    allow_fixture: bool,
+    verbose: bool,
+) -> anyhow::Result<Box<dyn KernelFacts + Sync>> {
     match kestrel_kernel::ensure_tracefs() {
         Ok(m) => {
             if verbose && m.newly_mounted {
@@ -44,7 +47,39 @@ pub fn kernel_facts(allow_fixture: bool, verbose: bool) -> anyhow::Result<Box<dy
 pub fn compile(
     name: &str,
     source: &str,
-    kernel: &dyn KernelFacts,
+    kernel: &(dyn KernelFacts + Sync),
+    options: &kestrel_lang::Options,
+) -> anyhow::Result<Option<Compiled>> {
+    // The compiler walks expressions recursively; a roomy stack (reserved, not touched)
+    // lets 10,000-deep expressions compile instead of overflowing. Only compilation runs
+    // there: BEGIN must run on the main thread, where tid == pid as in bpftrace.
+    on_big_stack(|| compile_here(name, source, kernel, options))
+}
+
+/// Run `f` on a thread with [`COMPILER_STACK`] bytes of stack and wait for it.
+pub fn on_big_stack<T: Send>(f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("kestrel-compile".into())
+            .stack_size(COMPILER_STACK)
+            .spawn_scoped(scope, f)
+            .map_err(|e| anyhow::anyhow!("cannot start the compiler thread: {e}"))?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "internal compiler error (a bug in kestrel)"
+                ))
+            })
+    })
+}
+
+/// Stack for the compiler thread.
+const COMPILER_STACK: usize = 1 << 30;
+
+fn compile_here(
+    name: &str,
+    source: &str,
+    kernel: &(dyn KernelFacts + Sync),
     options: &kestrel_lang::Options,
 ) -> anyhow::Result<Option<Compiled>> {
     let ast = match kestrel_lang::parse(source) {

@@ -29,19 +29,7 @@ fn main() -> ExitCode {
         });
     }
     let cli = cli::Cli::parse();
-    // The compiler walks expressions recursively; a roomy stack lets deeply nested scripts
-    // reach the parser's nesting limit (a clear error) instead of overflowing. The memory is
-    // only reserved, not touched.
-    let worker = std::thread::Builder::new()
-        .name("kestrel".into())
-        .stack_size(COMPILER_STACK)
-        .spawn(move || dispatch(&cli));
-    let result = match worker {
-        Ok(handle) => handle
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("internal error (a bug in kestrel)"))),
-        Err(e) => Err(anyhow::anyhow!("cannot start: {e}")),
-    };
+    let result = dispatch(&cli);
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -50,9 +38,6 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// Stack for the thread that compiles and runs the script.
-const COMPILER_STACK: usize = 1 << 30;
 
 fn dispatch(cli: &cli::Cli) -> anyhow::Result<ExitCode> {
     if cli.list {

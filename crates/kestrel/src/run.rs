@@ -12,8 +12,13 @@ use crate::cli::Cli;
 /// Compile and run the script; returns the process exit code.
 pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
     // Syntax errors are worth showing to anyone, before asking for privileges.
-    if let Err(diags) = kestrel_lang::parse(source) {
-        eprint!("{}", kestrel_lang::diag::render_all(&diags, name, source));
+    let syntax = crate::compile::on_big_stack(|| {
+        Ok(kestrel_lang::parse(source)
+            .err()
+            .map(|diags| kestrel_lang::diag::render_all(&diags, name, source)))
+    })?;
+    if let Some(rendered) = syntax {
+        eprint!("{rendered}");
         return Ok(ExitCode::from(1));
     }
     if let Some(why) = missing_privileges() {
