@@ -140,6 +140,8 @@ impl ProbeCompiler<'_> {
                 }
                 Ok(r)
             }
+            K::Stack | K::Ksym { .. } => self.stack_int(e),
+            K::Usym { .. } => Err(CodegenError::Internal("usym used as an integer")),
             K::Str(_)
             | K::KernelStr { .. }
             | K::Ntop { .. }

@@ -44,6 +44,10 @@ pub(crate) fn scalar(ty: Type, tuples: &[Vec<Type>]) -> ScalarType {
         Type::Errno => ScalarType::Errno,
         Type::Mac => ScalarType::Mac,
         Type::Buf { len } => ScalarType::Buf { len },
+        Type::KStack { depth, mode } => ScalarType::KStack { depth, mode },
+        Type::UStack { depth, mode } => ScalarType::UStack { depth, mode },
+        Type::Ksym => ScalarType::Ksym,
+        Type::Usym => ScalarType::Usym,
         Type::Void => ScalarType::Int {
             size: 8,
             signed: false,

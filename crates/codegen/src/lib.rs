@@ -24,6 +24,7 @@ mod maps;
 pub mod object;
 mod probe;
 mod regs;
+mod stacks;
 mod strings;
 
 pub use object::*;
@@ -64,6 +65,11 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
     }
     let events_map = maps.len();
     maps.push(layout::events_map());
+    let mut stack_maps = Vec::new();
+    for (user, depth) in stacks::stack_kinds(program) {
+        stack_maps.push(((user, depth), maps.len()));
+        maps.push(stacks::stack_map(user, depth));
+    }
     let big_record = program
         .printfs
         .iter()
@@ -95,6 +101,7 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
         let mut compiler =
             probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples);
         compiler.scratch_map = scratch_map;
+        compiler.stack_maps = stack_maps.clone();
         let (emitted, probe_callbacks) = compiler.compile(probe)?;
         for (n, (code, loaded_at)) in probe_callbacks.into_iter().enumerate() {
             callbacks.push(CallbackSpec {

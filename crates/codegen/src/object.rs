@@ -5,6 +5,7 @@
 //! is touched only when the runtime turns it into live programs, maps and links.
 
 use kestrel_isa::Insn;
+pub use kestrel_lang::StackMode;
 
 /// Everything a script compiles to.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -133,6 +134,8 @@ pub enum MapKind {
     PerCpuArray,
     /// `BPF_MAP_TYPE_RINGBUF` (`max_entries` is the size in bytes, a power of two pages)
     RingBuf,
+    /// `BPF_MAP_TYPE_STACK_TRACE`: u32 stack id → `depth` u64 instruction pointers.
+    StackTrace,
 }
 
 impl MapKind {
@@ -143,6 +146,7 @@ impl MapKind {
             MapKind::Array => 2,
             MapKind::PerCpuHash => 5,
             MapKind::PerCpuArray => 6,
+            MapKind::StackTrace => 7,
             MapKind::RingBuf => 27,
         }
     }
@@ -180,6 +184,14 @@ pub enum MapRole {
     Events,
     /// Per-CPU scratch space (e.g. for large strings); never read by userspace.
     Scratch,
+    /// Stack traces taken by `kstack`/`ustack` of one depth; userspace looks frames up by
+    /// the stack ids stored in keys and records.
+    Stacks {
+        /// True for user stacks (`ustack`).
+        user: bool,
+        /// Frames per stack (the value holds `depth` u64 addresses).
+        depth: u8,
+    },
 }
 
 /// How a script map's keys and values are laid out and printed.
@@ -239,6 +251,26 @@ pub enum ScalarType {
         /// Total size in bytes.
         size: u32,
     },
+    /// `kstack`: an i64 stack id (negative when the kernel could not take the stack) into
+    /// the [`MapRole::Stacks`] map of `user: false` and this depth.
+    KStack {
+        /// Frames per stack.
+        depth: u8,
+        /// How frames are printed.
+        mode: StackMode,
+    },
+    /// `ustack`: a u64 with the stack id in the low 32 bits (an i32, negative on failure)
+    /// and the process id in the high 32 bits; frames in the `user: true` stack map.
+    UStack {
+        /// Frames per stack.
+        depth: u8,
+        /// How frames are printed.
+        mode: StackMode,
+    },
+    /// `ksym(addr)`: a u64 kernel address printed as its symbol.
+    Ksym,
+    /// `usym(addr)`: a u64 user address then the u64 process id, printed as a symbol.
+    Usym,
 }
 
 impl ScalarType {
@@ -251,6 +283,8 @@ impl ScalarType {
             ScalarType::Username | ScalarType::Errno | ScalarType::Mac => 8,
             ScalarType::Buf { len } => 8 + *len,
             ScalarType::Tuple { size, .. } => *size,
+            ScalarType::KStack { .. } | ScalarType::UStack { .. } | ScalarType::Ksym => 8,
+            ScalarType::Usym => 16,
         }
     }
 }

@@ -66,6 +66,8 @@ pub(crate) struct ProbeCompiler<'a> {
     pub tuples: &'a [Vec<Type>],
     /// The per-CPU scratch map for records too big for the stack, if the program has one.
     pub scratch_map: Option<usize>,
+    /// The stack-trace maps `kstack`/`ustack` store into.
+    pub stack_maps: Vec<crate::stacks::StackMapRef>,
     /// Register variables are addressed from: r10 in a probe, r9 (the caller's frame) in a
     /// `for` loop callback.
     pub var_base: Reg,
@@ -97,6 +99,7 @@ impl<'a> ProbeCompiler<'a> {
             loops: Vec::new(),
             tuples,
             scratch_map: None,
+            stack_maps: Vec::new(),
             var_base: Reg::R10,
             callbacks: Vec::new(),
         }

@@ -203,6 +203,7 @@ impl ProbeCompiler<'_> {
                 self.e
                     .emit(Insn::st_imm(Size::B, d.base, d.off + d.cap as i16 - 1, 0));
             }
+            K::Usym { .. } => self.usym_into(e, d)?,
             _ => return Err(CodegenError::Internal("integer used as a string")),
         }
         Ok(())

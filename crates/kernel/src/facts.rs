@@ -37,6 +37,29 @@ pub trait KernelFacts {
             ),
         })
     }
+
+    /// The address of the kernel symbol `name` (`kaddr("...")`), `None` when there is no
+    /// such symbol.
+    fn kernel_symbol(&self, name: &str) -> Result<Option<u64>, KernelError> {
+        let _ = name;
+        Err(KernelError::Read {
+            path: "/proc/kallsyms".to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "no kernel symbols in this source of kernel facts",
+            ),
+        })
+    }
+}
+
+/// The address of `name` in `/proc/kallsyms` text (`ADDR TYPE NAME [module]` lines).
+pub(crate) fn find_kallsyms(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut parts = l.split_ascii_whitespace();
+        let addr = parts.next()?;
+        let _kind = parts.next()?;
+        (parts.next()? == name).then(|| u64::from_str_radix(addr, 16).ok())?
+    })
 }
 
 /// The running kernel, read through tracefs (mounted on demand) and sysfs.
@@ -63,6 +86,15 @@ impl KernelFacts for LiveKernel {
 
     fn btf(&self) -> Result<&Btf, KernelError> {
         Btf::vmlinux()
+    }
+
+    fn kernel_symbol(&self, name: &str) -> Result<Option<u64>, KernelError> {
+        let text =
+            std::fs::read_to_string("/proc/kallsyms").map_err(|source| KernelError::Read {
+                path: "/proc/kallsyms".to_string(),
+                source,
+            })?;
+        Ok(find_kallsyms(&text, name))
     }
 
     fn cgroup_id(&self, path: &str) -> Result<u64, KernelError> {

@@ -504,6 +504,19 @@ pub enum ExprKind {
     },
     /// A value from the probe's context (`arg0`, `retval`, ...).
     Context(crate::probe_ctx::ContextValue),
+    /// `kstack` / `ustack` (depth and mode are in the expression's type): the stack id from
+    /// `bpf_get_stackid` (for `ustack` with the process id in the high 32 bits).
+    Stack,
+    /// `ksym(addr)`: the address, printed by userspace as a kernel symbol.
+    Ksym {
+        /// The address.
+        addr: Box<Expr>,
+    },
+    /// `usym(addr)`: the address and the current process id, printed as a user symbol.
+    Usym {
+        /// The address.
+        addr: Box<Expr>,
+    },
 }
 
 /// The address bytes of an `ntop()`.

@@ -18,4 +18,4 @@ pub use diag::Diagnostic;
 pub use parser::parse;
 pub use sema::{analyze, analyze_with, Analysis, Options};
 pub use span::Span;
-pub use types::Type;
+pub use types::{StackMode, Type};

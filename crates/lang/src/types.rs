@@ -53,6 +53,38 @@ pub enum Type {
         /// Total size in bytes.
         size: u32,
     },
+    /// A kernel stack (`kstack`): the stack id `bpf_get_stackid` returned, in an 8-byte slot;
+    /// userspace reads the frames from the stack map of this depth and prints them.
+    KStack {
+        /// Frames kept (the stack map's value holds this many addresses).
+        depth: u8,
+        /// How the frames are printed.
+        mode: StackMode,
+    },
+    /// A user stack (`ustack`): an 8-byte slot with the stack id in the low 32 bits and the
+    /// process id in the high 32 bits (user symbols need the process).
+    UStack {
+        /// Frames kept.
+        depth: u8,
+        /// How the frames are printed.
+        mode: StackMode,
+    },
+    /// A kernel address printed as its symbol (`ksym(addr)`).
+    Ksym,
+    /// A user address printed as its symbol (`usym(addr)`): a u64 address then the u64
+    /// process id, 16 bytes.
+    Usym,
+}
+
+/// How `kstack`/`ustack` frames are printed (bpftrace's stack modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StackMode {
+    /// `symbol+offset`, one frame a line (the default).
+    Bpftrace,
+    /// `\tADDRESS symbol+offset (module)`, as `perf script` prints.
+    Perf,
+    /// Bare hexadecimal addresses.
+    Raw,
 }
 
 impl Type {
@@ -80,7 +112,12 @@ impl Type {
     pub fn is_buffer(self) -> bool {
         matches!(
             self,
-            Type::Str { .. } | Type::Inet | Type::Tuple { .. } | Type::Mac | Type::Buf { .. }
+            Type::Str { .. }
+                | Type::Inet
+                | Type::Tuple { .. }
+                | Type::Mac
+                | Type::Buf { .. }
+                | Type::Usym
         )
     }
     /// True for strings.
@@ -95,6 +132,8 @@ impl Type {
             Type::Str { len } => len,
             Type::Inet => 24,
             Type::Username | Type::Errno | Type::Mac => 8,
+            Type::KStack { .. } | Type::UStack { .. } | Type::Ksym => 8,
+            Type::Usym => 16,
             Type::Buf { len } => 8 + len,
             Type::Tuple { size, .. } => size,
             Type::Void => 0,
@@ -110,7 +149,11 @@ impl Type {
             | (Type::Void, Type::Void)
             | (Type::Username, Type::Username)
             | (Type::Errno, Type::Errno)
-            | (Type::Mac, Type::Mac) => true,
+            | (Type::Mac, Type::Mac)
+            | (Type::Ksym, Type::Ksym)
+            | (Type::Usym, Type::Usym) => true,
+            (Type::KStack { .. }, Type::KStack { .. })
+            | (Type::UStack { .. }, Type::UStack { .. }) => self == other,
             (Type::Buf { len: a }, Type::Buf { len: b }) => a == b,
             // Tuples of one shape share one table entry.
             (Type::Tuple { id: a, .. }, Type::Tuple { id: b, .. }) => a == b,
@@ -144,6 +187,10 @@ impl fmt::Display for Type {
             Type::Errno => write!(f, "strerror"),
             Type::Mac => write!(f, "mac address"),
             Type::Buf { .. } => write!(f, "buffer"),
+            Type::KStack { .. } => write!(f, "kstack"),
+            Type::UStack { .. } => write!(f, "ustack"),
+            Type::Ksym => write!(f, "ksym"),
+            Type::Usym => write!(f, "usym"),
         }
     }
 }

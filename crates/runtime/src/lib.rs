@@ -36,6 +36,7 @@ mod perm;
 pub mod rawbpf;
 mod session;
 mod stop;
+mod symbols;
 mod sys;
 pub mod verifier;
 

@@ -31,7 +31,8 @@ pub(crate) fn map_data(map: Map) -> Option<MapData> {
         | Map::PerCpuHashMap(d)
         | Map::Array(d)
         | Map::PerCpuArray(d)
-        | Map::RingBuf(d) => Some(d),
+        | Map::RingBuf(d)
+        | Map::StackTraceMap(d) => Some(d),
         _ => None,
     }
 }

@@ -68,6 +68,10 @@ pub struct Session {
     printer: Printer,
     format: OutputFormat,
     exited: bool,
+    /// Stack maps and symbol tables for `kstack`/`ustack`/`ksym`/`usym` output.
+    symbols: std::sync::Arc<crate::symbols::SessionSymbols>,
+    /// Poll rounds since the processes in user-stack maps were last looked at.
+    observe_round: u32,
 }
 
 impl std::fmt::Debug for Session {
@@ -98,7 +102,14 @@ impl Session {
         // relocated programs refer to, open until the programs are loaded.
         let mut events = None;
         let mut user_maps = Vec::new();
+        let mut stacks = Vec::new();
         for (index, map_spec) in spec.maps.iter().enumerate() {
+            if let MapRole::Stacks { user, depth } = map_spec.role {
+                if let Some(data) = ebpf.take_map(&map_spec.name).and_then(maps::map_data) {
+                    stacks.push(((user, depth), data));
+                }
+                continue;
+            }
             let wanted = matches!(map_spec.role, MapRole::Events | MapRole::User(_));
             if !wanted {
                 continue;
@@ -135,6 +146,8 @@ impl Session {
             printer,
             format: opts.format,
             exited: false,
+            symbols: std::sync::Arc::new(crate::symbols::SessionSymbols::new(stacks)),
+            observe_round: 0,
         })
     }
 
@@ -226,6 +239,7 @@ impl Session {
             }
             self.wait()?;
             self.drain(out)?;
+            self.observe_processes()?;
         }
     }
 
@@ -243,6 +257,7 @@ impl Session {
     /// non-empty map in lexicographic order of name; JSON: one line per non-empty map).
     pub fn print_maps(&mut self, out: &mut dyn Write) -> Result<(), RuntimeError> {
         let maps = self.user_maps()?;
+        let _symbols = crate::output::symbols::install(self.symbols.clone());
         let text = match self.format {
             OutputFormat::Text => render_all_maps_text(&maps),
             OutputFormat::Json => render_all_maps_json(&maps),
@@ -298,8 +313,32 @@ impl Session {
             return Ok(());
         }
         if let Some(events) = &mut self.events {
+            let _symbols = crate::output::symbols::install(self.symbols.clone());
             if events.drain(&self.printer, out)? {
                 self.exited = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every few poll rounds, remembers the mappings of processes that appear in maps keyed
+    /// by user stacks or symbols, so their frames still resolve after they exit.
+    fn observe_processes(&mut self) -> Result<(), RuntimeError> {
+        self.observe_round += 1;
+        if self.observe_round < 2 {
+            return Ok(());
+        }
+        self.observe_round = 0;
+        let cpus = maps::possible_cpus()?;
+        for live in &self.user_maps {
+            let Some(map_spec) = self.spec.maps.get(live.index) else {
+                continue;
+            };
+            if let MapRole::User(layout) = &map_spec.role {
+                if crate::symbols::SessionSymbols::wants_processes(layout) {
+                    let entries = maps::read_entries(map_spec, &live.data, cpus)?;
+                    self.symbols.observe(layout, &entries);
+                }
             }
         }
         Ok(())

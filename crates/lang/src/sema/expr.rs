@@ -235,6 +235,9 @@ impl Checker<'_> {
                 span,
             });
         }
+        if let Some(checked) = self.stack_builtin(name, span, scope) {
+            return checked;
+        }
         if let Some((_, b, ty)) = BUILTINS.iter().find(|(n, _, _)| *n == name) {
             let ty = if *b == Builtin::CurTask {
                 self.curtask_type()
@@ -510,6 +513,9 @@ impl Checker<'_> {
         span: Span,
         scope: &mut ProbeScope,
     ) -> Checked<ir::Expr> {
+        if let Some(checked) = self.stack_call(&name.name, args, span, scope) {
+            return checked;
+        }
         match name.name.as_str() {
             "str" => {
                 if args.is_empty() || args.len() > 2 {

@@ -11,6 +11,7 @@ mod context;
 mod expr;
 mod format;
 mod probes;
+mod stacks;
 mod stmt;
 
 use std::collections::HashMap;

@@ -115,7 +115,11 @@ pub(crate) fn decode_key(fields: &[Field], key: &[u8]) -> Option<Vec<KeyPart>> {
                 | ScalarType::Username
                 | ScalarType::Errno
                 | ScalarType::Mac
-                | ScalarType::Buf { .. } => KeyPart::Str {
+                | ScalarType::Buf { .. }
+                | ScalarType::KStack { .. }
+                | ScalarType::UStack { .. }
+                | ScalarType::Ksym
+                | ScalarType::Usym => KeyPart::Str {
                     raw: bytes.to_vec(),
                     shown: format_scalar(&f.ty, bytes).into_bytes(),
                 },
@@ -232,7 +236,11 @@ pub(crate) fn fold_value(kind: &ValueKind, values: &[Vec<u8>]) -> Option<Folded>
             | ScalarType::Username
             | ScalarType::Errno
             | ScalarType::Mac
-            | ScalarType::Buf { .. }),
+            | ScalarType::Buf { .. }
+            | ScalarType::KStack { .. }
+            | ScalarType::UStack { .. }
+            | ScalarType::Ksym
+            | ScalarType::Usym),
         ) => Some(Folded::Str(format_scalar(ty, values.first()?).into_bytes())),
         ValueKind::Scalar(ScalarType::Str { len }) => {
             let first = values.first()?;
@@ -462,6 +470,10 @@ pub(crate) fn format_scalar(ty: &ScalarType, bytes: &[u8]) -> String {
                 .collect();
             format!("({})", parts.join(", "))
         }
+        ScalarType::KStack { .. }
+        | ScalarType::UStack { .. }
+        | ScalarType::Ksym
+        | ScalarType::Usym => super::symbols::render(ty, bytes, super::symbols::Place::Map),
     }
 }
 

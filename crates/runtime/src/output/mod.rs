@@ -28,6 +28,7 @@ pub mod format;
 mod hist;
 pub mod json;
 pub mod printf;
+pub mod symbols;
 pub mod text;
 
 #[cfg(test)]

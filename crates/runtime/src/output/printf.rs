@@ -22,7 +22,11 @@ fn class(ty: &ScalarType) -> ArgClass {
         | ScalarType::Username
         | ScalarType::Errno
         | ScalarType::Mac
-        | ScalarType::Buf { .. } => ArgClass::Str,
+        | ScalarType::Buf { .. }
+        | ScalarType::KStack { .. }
+        | ScalarType::UStack { .. }
+        | ScalarType::Ksym
+        | ScalarType::Usym => ArgClass::Str,
     }
 }
 
@@ -82,7 +86,11 @@ impl PrintfFormatter {
                 | ScalarType::Username
                 | ScalarType::Errno
                 | ScalarType::Mac
-                | ScalarType::Buf { .. } => {
+                | ScalarType::Buf { .. }
+                | ScalarType::KStack { .. }
+                | ScalarType::UStack { .. }
+                | ScalarType::Ksym
+                | ScalarType::Usym => {
                     if !conv.kind.accepts(ArgClass::Str) {
                         return Err(FormatError::TypeMismatch {
                             spec: conv.spec.clone(),
@@ -94,6 +102,12 @@ impl PrintfFormatter {
                     // Strings print their bytes up to the NUL; the other kinds their text.
                     let text = match field.ty {
                         ScalarType::Str { .. } => string_bytes(bytes),
+                        ref ty if super::symbols::is_symbolic(ty) => super::symbols::render(
+                            ty,
+                            bytes,
+                            super::symbols::Place::Printf,
+                        )
+                        .into_bytes(),
                         _ => super::decode::format_scalar(&field.ty, bytes).into_bytes(),
                     };
                     write_str(conv, &text, &mut out)
