@@ -183,3 +183,16 @@ pub(crate) fn printf_layout(decl: &PrintfDecl, tuples: &[Vec<Type>]) -> PrintfSp
         record_size: offset,
     }
 }
+
+/// The per-CPU counter of events the ring buffer had no room for.
+pub(crate) fn lost_events_map() -> MapSpec {
+    MapSpec {
+        name: "lost".into(),
+        kind: MapKind::PerCpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: 0,
+        role: MapRole::LostEvents,
+    }
+}

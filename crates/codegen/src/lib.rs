@@ -65,6 +65,8 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
     }
     let events_map = maps.len();
     maps.push(layout::events_map());
+    let lost_map = maps.len();
+    maps.push(layout::lost_events_map());
     let mut stack_maps = Vec::new();
     for (user, depth) in stacks::stack_kinds(program) {
         stack_maps.push(((user, depth), maps.len()));
@@ -101,6 +103,7 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
         let mut compiler =
             probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples);
         compiler.scratch_map = scratch_map;
+        compiler.lost_map = Some(lost_map);
         compiler.stack_maps = stack_maps.clone();
         let (emitted, probe_callbacks) = compiler.compile(probe)?;
         for (n, (code, loaded_at)) in probe_callbacks.into_iter().enumerate() {

@@ -184,6 +184,8 @@ pub enum MapRole {
     Events,
     /// Per-CPU scratch space (e.g. for large strings); never read by userspace.
     Scratch,
+    /// A per-CPU array of one u64: events dropped because the ring buffer was full.
+    LostEvents,
     /// Stack traces taken by `kstack`/`ustack` of one depth; userspace looks frames up by
     /// the stack ids stored in keys and records.
     Stacks {

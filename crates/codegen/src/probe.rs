@@ -66,6 +66,8 @@ pub(crate) struct ProbeCompiler<'a> {
     pub tuples: &'a [Vec<Type>],
     /// The per-CPU scratch map for records too big for the stack, if the program has one.
     pub scratch_map: Option<usize>,
+    /// The per-CPU counter of events lost to a full ring buffer.
+    pub lost_map: Option<usize>,
     /// The stack-trace maps `kstack`/`ustack` store into.
     pub stack_maps: Vec<crate::stacks::StackMapRef>,
     /// Register variables are addressed from: r10 in a probe, r9 (the caller's frame) in a
@@ -99,6 +101,7 @@ impl<'a> ProbeCompiler<'a> {
             loops: Vec::new(),
             tuples,
             scratch_map: None,
+            lost_map: None,
             stack_maps: Vec::new(),
             var_base: Reg::R10,
             callbacks: Vec::new(),
@@ -328,6 +331,7 @@ impl<'a> ProbeCompiler<'a> {
                 let mut cb =
                     ProbeCompiler::new(self.maps, self.printfs, self.events_map, self.tuples);
                 cb.scratch_map = self.scratch_map;
+                cb.lost_map = self.lost_map;
                 cb.var_base = Reg::R9;
                 cb.var_slots = self.var_slots.iter().map(|&(o, t)| (o - low, t)).collect();
                 let code = cb.compile_callback(&layout, *var, body, "for loop")?;
@@ -439,6 +443,23 @@ impl<'a> ProbeCompiler<'a> {
         self.e.emit(Insn::mov64_imm(Reg::R3, size as i32));
         self.e.emit(Insn::mov64_imm(Reg::R4, 0));
         self.e.emit(Insn::call_helper(helper::RINGBUF_OUTPUT));
+        // A full ring buffer drops the event: count it so userspace can say "Lost N events"
+        // instead of losing output silently. Only the failure path pays for this.
+        if let Some(lost) = self.lost_map {
+            let done = self.e.new_label();
+            self.e.jump_imm(JmpOp::Jsge, Reg::R0, 0, done);
+            let key = self.frame.alloc(8);
+            self.e.emit(Insn::st_imm(Size::W, Reg::R10, key, 0));
+            self.e.load_map(Reg::R1, lost);
+            self.stack_ptr(Reg::R2, key);
+            self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
+            self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, done);
+            self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+            self.e
+                .emit(Insn::alu64_imm(kestrel_isa::AluOp::Add, Reg::R1, 1));
+            self.e.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+            self.e.bind(done);
+        }
     }
 
     /// `dst = r10 + off`.

@@ -142,7 +142,11 @@ fn script_file_runs_with_its_name_in_diagnostics() {
 #[test]
 fn deeply_nested_expressions_compile_without_overflowing() {
     let depth = 10_000;
-    let script = format!("BEGIN {{ $x = {}1{}; exit(); }}", "(".repeat(depth), ")".repeat(depth));
+    let script = format!(
+        "BEGIN {{ $x = {}1{}; exit(); }}",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    );
     let out = run(&["--emit-obj", "/dev/null", "-e", &script]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("overflow"), "{err}");

@@ -224,3 +224,62 @@ fn emitted_object_with_callbacks_loads_with_bpftool() {
     );
     assert_eq!(pinned, 2, "two programs pinned");
 }
+
+#[test]
+fn lost_events_are_counted_and_reported() {
+    if !kernel_available("lost_events_are_counted_and_reported") {
+        return;
+    }
+    let dir = TempDir::new("lost");
+    let comm = format!("kflood{}", std::process::id() % 100_000);
+    let python = ["/usr/bin/python3", "/usr/bin/python3.11"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("python3");
+    let flooder = unique_binary(&dir, python, &comm);
+    let script = format!(
+        r#"tracepoint:syscalls:sys_enter_getppid /comm == "{comm}"/ {{ printf("%s %s %s %s\n", comm, comm, comm, comm); @n = count(); }}"#
+    );
+    let child = common::kestrel()
+        .env("KESTREL_RINGBUF_BYTES", "4096")
+        .args(["-e", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(800));
+    let st = Command::new(&flooder)
+        .args(["-c", "import os\nfor _ in range(100000): os.getppid()"])
+        .status()
+        .expect("flood");
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let printed = stdout.lines().filter(|l| l.starts_with(&comm)).count() as u64;
+    let lost: u64 = stdout
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("Lost ")
+                .and_then(|r| r.strip_suffix(" events"))
+        })
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum();
+    assert!(
+        lost > 0,
+        "a 4 KiB ring buffer should drop some of 100,000 events: {printed} printed"
+    );
+    assert_eq!(
+        printed + lost,
+        100_000,
+        "every event is either printed or counted as lost"
+    );
+    assert!(
+        stdout.contains("@n: 100000"),
+        "{}",
+        &stdout[stdout.len().saturating_sub(200)..]
+    );
+}

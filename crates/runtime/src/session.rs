@@ -68,6 +68,9 @@ pub struct Session {
     printer: Printer,
     format: OutputFormat,
     exited: bool,
+    /// The per-CPU counter of events the ring buffer dropped, and how many were reported.
+    lost: Option<LiveMap>,
+    lost_reported: u64,
     /// Stack maps and symbol tables for `kstack`/`ustack`/`ksym`/`usym` output.
     symbols: std::sync::Arc<crate::symbols::SessionSymbols>,
     /// Poll rounds since the processes in user-stack maps were last looked at.
@@ -92,8 +95,20 @@ impl Session {
     /// Fails with [`RuntimeError::Permission`] before touching the kernel if the process
     /// lacks the privileges, and with [`RuntimeError::Verifier`] (naming the probe and the
     /// failing instruction) if the kernel rejects a program.
-    pub fn load(spec: ObjectSpec, opts: &LoadOptions) -> Result<Session, RuntimeError> {
+    pub fn load(mut spec: ObjectSpec, opts: &LoadOptions) -> Result<Session, RuntimeError> {
         perm::check_privileges()?;
+        // KESTREL_RINGBUF_BYTES sizes the event ring buffer (a power of two of at least one
+        // page); tests shrink it to provoke lost events.
+        if let Some(bytes) = std::env::var("KESTREL_RINGBUF_BYTES")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+        {
+            if bytes.is_power_of_two() && bytes >= 4096 {
+                for m in spec.maps.iter_mut().filter(|m| m.role == MapRole::Events) {
+                    m.max_entries = bytes;
+                }
+            }
+        }
         let printer = Printer::new(&spec.printfs, opts.format)?;
         let mut ebpf = loader::create_maps(&spec, opts)?;
 
@@ -101,6 +116,7 @@ impl Session {
         // user maps are read with raw commands. Holding them keeps their fds, which the
         // relocated programs refer to, open until the programs are loaded.
         let mut events = None;
+        let mut lost = None;
         let mut user_maps = Vec::new();
         let mut stacks = Vec::new();
         for (index, map_spec) in spec.maps.iter().enumerate() {
@@ -110,7 +126,10 @@ impl Session {
                 }
                 continue;
             }
-            let wanted = matches!(map_spec.role, MapRole::Events | MapRole::User(_));
+            let wanted = matches!(
+                map_spec.role,
+                MapRole::Events | MapRole::User(_) | MapRole::LostEvents
+            );
             if !wanted {
                 continue;
             }
@@ -129,6 +148,8 @@ impl Session {
                     }
                 })?;
                 events = Some(EventRing { ring });
+            } else if map_spec.role == MapRole::LostEvents {
+                lost = Some(LiveMap { index, data });
             } else {
                 user_maps.push(LiveMap { index, data });
             }
@@ -146,6 +167,8 @@ impl Session {
             printer,
             format: opts.format,
             exited: false,
+            lost,
+            lost_reported: 0,
             symbols: std::sync::Arc::new(crate::symbols::SessionSymbols::new(stacks)),
             observe_round: 0,
         })
@@ -239,8 +262,44 @@ impl Session {
             }
             self.wait()?;
             self.drain(out)?;
+            self.report_lost(out)?;
             self.observe_processes()?;
         }
+    }
+
+    /// Prints `Lost N events` (JSON: a `lost_events` object) when the ring buffer dropped
+    /// events since the last report, as bpftrace does — never silently.
+    pub fn report_lost(&mut self, out: &mut dyn Write) -> Result<(), RuntimeError> {
+        let Some(live) = &self.lost else {
+            return Ok(());
+        };
+        let Some(map_spec) = self.spec.maps.get(live.index) else {
+            return Ok(());
+        };
+        let cpus = maps::possible_cpus()?;
+        let entries = maps::read_entries(map_spec, &live.data, cpus)?;
+        let total: u64 = entries
+            .iter()
+            .flat_map(|e| e.values.iter())
+            .filter_map(|v| {
+                v.get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes)
+            })
+            .sum();
+        if total > self.lost_reported {
+            let n = total - self.lost_reported;
+            self.lost_reported = total;
+            let line = match self.format {
+                OutputFormat::Text => format!("Lost {n} events\n"),
+                OutputFormat::Json => {
+                    format!("{{\"type\": \"lost_events\", \"data\": {{\"events\": {n}}}}}\n")
+                }
+            };
+            out.write_all(line.as_bytes())
+                .map_err(RuntimeError::Output)?;
+        }
+        Ok(())
     }
 
     /// Detaches all probes, runs the END programs once and prints their events.
@@ -248,6 +307,7 @@ impl Session {
         self.detach();
         // Events still queued from the probes come before END's output.
         self.drain(out)?;
+        self.report_lost(out)?;
         // END runs even after exit(); its own exit() only stops its own output.
         self.exited = false;
         self.run_once(|a| *a == AttachPoint::End, out)

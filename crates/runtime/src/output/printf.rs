@@ -102,12 +102,10 @@ impl PrintfFormatter {
                     // Strings print their bytes up to the NUL; the other kinds their text.
                     let text = match field.ty {
                         ScalarType::Str { .. } => string_bytes(bytes),
-                        ref ty if super::symbols::is_symbolic(ty) => super::symbols::render(
-                            ty,
-                            bytes,
-                            super::symbols::Place::Printf,
-                        )
-                        .into_bytes(),
+                        ref ty if super::symbols::is_symbolic(ty) => {
+                            super::symbols::render(ty, bytes, super::symbols::Place::Printf)
+                                .into_bytes()
+                        }
                         _ => super::decode::format_scalar(&field.ty, bytes).into_bytes(),
                     };
                     write_str(conv, &text, &mut out)
