@@ -30,6 +30,8 @@ pub(crate) mod helper {
     pub const PROBE_READ_STR: i32 = 45;
     pub const PROBE_READ_KERNEL: i32 = 113;
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
+    pub const PROBE_READ_USER: i32 = 112;
+    pub const PROBE_READ_USER_STR: i32 = 114;
     pub const RINGBUF_OUTPUT: i32 = 130;
     pub const FOR_EACH_MAP_ELEM: i32 = 164;
 }
@@ -75,6 +77,8 @@ pub(crate) struct ProbeCompiler<'a> {
     pub var_base: Reg,
     /// Callbacks compiled so far: their code and the instruction loading their address.
     pub callbacks: Vec<(Emitter, usize)>,
+    /// The probe runs on user-space code (uprobe, usdt): `str()` reads user memory.
+    pub user_memory: bool,
 }
 
 /// Printf records larger than this are built in the scratch map instead of on the stack.
@@ -105,6 +109,7 @@ impl<'a> ProbeCompiler<'a> {
             stack_maps: Vec::new(),
             var_base: Reg::R10,
             callbacks: Vec::new(),
+            user_memory: false,
         }
     }
 

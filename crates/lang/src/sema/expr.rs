@@ -28,10 +28,7 @@ const BUILTINS: &[(&str, Builtin, Type)] = &[
 ];
 
 /// Builtins of the bpftrace language kestrel does not implement yet.
-const LATER_BUILTINS: &[&str] = &[
-    "kstack", "ustack", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "retval", "func", "probe",
-    "usermode",
-];
+const LATER_BUILTINS: &[&str] = &[];
 
 /// The type of integer arithmetic on `a` and `b`: 64-bit, signed unless both are unsigned.
 pub(crate) fn arith_type(a: Type, b: Type) -> Type {
@@ -517,6 +514,7 @@ impl Checker<'_> {
             return checked;
         }
         match name.name.as_str() {
+            "reg" => self.reg_call(args, span, scope),
             "str" => {
                 if args.is_empty() || args.len() > 2 {
                     return Err(self.error(Diagnostic::error(
@@ -895,7 +893,7 @@ impl Checker<'_> {
                 )),
             other => {
                 const LATER: &[&str] = &[
-                    "print", "time", "strftime", "join", "ksym", "usym", "kaddr", "uaddr", "reg",
+                    "print", "time", "strftime", "join", "ksym", "usym", "kaddr",
                     "system", "cat", "signal", "override", "offsetof", "path", "len", "debugf",
                     "clear", "zero",
                 ];
