@@ -152,7 +152,10 @@ fn every_diagnostic_constructed_carries_a_code() {
             }
         }
     }
-    assert!(seen > 100, "found only {seen} constructors; is the scan broken?");
+    assert!(
+        seen > 100,
+        "found only {seen} constructors; is the scan broken?"
+    );
     assert!(
         missing.is_empty(),
         "diagnostics without .with_code(codes::...) (add one from crates/lang/src/diag/codes.rs):\n{}",

@@ -15,7 +15,9 @@ use crate::diag::{codes, Diagnostic};
 use crate::span::Span;
 
 /// Functions whose value makes a map an aggregation that is meant to be printed at exit.
-const AGGREGATIONS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
+const AGGREGATIONS: &[&str] = &[
+    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist",
+];
 
 /// The warnings for `program`, in source order.
 pub(super) fn check(program: &ast::Program) -> Vec<Diagnostic> {
