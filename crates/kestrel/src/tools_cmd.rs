@@ -18,7 +18,10 @@ use kestrel_tools::{Options, Render, Table, Tool, SEP};
 /// `kestrel tools`: one line per tool.
 pub fn list_main(_argv: &[String]) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "Built-in tools (run one with `kestrel tool NAME`, see `kestrel tool NAME --help`):")?;
+    writeln!(
+        out,
+        "Built-in tools (run one with `kestrel tool NAME`, see `kestrel tool NAME --help`):"
+    )?;
     for tool in kestrel_tools::registry() {
         writeln!(out, "  {:<14} {}", tool.name(), tool.about())?;
     }

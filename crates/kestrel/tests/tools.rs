@@ -14,7 +14,13 @@ use common::{kernel_available, kestrel, TempDir};
 
 /// Every tool `kestrel tools` lists.
 const TOOLS: [&str; 8] = [
-    "execsnoop", "exitsnoop", "opensnoop", "killsnoop", "sigsnoop", "bindsnoop", "mountsnoop",
+    "execsnoop",
+    "exitsnoop",
+    "opensnoop",
+    "killsnoop",
+    "sigsnoop",
+    "bindsnoop",
+    "mountsnoop",
     "syscount",
 ];
 
@@ -46,7 +52,11 @@ impl ToolRun {
                 }
             }
         });
-        let mut run = ToolRun { child, lines: rx, seen: Vec::new() };
+        let mut run = ToolRun {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        };
         if !run.wait_for(|l| l.contains(ready), Duration::from_secs(30)) {
             let (out, err) = run.stop();
             panic!("kestrel tool {args:?} did not start: stdout={out:?} stderr={err}");
@@ -132,14 +142,23 @@ fn tools_lists_every_tool_and_each_help_reads_well() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for tool in TOOLS {
-        assert!(text.contains(&format!("  {tool} ")), "{tool} missing from:\n{text}");
-        let help = kestrel().args(["tool", tool, "--help"]).output().expect("run");
+        assert!(
+            text.contains(&format!("  {tool} ")),
+            "{tool} missing from:\n{text}"
+        );
+        let help = kestrel()
+            .args(["tool", tool, "--help"])
+            .output()
+            .expect("run");
         let help_text = String::from_utf8_lossy(&help.stdout);
         assert!(help.status.success(), "{tool} --help failed");
         assert!(help_text.contains("Usage: kestrel tool"), "{help_text}");
         assert!(help_text.contains("EXAMPLES:"), "{help_text}");
         assert!(help_text.contains("--json"), "{help_text}");
-        let script = kestrel().args(["tool", tool, "--script"]).output().expect("run");
+        let script = kestrel()
+            .args(["tool", tool, "--script"])
+            .output()
+            .expect("run");
         assert!(script.status.success());
         assert!(String::from_utf8_lossy(&script.stdout).contains("tracepoint:"));
     }
@@ -147,11 +166,17 @@ fn tools_lists_every_tool_and_each_help_reads_well() {
 
 #[test]
 fn unknown_tool_and_bad_flag_values_are_one_line_errors() {
-    let out = kestrel().args(["tool", "nosuchtool"]).output().expect("run");
+    let out = kestrel()
+        .args(["tool", "nosuchtool"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no tool named 'nosuchtool'"), "{err}");
-    let out = kestrel().args(["tool", "opensnoop", "-p", "abc", "--script"]).output().expect("run");
+    let out = kestrel()
+        .args(["tool", "opensnoop", "-p", "abc", "--script"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid value 'abc' for --pid"), "{err}");
@@ -174,9 +199,15 @@ fn every_tool_script_compiles_and_loads() {
         return;
     }
     for tool in TOOLS {
-        let script = kestrel().args(["tool", tool, "--script"]).output().expect("run");
+        let script = kestrel()
+            .args(["tool", tool, "--script"])
+            .output()
+            .expect("run");
         let text = String::from_utf8_lossy(&script.stdout).into_owned();
-        let out = kestrel().args(["--dump=insns", "-e", &text]).output().expect("run");
+        let out = kestrel()
+            .args(["--dump=insns", "-e", &text])
+            .output()
+            .expect("run");
         assert!(
             out.status.success(),
             "{tool}: {}",
@@ -193,7 +224,10 @@ fn execsnoop_shows_argv_return_code_and_failures() {
     let dir = TempDir::new("tools-exec");
     let bin = common::unique_binary(&dir, "/bin/true", "kx_exec_ok");
     let mut run = ToolRun::start(&["execsnoop"], "PCOMM");
-    let child = Command::new(&bin).args(["alpha", "beta gamma"]).spawn().expect("spawn");
+    let child = Command::new(&bin)
+        .args(["alpha", "beta gamma"])
+        .spawn()
+        .expect("spawn");
     let pid = child.id().to_string();
     let mut child = child;
     let _ = child.wait();
@@ -204,9 +238,16 @@ fn execsnoop_shows_argv_return_code_and_failures() {
         .unwrap_or_else(|| panic!("no execsnoop line for our exec: {:?}", run.seen));
     let c = cols(&line);
     assert_eq!(c[1], pid, "{line}");
-    assert_eq!(c[2], std::process::id().to_string(), "parent is the test: {line}");
+    assert_eq!(
+        c[2],
+        std::process::id().to_string(),
+        "parent is the test: {line}"
+    );
     assert_eq!(c[3], "0", "{line}");
-    assert!(line.ends_with(&format!("{} alpha beta gamma", bin.display())), "{line}");
+    assert!(
+        line.ends_with(&format!("{} alpha beta gamma", bin.display())),
+        "{line}"
+    );
     let (lines, err) = run.stop();
     let failed = lines
         .iter()
@@ -226,7 +267,10 @@ fn execsnoop_shows_argv_return_code_and_failures() {
     assert_eq!(v["ret"], -2);
     assert_eq!(v["args"], format!("{} y", missing.display()));
     let (lines, _) = run.stop();
-    assert!(!lines.iter().any(|l| l.contains("kx_exec_ok")), "-x showed a success: {lines:?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("kx_exec_ok")),
+        "-x showed a success: {lines:?}"
+    );
 }
 
 #[test]
@@ -271,7 +315,10 @@ fn opensnoop_reports_fd_errno_flags_and_filters_by_pid() {
     assert_eq!(c[4], "02000000", "O_RDONLY|O_CLOEXEC: {ok}");
     let c = cols(&bad);
     assert_eq!((c[2], c[3]), ("-1", "2"), "ENOENT: {bad}");
-    assert!(lines.iter().skip(1).all(|l| cols(l)[0] == pid), "-p let others through: {lines:?}");
+    assert!(
+        lines.iter().skip(1).all(|l| cols(l)[0] == pid),
+        "-p let others through: {lines:?}"
+    );
 }
 
 #[test]
@@ -280,21 +327,32 @@ fn exitsnoop_shows_exit_codes_signals_and_age() {
         return;
     }
     let mut run = ToolRun::start(&["exitsnoop"], "PCOMM");
-    let mut coded = Command::new("sh").args(["-c", "sleep 0.3; exit 7"]).spawn().expect("sh");
+    let mut coded = Command::new("sh")
+        .args(["-c", "sleep 0.3; exit 7"])
+        .spawn()
+        .expect("sh");
     let mut killed = Command::new("sleep").arg("30").spawn().expect("sleep");
     std::thread::sleep(Duration::from_millis(200));
-    let _ = Command::new("kill").args(["-KILL", &killed.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-KILL", &killed.id().to_string()])
+        .status();
     let _ = killed.wait();
     let _ = coded.wait();
     let (cpid, kpid) = (coded.id().to_string(), killed.id().to_string());
     let line = run
-        .find(|l| cols(l).get(1) == Some(&cpid.as_str()), Duration::from_secs(10))
+        .find(
+            |l| cols(l).get(1) == Some(&cpid.as_str()),
+            Duration::from_secs(10),
+        )
         .unwrap_or_else(|| panic!("no exit of sh: {:?}", run.seen));
     assert!(line.ends_with("code 7"), "{line}");
     let age: f64 = cols(&line)[4].parse().expect("age");
     assert!((0.2..5.0).contains(&age), "age {age}: {line}");
     let line = run
-        .find(|l| cols(l).get(1) == Some(&kpid.as_str()), Duration::from_secs(10))
+        .find(
+            |l| cols(l).get(1) == Some(&kpid.as_str()),
+            Duration::from_secs(10),
+        )
         .unwrap_or_else(|| panic!("no exit of sleep: {:?}", run.seen));
     assert!(line.ends_with("signal 9 (SIGKILL)"), "{line}");
     assert_eq!(cols(&line)[2], std::process::id().to_string(), "{line}");
@@ -307,7 +365,10 @@ fn syscount_counts_a_process_calls_by_name_with_latency() {
         return;
     }
     let mut child = Command::new("python3")
-        .args(["-c", "import os,time\nt=time.time()\nwhile time.time()-t<6: os.getppid()"])
+        .args([
+            "-c",
+            "import os,time\nt=time.time()\nwhile time.time()-t<6: os.getppid()",
+        ])
         .spawn()
         .expect("python3");
     let pid = child.id().to_string();
@@ -325,10 +386,21 @@ fn syscount_counts_a_process_calls_by_name_with_latency() {
     let getppid = rows
         .iter()
         .find(|r| r["syscall"] == "getppid")
-        .unwrap_or_else(|| panic!("no getppid row: {text} {}", String::from_utf8_lossy(&out.stderr)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no getppid row: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     assert!(getppid["count"].as_u64().unwrap_or(0) > 1000, "{getppid}");
-    assert!(getppid["time_us"].as_f64().unwrap_or(0.0) > 0.0, "{getppid}");
-    assert_eq!(rows[0]["syscall"], "getppid", "the busiest call comes first: {text}");
+    assert!(
+        getppid["time_us"].as_f64().unwrap_or(0.0) > 0.0,
+        "{getppid}"
+    );
+    assert_eq!(
+        rows[0]["syscall"], "getppid",
+        "the busiest call comes first: {text}"
+    );
 }
 
 #[test]
@@ -340,15 +412,25 @@ fn killsnoop_and_sigsnoop_see_our_signal() {
         let mut target = Command::new("sleep").arg("30").spawn().expect("sleep");
         let tpid = target.id().to_string();
         let mut run = ToolRun::start(&[tool, "-n"], "TPID");
-        let sender = Command::new("kill").args(["-USR1", &tpid]).spawn().expect("kill");
+        let sender = Command::new("kill")
+            .args(["-USR1", &tpid])
+            .spawn()
+            .expect("kill");
         let spid = sender.id().to_string();
         let _ = sender.wait_with_output();
         let _ = target.wait();
         let line = run
-            .find(|l| cols(l).get(4) == Some(&tpid.as_str()), Duration::from_secs(10))
+            .find(
+                |l| cols(l).get(4) == Some(&tpid.as_str()),
+                Duration::from_secs(10),
+            )
             .unwrap_or_else(|| panic!("{tool}: no signal to {tpid}: {:?}", run.seen));
         let c = cols(&line);
-        assert_eq!((c[1], c[2], c[3], c[5]), (spid.as_str(), "kill", "SIGUSR1", "0"), "{tool}: {line}");
+        assert_eq!(
+            (c[1], c[2], c[3], c[5]),
+            (spid.as_str(), "kill", "SIGUSR1", "0"),
+            "{tool}: {line}"
+        );
         run.stop();
     }
 }
@@ -364,19 +446,40 @@ fn bindsnoop_shows_ipv4_and_ipv6_binds() {
         "import socket\na=socket.socket(); a.bind(('127.0.0.1',{port}))\nb=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); b.bind(('::1',{}))",
         port + 1
     );
-    let child = Command::new("python3").args(["-c", &py]).output().expect("python3");
-    assert!(child.status.success(), "{}", String::from_utf8_lossy(&child.stderr));
+    let child = Command::new("python3")
+        .args(["-c", &py])
+        .output()
+        .expect("python3");
+    assert!(
+        child.status.success(),
+        "{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
     let p4 = port.to_string();
     let p6 = (port + 1).to_string();
     let v4 = run
-        .find(|l| cols(l).get(4) == Some(&p4.as_str()), Duration::from_secs(10))
+        .find(
+            |l| cols(l).get(4) == Some(&p4.as_str()),
+            Duration::from_secs(10),
+        )
         .unwrap_or_else(|| panic!("no IPv4 bind: {:?}", run.seen));
     let v6 = run
-        .find(|l| cols(l).get(4) == Some(&p6.as_str()), Duration::from_secs(10))
+        .find(
+            |l| cols(l).get(4) == Some(&p6.as_str()),
+            Duration::from_secs(10),
+        )
         .unwrap_or_else(|| panic!("no IPv6 bind: {:?}", run.seen));
     run.stop();
-    assert_eq!(&cols(&v4)[1..], ["python3", "0", "TCP", p4.as_str(), "127.0.0.1"], "{v4}");
-    assert_eq!(&cols(&v6)[1..], ["python3", "0", "UDP", p6.as_str(), "::1"], "{v6}");
+    assert_eq!(
+        &cols(&v4)[1..],
+        ["python3", "0", "TCP", p4.as_str(), "127.0.0.1"],
+        "{v4}"
+    );
+    assert_eq!(
+        &cols(&v6)[1..],
+        ["python3", "0", "UDP", p6.as_str(), "::1"],
+        "{v6}"
+    );
 }
 
 #[test]
@@ -387,16 +490,28 @@ fn mountsnoop_shows_mount_and_umount_calls() {
     let dir = TempDir::new("tools-mount");
     let mut run = ToolRun::start(&["mountsnoop"], "CALL");
     let target = dir.0.display().to_string();
-    let m = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "kxtmpfs", &target]).status().expect("mount");
+    let m = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "kxtmpfs", &target])
+        .status()
+        .expect("mount");
     assert!(m.success());
-    let u = Command::new("umount").arg(&target).status().expect("umount");
+    let u = Command::new("umount")
+        .arg(&target)
+        .status()
+        .expect("umount");
     assert!(u.success());
     let mount = run
-        .find(|l| l.contains(&format!("mount(\"kxtmpfs\", \"{target}\", \"tmpfs\"")), Duration::from_secs(10))
+        .find(
+            |l| l.contains(&format!("mount(\"kxtmpfs\", \"{target}\", \"tmpfs\"")),
+            Duration::from_secs(10),
+        )
         .unwrap_or_else(|| panic!("no mount: {:?}", run.seen));
     assert!(mount.ends_with("\"size=1m\") = 0"), "{mount}");
     let umount = run
-        .find(|l| l.contains(&format!("umount(\"{target}\"")), Duration::from_secs(10))
+        .find(
+            |l| l.contains(&format!("umount(\"{target}\"")),
+            Duration::from_secs(10),
+        )
         .unwrap_or_else(|| panic!("no umount: {:?}", run.seen));
     assert!(umount.ends_with(" = 0"), "{umount}");
     run.stop();

@@ -75,11 +75,22 @@ mod tests {
 
     #[test]
     fn libbpf_tools_layout() {
-        let b = buckets(&serde_json::json!([{"min": 2, "max": 3, "count": 4}, {"min": 4, "max": 7, "count": 2}]));
+        let b = buckets(
+            &serde_json::json!([{"min": 2, "max": 3, "count": 4}, {"min": 4, "max": 7, "count": 2}]),
+        );
         let t = text("usecs", &b);
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines[0], "     usecs                : count    distribution");
-        assert_eq!(lines[1], "         2 -> 3          : 4        |****************************************|");
-        assert_eq!(lines[2], "         4 -> 7          : 2        |********************                    |");
+        assert_eq!(
+            lines[0],
+            "     usecs                : count    distribution"
+        );
+        assert_eq!(
+            lines[1],
+            "         2 -> 3          : 4        |****************************************|"
+        );
+        assert_eq!(
+            lines[2],
+            "         4 -> 7          : 2        |********************                    |"
+        );
     }
 }

@@ -77,7 +77,11 @@ mod tests {
                 .filter(|f| f.value.is_none())
                 .map(|f| (f.key, ""))
                 .collect();
-            assert!(tool.script(&Options::new(switches, false)).is_ok(), "{}", tool.name());
+            assert!(
+                tool.script(&Options::new(switches, false)).is_ok(),
+                "{}",
+                tool.name()
+            );
             assert!(!tool.about().is_empty() && !tool.examples().is_empty());
         }
     }

@@ -42,7 +42,10 @@ pub fn filter(opts: &Options, extra: &[String]) -> Result<String, ToolError> {
 /// `value` as a script string literal; quotes, backslashes and control characters are
 /// refused rather than escaped, since no path or name a tool takes needs them.
 pub fn quote(value: &str, flag: &str) -> Result<String, ToolError> {
-    if value.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+    if value
+        .chars()
+        .any(|c| c == '"' || c == '\\' || c.is_control())
+    {
         return Err(ToolError::BadValue {
             flag: flag.to_string(),
             value: value.to_string(),
@@ -58,7 +61,10 @@ mod tests {
 
     #[test]
     fn fills_and_reports_leftovers() {
-        assert_eq!(fill("/ {{f}} / {{f}}", &[("f", "1".into())]), Ok("/ 1 / 1".into()));
+        assert_eq!(
+            fill("/ {{f}} / {{f}}", &[("f", "1".into())]),
+            Ok("/ 1 / 1".into())
+        );
         assert_eq!(
             fill("{{a}} {{b}}", &[("a", "x".into())]),
             Err(ToolError::Placeholder("b".into()))

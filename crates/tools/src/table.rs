@@ -198,7 +198,11 @@ mod tests {
     #[test]
     fn pads_all_but_the_last_column() {
         let t = Table::new(
-            vec![Column::str("PCOMM", "comm", 6), Column::int("PID", "pid", 4).right(), Column::str("ARGS", "args", 9)],
+            vec![
+                Column::str("PCOMM", "comm", 6),
+                Column::int("PID", "pid", 4).right(),
+                Column::str("ARGS", "args", 9),
+            ],
             false,
             false,
         );
@@ -209,10 +213,23 @@ mod tests {
 
     #[test]
     fn json_rows_are_typed_objects_with_time() {
-        let t = Table::new(vec![Column::str("PCOMM", "comm", 6), Column::int("PID", "pid", 4)], true, true);
+        let t = Table::new(
+            vec![
+                Column::str("PCOMM", "comm", 6),
+                Column::int("PID", "pid", 4),
+            ],
+            true,
+            true,
+        );
         assert_eq!(t.header(), "");
-        let row = parse_row(&[Column::str("", "", 0), Column::int("", "", 0)], &["a\"b", "7"]);
-        assert_eq!(t.row(&row, "01:02:03"), "{\"time\": \"01:02:03\", \"comm\": \"a\\\"b\", \"pid\": 7}\n");
+        let row = parse_row(
+            &[Column::str("", "", 0), Column::int("", "", 0)],
+            &["a\"b", "7"],
+        );
+        assert_eq!(
+            t.row(&row, "01:02:03"),
+            "{\"time\": \"01:02:03\", \"comm\": \"a\\\"b\", \"pid\": 7}\n"
+        );
     }
 
     #[test]

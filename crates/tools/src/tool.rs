@@ -51,7 +51,8 @@ pub const CGROUP: Flag = Flag {
     key: "cgroup",
     short: Some('c'),
     value: Some("PATH"),
-    help: "Trace tasks in this cgroup v2 only, e.g. /sys/fs/cgroup/unified/x (filtered in the kernel)",
+    help:
+        "Trace tasks in this cgroup v2 only, e.g. /sys/fs/cgroup/unified/x (filtered in the kernel)",
 };
 /// `-T`: a time column.
 pub const TIMESTAMP: Flag = Flag {

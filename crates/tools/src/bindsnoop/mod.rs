@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use crate::script::{fill, filter};
 use crate::table::{Column, Row, Value};
-use crate::tool::{Example, Flag, Options, Render, Tool, ToolError, CGROUP, FAILED, PID, TIMESTAMP};
+use crate::tool::{
+    Example, Flag, Options, Render, Tool, ToolError, CGROUP, FAILED, PID, TIMESTAMP,
+};
 
 /// The bindsnoop tool.
 #[derive(Debug)]
@@ -27,8 +29,14 @@ impl Tool for Bindsnoop {
     }
     fn examples(&self) -> &'static [Example] {
         &[
-            Example { command: "kestrel tool bindsnoop", does: "trace every bind()" },
-            Example { command: "kestrel tool bindsnoop -P 8080 -x", does: "failed binds to port 8080" },
+            Example {
+                command: "kestrel tool bindsnoop",
+                does: "trace every bind()",
+            },
+            Example {
+                command: "kestrel tool bindsnoop -P 8080 -x",
+                does: "failed binds to port 8080",
+            },
         ]
     }
     fn flags(&self) -> &'static [Flag] {
@@ -38,14 +46,23 @@ impl Tool for Bindsnoop {
         true
     }
     fn script(&self, opts: &Options) -> Result<String, ToolError> {
-        let failed = if opts.has("failed") { " && args->ret < 0" } else { "" };
+        let failed = if opts.has("failed") {
+            " && args->ret < 0"
+        } else {
+            ""
+        };
         let mut extra = Vec::new();
         if let Some(p) = opts.num("ports")? {
-            extra.push(format!("bswap(*(uint16 *)((uint64)args->umyaddr + 2)) == {p}"));
+            extra.push(format!(
+                "bswap(*(uint16 *)((uint64)args->umyaddr + 2)) == {p}"
+            ));
         }
         fill(
             include_str!("bindsnoop.bt"),
-            &[("filter", filter(opts, &extra)?), ("failed", failed.to_string())],
+            &[
+                ("filter", filter(opts, &extra)?),
+                ("failed", failed.to_string()),
+            ],
         )
     }
     fn columns(&self, _opts: &Options) -> Vec<Column> {

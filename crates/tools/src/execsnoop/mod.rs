@@ -7,7 +7,9 @@ use std::collections::HashMap;
 
 use crate::script::{fill, filter};
 use crate::table::{parse_row, Column, Row, Value};
-use crate::tool::{Example, Flag, Options, Render, Tool, ToolError, CGROUP, FAILED, PID, TIMESTAMP, UID};
+use crate::tool::{
+    Example, Flag, Options, Render, Tool, ToolError, CGROUP, FAILED, PID, TIMESTAMP, UID,
+};
 
 /// The execsnoop tool.
 #[derive(Debug)]
@@ -35,9 +37,18 @@ impl Tool for Execsnoop {
     }
     fn examples(&self) -> &'static [Example] {
         &[
-            Example { command: "kestrel tool execsnoop", does: "trace all exec() calls" },
-            Example { command: "kestrel tool execsnoop -x", does: "only failed exec() calls" },
-            Example { command: "kestrel tool execsnoop -u 1000 -T", does: "only UID 1000, with a time column" },
+            Example {
+                command: "kestrel tool execsnoop",
+                does: "trace all exec() calls",
+            },
+            Example {
+                command: "kestrel tool execsnoop -x",
+                does: "only failed exec() calls",
+            },
+            Example {
+                command: "kestrel tool execsnoop -u 1000 -T",
+                does: "only UID 1000, with a time column",
+            },
         ]
     }
     fn flags(&self) -> &'static [Flag] {
@@ -58,9 +69,16 @@ impl Tool for Execsnoop {
             ));
         }
         for i in (1..max).rev() {
-            args.push_str(&format!("{}}}\n", "  ".repeat(usize::try_from(i).unwrap_or(1))));
+            args.push_str(&format!(
+                "{}}}\n",
+                "  ".repeat(usize::try_from(i).unwrap_or(1))
+            ));
         }
-        let failed = if opts.has("failed") { " && args->ret < 0" } else { "" };
+        let failed = if opts.has("failed") {
+            " && args->ret < 0"
+        } else {
+            ""
+        };
         fill(
             include_str!("execsnoop.bt"),
             &[
@@ -119,7 +137,11 @@ impl Render for ExecRender {
                 }
                 self.pending.insert(
                     (*tid).to_string(),
-                    Pending { ppid: (*ppid).to_string(), uid: (*uid).to_string(), args: vec![(*arg0).to_string()] },
+                    Pending {
+                        ppid: (*ppid).to_string(),
+                        uid: (*uid).to_string(),
+                        args: vec![(*arg0).to_string()],
+                    },
                 );
                 vec![]
             }
@@ -178,7 +200,9 @@ mod tests {
 
     #[test]
     fn script_nests_argument_reads() {
-        let s = Execsnoop.script(&Options::new([("max-args", "3"), ("failed", "")], false)).unwrap_or_default();
+        let s = Execsnoop
+            .script(&Options::new([("max-args", "3"), ("failed", "")], false))
+            .unwrap_or_default();
         assert!(s.contains("if ($argv[2] != 0)"));
         assert!(!s.contains("$argv[3]"));
         assert!(s.contains("/ 1 && args->ret < 0 /"));

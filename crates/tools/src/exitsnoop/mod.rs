@@ -3,7 +3,9 @@
 
 use crate::script::{fill, filter};
 use crate::table::{Column, Row, Value};
-use crate::tool::{Example, Flag, Options, Render, Tool, ToolError, CGROUP, FAILED, PID, TIMESTAMP};
+use crate::tool::{
+    Example, Flag, Options, Render, Tool, ToolError, CGROUP, FAILED, PID, TIMESTAMP,
+};
 
 /// The exitsnoop tool.
 #[derive(Debug)]
@@ -25,9 +27,18 @@ impl Tool for Exitsnoop {
     }
     fn examples(&self) -> &'static [Example] {
         &[
-            Example { command: "kestrel tool exitsnoop", does: "trace every process exit" },
-            Example { command: "kestrel tool exitsnoop -x", does: "only exits with a non-zero code or a signal" },
-            Example { command: "kestrel tool exitsnoop -t -p 181", does: "every thread of PID 181" },
+            Example {
+                command: "kestrel tool exitsnoop",
+                does: "trace every process exit",
+            },
+            Example {
+                command: "kestrel tool exitsnoop -x",
+                does: "only exits with a non-zero code or a signal",
+            },
+            Example {
+                command: "kestrel tool exitsnoop -t -p 181",
+                does: "every thread of PID 181",
+            },
         ]
     }
     fn flags(&self) -> &'static [Flag] {
@@ -37,8 +48,16 @@ impl Tool for Exitsnoop {
         true
     }
     fn script(&self, opts: &Options) -> Result<String, ToolError> {
-        let threads = if opts.has("threaded") { "" } else { " && pid == tid" };
-        let failed = if opts.has("failed") { " && curtask->exit_code != 0" } else { "" };
+        let threads = if opts.has("threaded") {
+            ""
+        } else {
+            " && pid == tid"
+        };
+        let failed = if opts.has("failed") {
+            " && curtask->exit_code != 0"
+        } else {
+            ""
+        };
         fill(
             include_str!("exitsnoop.bt"),
             &[
@@ -70,7 +89,11 @@ impl Render for ExitRender {
         let [pid, ppid, tid, age, code, comm] = fields else {
             return vec![];
         };
-        let int = |s: &str| s.parse::<i64>().map(Value::Int).unwrap_or_else(|_| Value::Str(s.to_string()));
+        let int = |s: &str| {
+            s.parse::<i64>()
+                .map(Value::Int)
+                .unwrap_or_else(|_| Value::Str(s.to_string()))
+        };
         let age_ns = age.parse::<u64>().unwrap_or(0);
         let code = code.parse::<i64>().unwrap_or(0);
         vec![vec![
@@ -89,7 +112,11 @@ pub fn describe(exit_code: i64) -> String {
     let sig = exit_code & 0x7f;
     let code = (exit_code >> 8) & 0xff;
     if sig != 0 {
-        let core = if exit_code & 0x80 != 0 { ", core dumped" } else { "" };
+        let core = if exit_code & 0x80 != 0 {
+            ", core dumped"
+        } else {
+            ""
+        };
         format!("signal {sig} ({}){core}", signal_name(sig))
     } else if code != 0 {
         format!("code {code}")
@@ -101,10 +128,38 @@ pub fn describe(exit_code: i64) -> String {
 /// The name of signal `n` on Linux x86_64 (`SIGKILL`), or `SIG<n>`.
 pub fn signal_name(n: i64) -> String {
     const NAMES: [&str; 32] = [
-        "0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-        "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
-        "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-        "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     usize::try_from(n)
         .ok()

@@ -64,8 +64,14 @@ impl Tool for Killsnoop {
     }
     fn examples(&self) -> &'static [Example] {
         &[
-            Example { command: "kestrel tool killsnoop", does: "trace every kill()" },
-            Example { command: "kestrel tool killsnoop -x -n", does: "failed kill() calls, with signal names" },
+            Example {
+                command: "kestrel tool killsnoop",
+                does: "trace every kill()",
+            },
+            Example {
+                command: "kestrel tool killsnoop -x -n",
+                does: "failed kill() calls, with signal names",
+            },
         ]
     }
     fn flags(&self) -> &'static [Flag] {
@@ -81,7 +87,9 @@ impl Tool for Killsnoop {
         columns()
     }
     fn renderer(&self, opts: &Options) -> Box<dyn Render> {
-        Box::new(SigRender { names: opts.has("name") })
+        Box::new(SigRender {
+            names: opts.has("name"),
+        })
     }
 }
 
@@ -94,8 +102,14 @@ impl Tool for Sigsnoop {
     }
     fn examples(&self) -> &'static [Example] {
         &[
-            Example { command: "kestrel tool sigsnoop", does: "trace every signal" },
-            Example { command: "kestrel tool sigsnoop -s 9 -n", does: "SIGKILLs only, by name" },
+            Example {
+                command: "kestrel tool sigsnoop",
+                does: "trace every signal",
+            },
+            Example {
+                command: "kestrel tool sigsnoop -s 9 -n",
+                does: "SIGKILLs only, by name",
+            },
         ]
     }
     fn flags(&self) -> &'static [Flag] {
@@ -105,13 +119,19 @@ impl Tool for Sigsnoop {
         true
     }
     fn script(&self, opts: &Options) -> Result<String, ToolError> {
-        script(include_str!("../sigsnoop/sigsnoop.bt"), opts, " && args->errno != 0")
+        script(
+            include_str!("../sigsnoop/sigsnoop.bt"),
+            opts,
+            " && args->errno != 0",
+        )
     }
     fn columns(&self, _opts: &Options) -> Vec<Column> {
         columns()
     }
     fn renderer(&self, opts: &Options) -> Box<dyn Render> {
-        Box::new(SigRender { names: opts.has("name") })
+        Box::new(SigRender {
+            names: opts.has("name"),
+        })
     }
 }
 
@@ -130,6 +150,12 @@ impl Render for SigRender {
         } else {
             Value::Str((*sig).to_string())
         };
-        vec![vec![int(pid), Value::Str((*comm).to_string()), sig, int(tpid), int(ret)]]
+        vec![vec![
+            int(pid),
+            Value::Str((*comm).to_string()),
+            sig,
+            int(tpid),
+            int(ret),
+        ]]
     }
 }

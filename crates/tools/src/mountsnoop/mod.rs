@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use crate::script::{fill, filter};
 use crate::table::{Column, Row, Value};
-use crate::tool::{Example, Flag, Options, Render, Tool, ToolError, CGROUP, FAILED, PID, TIMESTAMP};
+use crate::tool::{
+    Example, Flag, Options, Render, Tool, ToolError, CGROUP, FAILED, PID, TIMESTAMP,
+};
 
 /// The mountsnoop tool.
 #[derive(Debug)]
@@ -19,7 +21,10 @@ impl Tool for Mountsnoop {
         "Trace mount() and umount() calls: command, PID, mount namespace, the call and its result"
     }
     fn examples(&self) -> &'static [Example] {
-        &[Example { command: "kestrel tool mountsnoop -T", does: "every mount and umount, with times" }]
+        &[Example {
+            command: "kestrel tool mountsnoop -T",
+            does: "every mount and umount, with times",
+        }]
     }
     fn flags(&self) -> &'static [Flag] {
         &[PID, CGROUP, FAILED, TIMESTAMP]
@@ -28,10 +33,17 @@ impl Tool for Mountsnoop {
         true
     }
     fn script(&self, opts: &Options) -> Result<String, ToolError> {
-        let failed = if opts.has("failed") { " && args->ret < 0" } else { "" };
+        let failed = if opts.has("failed") {
+            " && args->ret < 0"
+        } else {
+            ""
+        };
         fill(
             include_str!("mountsnoop.bt"),
-            &[("filter", filter(opts, &[])?), ("failed", failed.to_string())],
+            &[
+                ("filter", filter(opts, &[])?),
+                ("failed", failed.to_string()),
+            ],
         )
     }
     fn columns(&self, _opts: &Options) -> Vec<Column> {
@@ -108,12 +120,17 @@ impl Render for MountRender {
                     "mount(\"{src}\", \"{dst}\", \"{fs}\", {}, \"{data}\")",
                     mount_flags(flags.parse().unwrap_or(0))
                 );
-                self.pending.insert((*tid).to_string(), (head(comm, pid, tid, ns), call));
+                self.pending
+                    .insert((*tid).to_string(), (head(comm, pid, tid, ns), call));
                 vec![]
             }
             ["U", tid, pid, comm, ns, flags, target] => {
-                let call = format!("umount(\"{target}\", {flags:#x})", flags = flags.parse::<u64>().unwrap_or(0));
-                self.pending.insert((*tid).to_string(), (head(comm, pid, tid, ns), call));
+                let call = format!(
+                    "umount(\"{target}\", {flags:#x})",
+                    flags = flags.parse::<u64>().unwrap_or(0)
+                );
+                self.pending
+                    .insert((*tid).to_string(), (head(comm, pid, tid, ns), call));
                 vec![]
             }
             ["R", tid, ret] => match self.pending.remove(*tid) {
@@ -137,8 +154,24 @@ mod tests {
         assert_eq!(mount_flags(1 | 4096), "MS_RDONLY|MS_BIND");
         assert_eq!(mount_flags(0), "0x0");
         let mut r = MountRender::default();
-        assert!(r.record(&["M", "9", "9", "mount", "4026531841", "1", "/dev/loop0", "/mnt", "ext4", ""]).is_empty());
+        assert!(r
+            .record(&[
+                "M",
+                "9",
+                "9",
+                "mount",
+                "4026531841",
+                "1",
+                "/dev/loop0",
+                "/mnt",
+                "ext4",
+                ""
+            ])
+            .is_empty());
         let rows = r.record(&["R", "9", "0"]);
-        assert_eq!(rows[0][4], Value::Str("mount(\"/dev/loop0\", \"/mnt\", \"ext4\", MS_RDONLY, \"\") = 0".into()));
+        assert_eq!(
+            rows[0][4],
+            Value::Str("mount(\"/dev/loop0\", \"/mnt\", \"ext4\", MS_RDONLY, \"\") = 0".into())
+        );
     }
 }

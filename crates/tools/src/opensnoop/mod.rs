@@ -3,7 +3,9 @@
 
 use crate::script::{fill, filter, quote};
 use crate::table::{Column, Row, Value};
-use crate::tool::{Example, Flag, Options, Render, Tool, ToolError, CGROUP, FAILED, PID, TIMESTAMP, UID};
+use crate::tool::{
+    Example, Flag, Options, Render, Tool, ToolError, CGROUP, FAILED, PID, TIMESTAMP, UID,
+};
 
 /// The opensnoop tool.
 #[derive(Debug)]
@@ -31,9 +33,18 @@ impl Tool for Opensnoop {
     }
     fn examples(&self) -> &'static [Example] {
         &[
-            Example { command: "kestrel tool opensnoop", does: "trace every file open" },
-            Example { command: "kestrel tool opensnoop -x", does: "only failed opens" },
-            Example { command: "kestrel tool opensnoop -p 181 -e", does: "PID 181 only, with open flags" },
+            Example {
+                command: "kestrel tool opensnoop",
+                does: "trace every file open",
+            },
+            Example {
+                command: "kestrel tool opensnoop -x",
+                does: "only failed opens",
+            },
+            Example {
+                command: "kestrel tool opensnoop -p 181 -e",
+                does: "PID 181 only, with open flags",
+            },
         ]
     }
     fn flags(&self) -> &'static [Flag] {
@@ -50,10 +61,17 @@ impl Tool for Opensnoop {
         if let Some(n) = opts.get("name") {
             extra.push(format!("comm == {}", quote(n, "--name")?));
         }
-        let failed = if opts.has("failed") { " && args->ret < 0" } else { "" };
+        let failed = if opts.has("failed") {
+            " && args->ret < 0"
+        } else {
+            ""
+        };
         fill(
             include_str!("opensnoop.bt"),
-            &[("filter", filter(opts, &extra)?), ("failed", failed.to_string())],
+            &[
+                ("filter", filter(opts, &extra)?),
+                ("failed", failed.to_string()),
+            ],
         )
     }
     fn columns(&self, opts: &Options) -> Vec<Column> {
@@ -70,7 +88,9 @@ impl Tool for Opensnoop {
         c
     }
     fn renderer(&self, opts: &Options) -> Box<dyn Render> {
-        Box::new(OpenRender { extended: opts.has("extended-fields") })
+        Box::new(OpenRender {
+            extended: opts.has("extended-fields"),
+        })
     }
 }
 
@@ -83,7 +103,11 @@ impl Render for OpenRender {
         let [pid, comm, fd, err, flags, path] = fields else {
             return vec![];
         };
-        let int = |s: &str| s.parse::<i64>().map(Value::Int).unwrap_or_else(|_| Value::Str(s.to_string()));
+        let int = |s: &str| {
+            s.parse::<i64>()
+                .map(Value::Int)
+                .unwrap_or_else(|_| Value::Str(s.to_string()))
+        };
         let mut row = vec![int(pid), Value::Str((*comm).to_string()), int(fd), int(err)];
         if self.extended {
             let f = flags.parse::<u64>().unwrap_or(0);

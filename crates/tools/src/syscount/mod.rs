@@ -54,9 +54,18 @@ impl Tool for Syscount {
     }
     fn examples(&self) -> &'static [Example] {
         &[
-            Example { command: "kestrel tool syscount 5", does: "top 10 system calls over 5 seconds" },
-            Example { command: "kestrel tool syscount -L -P", does: "top processes with time spent in system calls" },
-            Example { command: "kestrel tool syscount -x -i 1", does: "failed calls, a table every second" },
+            Example {
+                command: "kestrel tool syscount 5",
+                does: "top 10 system calls over 5 seconds",
+            },
+            Example {
+                command: "kestrel tool syscount -L -P",
+                does: "top processes with time spent in system calls",
+            },
+            Example {
+                command: "kestrel tool syscount -x -i 1",
+                does: "failed calls, a table every second",
+            },
         ]
     }
     fn flags(&self) -> &'static [Flag] {
@@ -82,10 +91,18 @@ impl Tool for Syscount {
             &[
                 ("filter", filter(opts, &[])?),
                 ("failed", failed),
-                ("key", if by_process { "pid" } else { "args->id" }.to_string()),
+                (
+                    "key",
+                    if by_process { "pid" } else { "args->id" }.to_string(),
+                ),
                 (
                     "comm",
-                    if by_process { "  @comm[pid] = comm;" } else { "" }.to_string(),
+                    if by_process {
+                        "  @comm[pid] = comm;"
+                    } else {
+                        ""
+                    }
+                    .to_string(),
                 ),
             ],
         )
@@ -118,7 +135,11 @@ struct CountRender {
 fn entries(maps: &serde_json::Map<String, Json>, name: &str) -> HashMap<String, u64> {
     maps.get(name)
         .and_then(Json::as_object)
-        .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_u64()?))).collect())
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -133,7 +154,11 @@ impl Render for CountRender {
         let comms: HashMap<String, String> = maps
             .get("@comm")
             .and_then(Json::as_object)
-            .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut rows: Vec<(String, u64, u64)> = counts
             .iter()
@@ -179,7 +204,10 @@ impl Render for CountRender {
                 let mut obj = serde_json::Map::new();
                 if self.by_process {
                     obj.insert("pid".into(), Json::from(key.parse::<u64>().unwrap_or(0)));
-                    obj.insert("comm".into(), Json::from(comms.get(&key).cloned().unwrap_or_default()));
+                    obj.insert(
+                        "comm".into(),
+                        Json::from(comms.get(&key).cloned().unwrap_or_default()),
+                    );
                 } else {
                     obj.insert("syscall".into(), Json::from(syscall_label(&key)));
                 }
@@ -224,7 +252,8 @@ mod tests {
     fn table_by_name_then_interval_deltas() {
         let mut r = Syscount.renderer(&Options::new([("interval", "1")], false));
         let maps: serde_json::Map<String, Json> =
-            serde_json::from_str(r#"{"@count": {"0": 5, "1": 9}, "@lat": {"0": 10, "1": 20}}"#).unwrap_or_default();
+            serde_json::from_str(r#"{"@count": {"0": 5, "1": 9}, "@lat": {"0": 10, "1": 20}}"#)
+                .unwrap_or_default();
         let t = r.maps(&maps);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[1], "SYSCALL                   COUNT");
