@@ -213,8 +213,8 @@ fn symbols(path: &Path, wanted: fn(SymbolKind) -> bool) -> Result<Vec<UserSymbol
 /// `PT_LOAD` segments), or `None` when no loadable segment holds it.
 pub fn file_offset(path: &Path, vaddr: u64) -> Result<Option<u64>, KernelError> {
     let data = std::fs::read(path).map_err(|e| read_error(path, e))?;
-    let header = elf::FileHeader64::<object::Endianness>::parse(&*data)
-        .map_err(|e| bad_elf(path, e))?;
+    let header =
+        elf::FileHeader64::<object::Endianness>::parse(&*data).map_err(|e| bad_elf(path, e))?;
     let endian = header.endian().map_err(|e| bad_elf(path, e))?;
     let segments = header
         .program_headers(endian, &*data)
@@ -272,6 +272,10 @@ mod tests {
             return;
         };
         let off = file_offset(&me, main.address).ok().flatten();
-        assert!(off.is_some(), "main at {:#x} has a file offset", main.address);
+        assert!(
+            off.is_some(),
+            "main at {:#x} has a file offset",
+            main.address
+        );
     }
 }

@@ -111,7 +111,9 @@ fn run_case(index: usize, file: &str, case: &Case) -> Option<String> {
             .arg(&src)
             .status();
         if !built.as_ref().is_ok_and(|s| s.success()) {
-            return Some(format!("cannot compile the case's c_source with cc: {built:?}"));
+            return Some(format!(
+                "cannot compile the case's c_source with cc: {built:?}"
+            ));
         }
     }
     let subst = |s: &str| {

@@ -90,8 +90,13 @@ fn stderr_of_failure(args: &[&str]) -> String {
 
 /// The integer value of map line `prefix: N`, if present.
 fn map_value(out: &str, prefix: &str) -> Option<u64> {
-    out.lines()
-        .find_map(|l| l.strip_prefix(prefix)?.strip_prefix(": ")?.trim().parse().ok())
+    out.lines().find_map(|l| {
+        l.strip_prefix(prefix)?
+            .strip_prefix(": ")?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 #[test]
@@ -226,7 +231,10 @@ fn uprobe_errors_name_the_symbol_and_binary() {
     assert!(err.contains("has no function 'kp_sum'"), "{err}");
     assert!(err.contains("did you mean 'kp_sum3'"), "{err}");
     let err = stderr_of_failure(&["-e", "uprobe:kestrel_no_such_lib:f { }"]);
-    assert!(err.contains("cannot find binary 'kestrel_no_such_lib'"), "{err}");
+    assert!(
+        err.contains("cannot find binary 'kestrel_no_such_lib'"),
+        "{err}"
+    );
     let err = stderr_of_failure(&["-e", &format!("uretprobe:{b}:kp_sum3 {{ @ = arg0; }}")]);
     assert!(err.contains("arg0 is not available in this probe"), "{err}");
 }

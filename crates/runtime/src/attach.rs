@@ -83,19 +83,18 @@ pub(crate) fn attach(ebpf: &mut Ebpf, prog: &ProgramSpec) -> Result<Vec<OwnedLin
             },
             Program::PerfEvent(p),
         ) => {
-            let event = perf_config(*hardware, *config).ok_or_else(|| RuntimeError::Unavailable {
-                probe: prog.probe.clone(),
-                reason: format!("unknown perf event config {config}"),
-            })?;
+            let event =
+                perf_config(*hardware, *config).ok_or_else(|| RuntimeError::Unavailable {
+                    probe: prog.probe.clone(),
+                    reason: format!("unknown perf event config {config}"),
+                })?;
             let policy = if *frequency {
                 SamplePolicy::Frequency(*sample)
             } else {
                 SamplePolicy::Period(*sample)
             };
-            let cpus = aya::util::online_cpus().map_err(|(what, source)| RuntimeError::Sys {
-                call: what,
-                source,
-            })?;
+            let cpus = aya::util::online_cpus()
+                .map_err(|(what, source)| RuntimeError::Sys { call: what, source })?;
             let mut links = Vec::with_capacity(cpus.len());
             for cpu in cpus {
                 let id = p

@@ -7,7 +7,7 @@
 //! tracepoints and kfuncs get an array of u64 arguments.
 
 use crate::ast;
-use crate::diag::{did_you_mean, Diagnostic};
+use crate::diag::{codes, did_you_mean, Diagnostic};
 use crate::ir::{self, Attach, ExprKind as K};
 use crate::probe_ctx::ContextValue;
 use crate::span::Span;
@@ -117,6 +117,7 @@ impl Checker<'_> {
         let here = || format!("this probe is {}", attach.describe());
         let unavailable = |what: &str, where_: &str| {
             Diagnostic::error(format!("{what} is not available in this probe"), span)
+                .with_code(codes::CONTEXT_UNAVAILABLE)
                 .with_note(here())
                 .with_hint(format!("{what} exists in {where_}"))
         };
@@ -136,6 +137,7 @@ impl Checker<'_> {
                         format!("{name}: only arg0..arg5 are passed in registers"),
                         span,
                     )
+.with_code(codes::OUT_OF_RANGE)
                     .with_hint(format!(
                         "read stack arguments with sarg0, sarg1, ... ({name} is sarg{})",
                         n - 6
@@ -145,7 +147,8 @@ impl Checker<'_> {
                 Layout::Array => Err(Diagnostic::error(
                     format!("{name}: at most {MAX_ARRAY_ARGS} arguments can be read"),
                     span,
-                )),
+                )
+.with_code(codes::OUT_OF_RANGE)),
                 Layout::None => Err(unavailable(
                     name,
                     "uprobe, kprobe, usdt, kfunc and raw tracepoint probes (tracepoints use args->FIELD)",
@@ -169,13 +172,12 @@ impl Checker<'_> {
         } else {
             match name {
                 "retval" => match attach {
-                    _ if on_return(attach) && layout(attach) == Layout::Regs => {
-                        Ok(word(AX, span))
-                    }
+                    _ if on_return(attach) && layout(attach) == Layout::Regs => Ok(word(AX, span)),
                     Attach::Kernel(_) if on_return(attach) => Err(Diagnostic::error(
                         "retval of kretfunc probes is not supported by kestrel yet",
                         span,
-                    )),
+                    )
+                    .with_code(codes::NOT_SUPPORTED)),
                     _ => Err(unavailable(
                         "retval",
                         "return probes (uretprobe, kretprobe)",
@@ -211,37 +213,45 @@ impl Checker<'_> {
         scope: &mut ProbeScope,
     ) -> Checked<ir::Expr> {
         let [arg] = args else {
-            return Err(self.error(Diagnostic::error(
-                "reg() takes one register name, e.g. reg(\"ip\")",
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error("reg() takes one register name, e.g. reg(\"ip\")", span)
+                    .with_code(codes::BAD_ARGUMENTS),
+            ));
         };
         let ast::ExprKind::Str(name) = &arg.kind else {
-            return Err(self.error(Diagnostic::error(
-                "reg() needs a string literal naming the register",
-                arg.span,
-            )));
+            return Err(self.error(
+                Diagnostic::error("reg() needs a string literal naming the register", arg.span)
+                    .with_code(codes::NOT_CONSTANT),
+            ));
         };
         if layout(&scope.attach) != Layout::Regs {
             return Err(self.error(
                 Diagnostic::error("reg() is not available in this probe", span)
+                    .with_code(codes::CONTEXT_UNAVAILABLE)
                     .with_note(format!("this probe is {}", scope.attach.describe()))
-                    .with_hint("registers exist in uprobe, kprobe, profile, software and hardware probes"),
+                    .with_hint(
+                        "registers exist in uprobe, kprobe, profile, software and hardware probes",
+                    ),
             ));
         }
         if scope.in_for_body {
-            return Err(self.error(Diagnostic::error(
-                "reg() cannot be read inside a for loop over a map",
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error("reg() cannot be read inside a for loop over a map", span)
+                    .with_code(codes::CONTEXT_UNAVAILABLE),
+            ));
         }
         let Some(&(_, offset)) = PT_REGS.iter().find(|(n, _)| n == name) else {
-            let mut d = Diagnostic::error(format!("unknown register '{name}'"), arg.span);
+            let mut d = Diagnostic::error(format!("unknown register '{name}'"), arg.span)
+                .with_code(codes::BAD_ARGUMENTS);
             d = match did_you_mean(name, PT_REGS.iter().map(|(n, _)| *n)) {
                 Some(s) => d.with_hint(format!("did you mean \"{s}\"?")),
                 None => d.with_note(format!(
                     "registers: {}",
-                    PT_REGS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    PT_REGS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             };
             return Err(self.error(d));
@@ -257,20 +267,21 @@ impl Checker<'_> {
         scope: &mut ProbeScope,
     ) -> Checked<ir::Expr> {
         let [arg] = args else {
-            return Err(self.error(Diagnostic::error(
-                "uaddr() takes one symbol name",
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error("uaddr() takes one symbol name", span)
+                    .with_code(codes::BAD_ARGUMENTS),
+            ));
         };
         let ast::ExprKind::Str(name) = &arg.kind else {
-            return Err(self.error(Diagnostic::error(
-                "uaddr() needs a string literal naming the symbol",
-                arg.span,
-            )));
+            return Err(self.error(
+                Diagnostic::error("uaddr() needs a string literal naming the symbol", arg.span)
+                    .with_code(codes::NOT_CONSTANT),
+            ));
         };
         let Attach::Uprobe(u) = &scope.attach else {
             return Err(self.error(
                 Diagnostic::error("uaddr() is available in uprobe and usdt probes", span)
+                    .with_code(codes::CONTEXT_UNAVAILABLE)
                     .with_note(format!("this probe is {}", scope.attach.describe())),
             ));
         };
@@ -286,10 +297,10 @@ impl Checker<'_> {
                 ty: Type::U64,
                 span,
             }),
-            None => Err(self.error(Diagnostic::error(
-                format!("{} has no symbol '{name}'", u.path),
-                arg.span,
-            ))),
+            None => Err(self.error(
+                Diagnostic::error(format!("{} has no symbol '{name}'", u.path), arg.span)
+                    .with_code(codes::UNKNOWN_USER_SYMBOL),
+            )),
         }
     }
 }

@@ -7,7 +7,7 @@ use kestrel_kernel::glob::{glob_match, has_glob};
 use kestrel_kernel::KernelFacts;
 
 use crate::ast::ProbeSpec;
-use crate::diag::Diagnostic;
+use crate::diag::{codes, Diagnostic};
 use crate::ir::{Attach, KernelFuncTarget};
 
 use super::probes::Resolved;
@@ -25,23 +25,28 @@ pub(crate) fn resolve_raw(
                 format!("malformed raw tracepoint probe '{}'", spec.raw),
                 spec.span,
             )
+            .with_code(codes::MALFORMED_PROBE)
             .with_label("expected rawtracepoint:NAME")
             .with_hint("e.g. rawtracepoint:sys_enter"))
         }
     };
     let ids = kernel.tracepoints(&format!("*:{name}")).map_err(|e| {
         Diagnostic::error(format!("cannot resolve '{}': {e}", spec.raw), spec.span)
+            .with_code(codes::CANNOT_ATTACH)
     })?;
     let mut names: Vec<String> = ids.into_iter().map(|id| id.name).collect();
     names.sort();
     names.dedup();
     if names.is_empty() {
-        return Err(Diagnostic::error(
-            format!("unknown raw tracepoint '{name}'"),
-            spec.span,
-        )
-        .with_label("no tracepoint of this name on this kernel")
-        .with_hint(format!("see `kestrel -l 'tracepoint:*{}*'`", name.trim_matches('*'))));
+        return Err(
+            Diagnostic::error(format!("unknown raw tracepoint '{name}'"), spec.span)
+                .with_code(codes::UNKNOWN_TRACEPOINT)
+                .with_label("no tracepoint of this name on this kernel")
+                .with_hint(format!(
+                    "see `kestrel -l 'tracepoint:*{}*'`",
+                    name.trim_matches('*')
+                )),
+        );
     }
     Ok(names
         .into_iter()
@@ -67,6 +72,7 @@ pub(crate) fn resolve_kernel_func(
                 format!("malformed {provider} probe '{}'", spec.raw),
                 spec.span,
             )
+            .with_code(codes::MALFORMED_PROBE)
             .with_label(format!("expected {provider}:FUNCTION")))
         }
     };
@@ -75,6 +81,7 @@ pub(crate) fn resolve_kernel_func(
             format!("{provider} probes take one function, not a pattern ('{func}')"),
             spec.span,
         )
+        .with_code(codes::CANNOT_ATTACH)
         .with_hint(format!(
             "this kernel has no {provider}s anyway; see `kestrel -l 'tracepoint:*{}*'`",
             func.trim_matches('*')
@@ -83,6 +90,7 @@ pub(crate) fn resolve_kernel_func(
     if let Ok(None) = kernel.kernel_symbol(func) {
         return Err(
             Diagnostic::error(format!("unknown kernel function '{func}'"), spec.span)
+                .with_code(codes::UNKNOWN_SYMBOL)
                 .with_label("not in /proc/kallsyms")
                 .with_hint(alternative(func, provider, kernel)),
         );
@@ -108,18 +116,25 @@ pub(crate) fn alternative(func: &str, provider: &str, kernel: &dyn KernelFacts) 
             .is_ok_and(|ids| !ids.is_empty())
     };
     // System call entry points and their helpers map onto the syscalls tracepoints.
-    let syscall = ["__x64_sys_", "__ia32_sys_", "__se_sys_", "__do_sys_", "ksys_", "sys_"]
-        .iter()
-        .find_map(|p| func.strip_prefix(p))
-        .or(match func {
-            "do_sys_openat2" | "do_sys_open" | "do_filp_open" => Some("openat"),
-            "do_execveat_common" | "do_execve" => Some("execve"),
-            "do_exit" => Some("exit"),
-            "do_nanosleep" | "hrtimer_nanosleep" => Some("nanosleep"),
-            "vfs_read" => Some("read"),
-            "vfs_write" => Some("write"),
-            _ => None,
-        });
+    let syscall = [
+        "__x64_sys_",
+        "__ia32_sys_",
+        "__se_sys_",
+        "__do_sys_",
+        "ksys_",
+        "sys_",
+    ]
+    .iter()
+    .find_map(|p| func.strip_prefix(p))
+    .or(match func {
+        "do_sys_openat2" | "do_sys_open" | "do_filp_open" => Some("openat"),
+        "do_execveat_common" | "do_execve" => Some("execve"),
+        "do_exit" => Some("exit"),
+        "do_nanosleep" | "hrtimer_nanosleep" => Some("nanosleep"),
+        "vfs_read" => Some("read"),
+        "vfs_write" => Some("write"),
+        _ => None,
+    });
     if let Some(name) = syscall {
         let tp = format!("sys_{phase}_{name}");
         if exists("syscalls", &tp) {

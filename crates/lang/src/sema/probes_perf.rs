@@ -2,7 +2,7 @@
 //! `software:EVENT[:COUNT]` / `hardware:EVENT[:COUNT]`.
 
 use crate::ast::ProbeSpec;
-use crate::diag::{did_you_mean, Diagnostic};
+use crate::diag::{codes, did_you_mean, Diagnostic};
 use crate::ir::{Attach, PerfTarget};
 use crate::perf_events::{self, PerfEvent};
 
@@ -15,6 +15,7 @@ pub(crate) fn resolve_profile(
 ) -> Result<Vec<Resolved>, Diagnostic> {
     let bad = || {
         Diagnostic::error(format!("malformed profile probe '{}'", spec.raw), spec.span)
+            .with_code(codes::MALFORMED_PROBE)
             .with_label("expected profile:UNIT:N")
             .with_hint("units: hz, s, ms, us — e.g. profile:hz:99 or profile:ms:10")
     };
@@ -25,10 +26,10 @@ pub(crate) fn resolve_profile(
     };
     let n: u64 = count.parse().map_err(|_| bad())?;
     if n == 0 {
-        return Err(Diagnostic::error(
-            "a profile rate must be greater than zero",
-            spec.span,
-        ));
+        return Err(
+            Diagnostic::error("a profile rate must be greater than zero", spec.span)
+                .with_code(codes::INVALID_INTERVAL),
+        );
     }
     // cpu-clock counts nanoseconds: a period is a time, a rate a frequency.
     let (sample, frequency) = match unit {
@@ -70,12 +71,14 @@ pub(crate) fn resolve_counter(
                 format!("malformed {provider} probe '{}'", spec.raw),
                 spec.span,
             )
+            .with_code(codes::MALFORMED_PROBE)
             .with_label(format!("expected {provider}:EVENT[:COUNT]")))
         }
     };
     let Some(event) = perf_events::find(table, name) else {
         let names = table.iter().map(|e| e.name);
         let mut d = Diagnostic::error(format!("unknown {provider} event '{name}'"), spec.span)
+            .with_code(codes::UNKNOWN_PERF_EVENT)
             .with_label(format!("not a {provider} event"));
         d = match did_you_mean(name, names) {
             Some(s) => d.with_hint(format!("did you mean '{provider}:{s}'?")),
@@ -92,6 +95,7 @@ pub(crate) fn resolve_counter(
                     format!("bad count '{c}' in '{}'", spec.raw),
                     spec.span,
                 )
+                .with_code(codes::INVALID_INTERVAL)
                 .with_hint("the count is how many events pass between two runs, e.g. 100"))
             }
         },

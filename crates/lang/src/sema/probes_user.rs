@@ -7,7 +7,7 @@ use kestrel_kernel::glob::has_glob;
 use kestrel_kernel::KernelFacts;
 
 use crate::ast::ProbeSpec;
-use crate::diag::{did_you_mean, Diagnostic};
+use crate::diag::{codes, did_you_mean, Diagnostic};
 use crate::ir::{Attach, UprobeTarget};
 
 use super::probes::Resolved;
@@ -25,6 +25,7 @@ pub(crate) fn resolve_uprobe(
             format!("malformed {provider} probe '{}'", spec.raw),
             spec.span,
         )
+        .with_code(codes::MALFORMED_PROBE)
         .with_label(format!("expected {provider}:BINARY:FUNCTION"))
         .with_hint(format!(
             "e.g. {provider}:/bin/bash:readline or {provider}:libc:malloc"
@@ -35,6 +36,7 @@ pub(crate) fn resolve_uprobe(
             format!("malformed {provider} probe '{}'", spec.raw),
             spec.span,
         )
+        .with_code(codes::MALFORMED_PROBE)
         .with_label(format!("expected {provider}:BINARY:FUNCTION")));
     }
     let path = user_binary(spec, kernel, target, pid)?;
@@ -57,14 +59,16 @@ pub(crate) fn resolve_uprobe(
             return Err(Diagnostic::error(
                 format!("bad address '{func}' in '{}'", spec.raw),
                 spec.span,
-            ));
+            )
+            .with_code(codes::MALFORMED_PROBE));
         };
         let offset = file_offset(spec, kernel, &path, addr)?;
         return Ok(vec![make(func.to_string(), offset)]);
     }
-    let symbols = kernel
-        .user_functions(&path)
-        .map_err(|e| Diagnostic::error(format!("cannot read symbols of {shown}: {e}"), spec.span))?;
+    let symbols = kernel.user_functions(&path).map_err(|e| {
+        Diagnostic::error(format!("cannot read symbols of {shown}: {e}"), spec.span)
+            .with_code(codes::BINARY_NOT_FOUND)
+    })?;
     let glob = has_glob(func);
     let matches: Vec<_> = symbols
         .iter()
@@ -82,10 +86,14 @@ pub(crate) fn resolve_uprobe(
         } else {
             format!("{shown} has no function '{func}'")
         };
-        let mut d = Diagnostic::error(title, spec.span).with_label("no such symbol");
+        let mut d = Diagnostic::error(title, spec.span)
+            .with_code(codes::UNKNOWN_USER_SYMBOL)
+            .with_label("no such symbol");
         if !glob {
             if let Some(s) = did_you_mean(func, symbols.iter().map(|s| s.name.as_str())) {
-                d = d.with_hint(format!("did you mean '{s}'? see `kestrel -l '{provider}:{shown}:*'`"));
+                d = d.with_hint(format!(
+                    "did you mean '{s}'? see `kestrel -l '{provider}:{shown}:*'`"
+                ));
                 return Err(d);
             }
         }
@@ -111,6 +119,7 @@ pub(crate) fn user_binary(
 ) -> Result<std::path::PathBuf, Diagnostic> {
     kernel.user_binary(target, pid).map_err(|e| {
         Diagnostic::error(format!("cannot find binary '{target}': {e}"), spec.span)
+            .with_code(codes::BINARY_NOT_FOUND)
             .with_label("no such binary or library")
             .with_hint("give a path (/usr/bin/bash) or a library name (libc)")
     })
@@ -130,10 +139,11 @@ fn file_offset(
                 path.display()
             ),
             spec.span,
-        )),
-        Err(e) => Err(Diagnostic::error(
-            format!("cannot read {}: {e}", path.display()),
-            spec.span,
-        )),
+        )
+        .with_code(codes::UNKNOWN_USER_SYMBOL)),
+        Err(e) => Err(
+            Diagnostic::error(format!("cannot read {}: {e}", path.display()), spec.span)
+                .with_code(codes::BINARY_NOT_FOUND),
+        ),
     }
 }
