@@ -139,7 +139,11 @@ pub fn check_structure(insns: &[Insn], entry: Entry) -> Result<(), StructureErro
 
 /// Successors of `pc` with the register state on each edge, after checking the
 /// instruction's reads and stack accesses.
-fn transfer(insns: &[Insn], pc: usize, mut regs: Regs) -> Result<Vec<(usize, Regs)>, StructureError> {
+fn transfer(
+    insns: &[Insn],
+    pc: usize,
+    mut regs: Regs,
+) -> Result<Vec<(usize, Regs)>, StructureError> {
     let insn = insns[pc];
     let fail = |problem: String| StructureError { index: pc, problem };
     let read = |regs: &Regs, r: u8| -> Result<Val, StructureError> {
@@ -354,13 +358,24 @@ mod tests {
         let exit0 = [Insn::mov64_imm(Reg::R0, 0), Insn::exit()];
         let cases: Vec<(Vec<Insn>, &str)> = vec![
             (vec![Insn::exit()], "r0 is read before"),
-            (vec![Insn::mov64_reg(Reg::R0, Reg::R3), Insn::exit()], "r3 is read before"),
             (
-                vec![Insn::call_helper(helper::KTIME_GET_NS), Insn::mov64_reg(Reg::R0, Reg::R1), Insn::exit()],
+                vec![Insn::mov64_reg(Reg::R0, Reg::R3), Insn::exit()],
+                "r3 is read before",
+            ),
+            (
+                vec![
+                    Insn::call_helper(helper::KTIME_GET_NS),
+                    Insn::mov64_reg(Reg::R0, Reg::R1),
+                    Insn::exit(),
+                ],
                 "r1 is read before",
             ),
             (
-                [vec![Insn::stx(Size::DW, Reg::R10, -516, Reg::R1)], exit0.to_vec()].concat(),
+                [
+                    vec![Insn::stx(Size::DW, Reg::R10, -516, Reg::R1)],
+                    exit0.to_vec(),
+                ]
+                .concat(),
                 "outside the 512-byte frame",
             ),
             (
@@ -383,7 +398,10 @@ mod tests {
                 [vec![Insn::call_helper(100_000)], exit0.to_vec()].concat(),
                 "unknown helper",
             ),
-            (vec![Insn::mov64_imm(Reg::R0, 0)], "past the last instruction"),
+            (
+                vec![Insn::mov64_imm(Reg::R0, 0)],
+                "past the last instruction",
+            ),
             (
                 [vec![Insn::ja(2)], exit0.to_vec(), exit0.to_vec()].concat(),
                 "unreachable",

@@ -95,7 +95,9 @@ const INT_BUILTINS: &[&str] = &[
 const BIN_OPS: &[&str] = &[
     "+", "-", "*", "&", "|", "^", "<<", ">>", "==", "!=", "<", ">", "<=", ">=", "&&", "||",
 ];
-const AGGS: &[&str] = &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
+const AGGS: &[&str] = &[
+    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist",
+];
 
 impl Gen<'_> {
     fn fresh(&mut self, prefix: &str) -> String {
@@ -130,7 +132,10 @@ impl Gen<'_> {
             return match self.rng.below(5) {
                 0 => self.int_lit(),
                 1 if !tp_fields.is_empty() => {
-                    format!("args->{}", self.rng.pick(&tp_fields).cloned().unwrap_or_default())
+                    format!(
+                        "args->{}",
+                        self.rng.pick(&tp_fields).cloned().unwrap_or_default()
+                    )
                 }
                 2 if !int_vars.is_empty() => {
                     format!("${}", self.rng.pick(&int_vars).cloned().unwrap_or_default())
@@ -147,7 +152,12 @@ impl Gen<'_> {
                         None => self.int_lit(),
                     }
                 }
-                _ => self.rng.pick(INT_BUILTINS).copied().unwrap_or("pid").to_string(),
+                _ => self
+                    .rng
+                    .pick(INT_BUILTINS)
+                    .copied()
+                    .unwrap_or("pid")
+                    .to_string(),
             };
         }
         match self.rng.below(6) {
@@ -172,7 +182,11 @@ impl Gen<'_> {
             3 => {
                 // Division by a non-zero constant.
                 let op = if self.rng.one_in(2) { "/" } else { "%" };
-                format!("({} {op} {})", self.int_expr(depth - 1), 1 + self.rng.below(9))
+                format!(
+                    "({} {op} {})",
+                    self.int_expr(depth - 1),
+                    1 + self.rng.below(9)
+                )
             }
             _ => {
                 let op = self.rng.pick(BIN_OPS).copied().unwrap_or("+");
@@ -202,7 +216,10 @@ impl Gen<'_> {
                 format!("${}", self.rng.pick(&str_vars).cloned().unwrap_or_default())
             }
             1 if !fields.is_empty() => {
-                format!("str(args->{})", self.rng.pick(&fields).cloned().unwrap_or_default())
+                format!(
+                    "str(args->{})",
+                    self.rng.pick(&fields).cloned().unwrap_or_default()
+                )
             }
             2 => format!("\"s{}\"", self.rng.below(1000)),
             _ => "comm".into(),
@@ -266,7 +283,11 @@ impl Gen<'_> {
                 };
                 let target = self.map_ref(&name, keys);
                 let value = self.int_expr(2);
-                let op = self.rng.pick(&["=", "=", "+=", "|="]).copied().unwrap_or("=");
+                let op = self
+                    .rng
+                    .pick(&["=", "=", "+=", "|="])
+                    .copied()
+                    .unwrap_or("=");
                 self.line(indent, &format!("{target} {op} {value};"));
             }
             1 => {

@@ -22,7 +22,10 @@ fn parse_args() -> Result<Config, String> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value\n{USAGE}"));
-        let number = |v: String| v.parse::<u64>().map_err(|_| format!("{a}: not a number: {v}"));
+        let number = |v: String| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{a}: not a number: {v}"))
+        };
         match a.as_str() {
             "--target" => {
                 let v = value()?;

@@ -133,7 +133,10 @@ struct Pools {
 }
 
 fn pools(harness: &Harness) -> Pools {
-    let scripts: Vec<Vec<u8>> = crate::seeds::all().into_iter().map(String::into_bytes).collect();
+    let scripts: Vec<Vec<u8>> = crate::seeds::all()
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
     let mut code = Vec::new();
     for s in scripts.iter().take(60) {
         let src = String::from_utf8_lossy(s);
@@ -157,7 +160,9 @@ fn next_input(rng: &mut Rng, target: Target, pools: &Pools) -> Vec<u8> {
     if target == Target::Isa {
         let base = any(rng, &pools.code);
         let mut out = if rng.one_in(8) || base.is_empty() {
-            (0..8 * (1 + rng.below(16))).map(|_| rng.next_u64() as u8).collect()
+            (0..8 * (1 + rng.below(16)))
+                .map(|_| rng.next_u64() as u8)
+                .collect()
         } else {
             base
         };
@@ -166,7 +171,10 @@ fn next_input(rng: &mut Rng, target: Target, pools: &Pools) -> Vec<u8> {
             if out.is_empty() {
                 break;
             }
-            let slot = rng.below(out.len() / 8 + 1).min(out.len() / 8).saturating_sub(0);
+            let slot = rng
+                .below(out.len() / 8 + 1)
+                .min(out.len() / 8)
+                .saturating_sub(0);
             let i = (slot * 8 + rng.below(8)).min(out.len() - 1);
             out[i] ^= 1 << rng.below(8);
         }
@@ -189,7 +197,10 @@ fn next_input(rng: &mut Rng, target: Target, pools: &Pools) -> Vec<u8> {
 
 /// Fuzz each target of `config` in turn. Stops early on a hang (the stuck worker cannot be
 /// cancelled).
-pub fn run(config: &Config, mut progress: impl FnMut(Target, &Stats)) -> Result<Vec<(Target, Stats)>, String> {
+pub fn run(
+    config: &Config,
+    mut progress: impl FnMut(Target, &Stats),
+) -> Result<Vec<(Target, Stats)>, String> {
     quiet_panics();
     let harness = Harness::new();
     let pools = pools(&harness);
@@ -200,9 +211,14 @@ pub fn run(config: &Config, mut progress: impl FnMut(Target, &Stats)) -> Result<
         let mut stats = Stats::default();
         let start = Instant::now();
         // Regression inputs first, every run.
-        let mut queue: Vec<Vec<u8>> = crate::seeds::regressions().into_iter().map(|(_, b)| b).collect();
+        let mut queue: Vec<Vec<u8>> = crate::seeds::regressions()
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect();
         while start.elapsed() < config.duration && stats.runs < config.max_runs {
-            let input = queue.pop().unwrap_or_else(|| next_input(&mut rng, target, &pools));
+            let input = queue
+                .pop()
+                .unwrap_or_else(|| next_input(&mut rng, target, &pools));
             worker
                 .jobs
                 .send((target, input.clone()))
