@@ -10,7 +10,7 @@ use clap::{Parser, ValueEnum};
     name = "kestrel",
     version,
     about = "Trace the kernel with bpftrace-compatible scripts, compiled straight to eBPF (no clang, no LLVM, no headers).",
-    after_help = "EXAMPLES:\n  kestrel -e 'BEGIN { printf(\"hello world\\n\"); exit(); }'\n  kestrel -e 'tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }'\n  kestrel -l 'tracepoint:sched:*'\n  kestrel -lv tracepoint:syscalls:sys_enter_openat\n  kestrel --dump=insns -e 'tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", str(args->filename)); }'\n  kestrel script.bt"
+    after_help = "EXAMPLES:\n  kestrel -e 'BEGIN { printf(\"hello world\\n\"); exit(); }'\n  kestrel -e 'tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }'\n  kestrel -l 'tracepoint:sched:*'\n  kestrel --explain E0203\n  kestrel -lv tracepoint:syscalls:sys_enter_openat\n  kestrel --dump=insns -e 'tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", str(args->filename)); }'\n  kestrel script.bt"
 )]
 pub struct Cli {
     /// Program text to run (instead of a script file).
@@ -38,7 +38,11 @@ pub struct Cli {
     #[arg(long = "emit-obj", value_name = "FILE")]
     pub emit_obj: Option<std::path::PathBuf>,
 
-    /// Output format.
+    /// Explain a diagnostic code (e.g. E0203) with an example, then exit.
+    #[arg(long = "explain", value_name = "CODE")]
+    pub explain: Option<String>,
+
+    /// Output format (with json, diagnostics are JSON lines on stderr too).
     #[arg(short = 'f', long = "format", value_enum, default_value = "text")]
     pub format: OutputFormat,
 

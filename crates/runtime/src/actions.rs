@@ -75,7 +75,10 @@ impl Actions {
             len: record.len(),
             reason,
         };
-        let spec = self.specs.get(index).ok_or_else(|| bad("no action has this id"))?;
+        let spec = self
+            .specs
+            .get(index)
+            .ok_or_else(|| bad("no action has this id"))?;
         if record.len() < spec.record_size as usize {
             return Err(bad("shorter than its action's record size"));
         }
@@ -88,9 +91,7 @@ impl Actions {
                 if json {
                     crate::output::json::render_map_json_top(layout, &entries, *top, *div)
                 } else {
-                    let s = crate::output::text::render_map_text_top(
-                        layout, &entries, *top, *div,
-                    );
+                    let s = crate::output::text::render_map_text_top(layout, &entries, *top, *div);
                     // bpftrace 0.17 prints an empty line for an empty map.
                     if s.is_empty() {
                         "\n".to_string()
@@ -185,8 +186,7 @@ impl Actions {
                 }
             }
         };
-        out.write_all(text.as_bytes())
-            .map_err(RuntimeError::Output)
+        out.write_all(text.as_bytes()).map_err(RuntimeError::Output)
     }
 }
 

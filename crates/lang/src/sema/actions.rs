@@ -3,7 +3,7 @@
 
 use crate::actions::{Action, ActionDecl, ActionKind};
 use crate::ast::{self, ExprKind as A};
-use crate::diag::Diagnostic;
+use crate::diag::{codes, Diagnostic};
 use crate::ir::{self, Attach, StmtKind};
 use crate::span::Span;
 use crate::types::Type;
@@ -89,6 +89,7 @@ impl Checker<'_> {
         let A::Map(map) = &arg.kind else {
             return Err(self.error(
                 Diagnostic::error(format!("{func}() expects a map such as @name"), arg.span)
+                    .with_code(codes::BAD_ARGUMENTS)
                     .with_label("this is not a map"),
             ));
         };
@@ -98,6 +99,7 @@ impl Checker<'_> {
                     format!("{func}() takes a whole map, not one element"),
                     map.span,
                 )
+                .with_code(codes::BAD_ARGUMENTS)
                 .with_hint(format!("write {func}(@{})", map.name)),
             ));
         }
@@ -106,6 +108,7 @@ impl Checker<'_> {
             None if self.learning => Ok(None),
             None => Err(self.error(
                 Diagnostic::error(format!("undefined map '@{}'", map.name), map.span)
+                    .with_code(codes::UNDEFINED_MAP)
                     .with_label("this map is never assigned"),
             )),
         }
@@ -121,25 +124,29 @@ impl Checker<'_> {
             return Err(self.error(Diagnostic::error(
                 "print() takes a map (print(@m), print(@m, top), print(@m, top, div)) or a value",
                 span,
-            )));
+            )
+.with_code(codes::BAD_ARGUMENTS)));
         };
         // A whole map: `@m` where @m has keys, or a map without keys.
         let whole = matches!(&first.kind, A::Map(m) if m.keys.is_empty());
         if whole {
             if args.len() > 3 {
-                return Err(self.error(Diagnostic::error(
-                    "print() takes a map and at most two numbers (top, div)",
-                    span,
-                )));
+                return Err(self.error(
+                    Diagnostic::error(
+                        "print() takes a map and at most two numbers (top, div)",
+                        span,
+                    )
+                    .with_code(codes::BAD_ARGUMENTS),
+                ));
             }
             let mut nums = [0u64; 2];
             for (slot, a) in nums.iter_mut().zip(&args[1..]) {
                 let v = self.const_int(a, scope)?;
                 if v < 0 {
-                    return Err(self.error(Diagnostic::error(
-                        "print()'s top and div must not be negative",
-                        a.span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("print()'s top and div must not be negative", a.span)
+                            .with_code(codes::OUT_OF_RANGE),
+                    ));
                 }
                 *slot = v as u64;
             }
@@ -150,27 +157,30 @@ impl Checker<'_> {
             return Ok(self.push_action(ActionKind::PrintMap { map, top, div }, Vec::new()));
         }
         if args.len() != 1 {
-            return Err(self.error(Diagnostic::error(
-                "print() of a value takes one argument; top and div apply to whole maps",
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(
+                    "print() of a value takes one argument; top and div apply to whole maps",
+                    span,
+                )
+                .with_code(codes::BAD_ARGUMENTS),
+            ));
         }
         let value = self.expr(first, scope)?;
         if value.ty == Type::Void {
-            return Err(self.error(Diagnostic::error(
-                "this expression has no value to print",
-                first.span,
-            )));
+            return Err(self.error(
+                Diagnostic::error("this expression has no value to print", first.span)
+                    .with_code(codes::NO_VALUE),
+            ));
         }
         Ok(self.push_action(ActionKind::PrintValue, vec![value]))
     }
 
     fn clear_or_zero(&mut self, func: &str, args: &[ast::Expr], span: Span) -> Checked<StmtKind> {
         let [arg] = args else {
-            return Err(self.error(Diagnostic::error(
-                format!("{func}() takes one map, e.g. {func}(@m)"),
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(format!("{func}() takes one map, e.g. {func}(@m)"), span)
+                    .with_code(codes::BAD_ARGUMENTS),
+            ));
         };
         let Some(map) = self.whole_map(func, arg)? else {
             return Ok(StmtKind::Return);
@@ -189,17 +199,20 @@ impl Checker<'_> {
             [a] => match &a.kind {
                 A::Str(s) => s.clone(),
                 _ => {
-                    return Err(self.error(Diagnostic::error(
-                        "time()'s format must be a string literal",
-                        a.span,
-                    )))
+                    return Err(self.error(
+                        Diagnostic::error("time()'s format must be a string literal", a.span)
+                            .with_code(codes::NOT_CONSTANT),
+                    ))
                 }
             },
             _ => {
-                return Err(self.error(Diagnostic::error(
-                    "time() takes at most one argument, a strftime(3) format",
-                    span,
-                )))
+                return Err(self.error(
+                    Diagnostic::error(
+                        "time() takes at most one argument, a strftime(3) format",
+                        span,
+                    )
+                    .with_code(codes::BAD_ARGUMENTS),
+                ))
             }
         };
         Ok(self.push_action(ActionKind::Time { format }, Vec::new()))
@@ -230,6 +243,7 @@ impl Checker<'_> {
                 format!("{func}() is an unsafe function being used in safe mode"),
                 span,
             )
+            .with_code(codes::UNSAFE_FUNCTION)
             .with_hint("run kestrel with --unsafe to allow it"),
         )
     }
@@ -244,7 +258,8 @@ impl Checker<'_> {
             return Err(self.error(Diagnostic::error(
                 "join() takes an array of strings (such as args->argv) and an optional separator",
                 span,
-            )));
+            )
+.with_code(codes::BAD_ARGUMENTS)));
         }
         let ptr = self.expr(&args[0], scope)?;
         let ptr = self.expect_int(ptr, "join()'s first argument")?;
@@ -253,10 +268,10 @@ impl Checker<'_> {
             Some(a) => match &a.kind {
                 A::Str(s) => s.clone(),
                 _ => {
-                    return Err(self.error(Diagnostic::error(
-                        "join()'s separator must be a string literal",
-                        a.span,
-                    )))
+                    return Err(self.error(
+                        Diagnostic::error("join()'s separator must be a string literal", a.span)
+                            .with_code(codes::NOT_CONSTANT),
+                    ))
                 }
             },
         };
@@ -288,43 +303,52 @@ impl Checker<'_> {
             };
             return Err(self.error(
                 Diagnostic::error(format!("signal() cannot be used in {which} probes"), span)
+                    .with_code(codes::NOT_IN_THIS_PROBE)
                     .with_note("it signals the process that made the probe fire"),
             ));
         }
         let [arg] = args else {
-            return Err(self.error(Diagnostic::error(
-                "signal() takes one signal, e.g. signal(\"KILL\") or signal(9)",
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(
+                    "signal() takes one signal, e.g. signal(\"KILL\") or signal(9)",
+                    span,
+                )
+                .with_code(codes::BAD_ARGUMENTS),
+            ));
         };
-        let sig = match &arg.kind {
-            A::Str(name) => match signal_number(name) {
-                Some(n) => ir::Expr {
-                    kind: ir::ExprKind::Int(n),
-                    ty: Type::I64,
-                    span: arg.span,
-                },
-                None => {
-                    return Err(self.error(
+        let sig =
+            match &arg.kind {
+                A::Str(name) => match signal_number(name) {
+                    Some(n) => ir::Expr {
+                        kind: ir::ExprKind::Int(n),
+                        ty: Type::I64,
+                        span: arg.span,
+                    },
+                    None => return Err(self.error(
                         Diagnostic::error(format!("unknown signal '{name}'"), arg.span)
-                            .with_hint("use a name such as \"KILL\", \"TERM\" or \"USR1\", or a number"),
-                    ))
-                }
-            },
-            _ => {
-                let e = self.expr(arg, scope)?;
-                let e = self.expect_int(e, "signal()'s argument")?;
-                if let ir::ExprKind::Int(n) = e.kind {
-                    if !(1..=64).contains(&n) {
-                        return Err(self.error(Diagnostic::error(
-                            format!("{n} is not a valid signal number (1 to 64)"),
-                            arg.span,
-                        )));
+                            .with_code(codes::BAD_ARGUMENTS)
+                            .with_hint(
+                                "use a name such as \"KILL\", \"TERM\" or \"USR1\", or a number",
+                            ),
+                    )),
+                },
+                _ => {
+                    let e = self.expr(arg, scope)?;
+                    let e = self.expect_int(e, "signal()'s argument")?;
+                    if let ir::ExprKind::Int(n) = e.kind {
+                        if !(1..=64).contains(&n) {
+                            return Err(self.error(
+                                Diagnostic::error(
+                                    format!("{n} is not a valid signal number (1 to 64)"),
+                                    arg.span,
+                                )
+                                .with_code(codes::OUT_OF_RANGE),
+                            ));
+                        }
                     }
+                    e
                 }
-                e
-            }
-        };
+            };
         Ok(StmtKind::Action(Action::Signal { sig }))
     }
 
@@ -333,7 +357,8 @@ impl Checker<'_> {
             return Err(self.unsafe_error("override", span));
         }
         Err(self.error(
-            Diagnostic::error("override() can only be used in kprobe probes", span).with_note(
+            Diagnostic::error("override() can only be used in kprobe probes", span)
+.with_code(codes::NOT_IN_THIS_PROBE).with_note(
                 "kprobes are not available on this kernel (CONFIG_KPROBES is off), so kestrel cannot override return values here",
             ),
         ))
@@ -350,20 +375,25 @@ impl Checker<'_> {
             return Err(self.error(Diagnostic::error(
                 "debugf() takes at most 3 arguments after the format (a limit of bpf_trace_printk)",
                 span,
-            )));
+            )
+.with_code(codes::BAD_ARGUMENTS)));
         }
         if let Some(a) = lowered.iter().find(|a| !a.ty.is_int()) {
             let at = a.span;
-            return Err(self.error(Diagnostic::error(
-                "debugf() prints integers only (bpf_trace_printk cannot print kestrel strings)",
-                at,
-            )));
+            return Err(self.error(
+                Diagnostic::error(
+                    "debugf() prints integers only (bpf_trace_printk cannot print kestrel strings)",
+                    at,
+                )
+                .with_code(codes::BAD_ARGUMENTS),
+            ));
         }
         self.warnings.push(
             Diagnostic::warning(
                 "debugf() is not recommended for production use; its output goes to /sys/kernel/tracing/trace_pipe",
                 span,
             )
+            .with_code(codes::DEBUGF)
             .with_note("see bpf_trace_printk in bpf-helpers(7)"),
         );
         Ok(StmtKind::Action(Action::Debugf {
@@ -380,16 +410,19 @@ impl Checker<'_> {
         scope: &mut ProbeScope,
     ) -> Checked<ir::Expr> {
         let [fmt, ns] = args else {
-            return Err(self.error(Diagnostic::error(
-                "strftime() takes a format and a time in nanoseconds since boot (nsecs)",
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(
+                    "strftime() takes a format and a time in nanoseconds since boot (nsecs)",
+                    span,
+                )
+                .with_code(codes::BAD_ARGUMENTS),
+            ));
         };
         let A::Str(format) = &fmt.kind else {
-            return Err(self.error(Diagnostic::error(
-                "strftime()'s format must be a string literal",
-                fmt.span,
-            )));
+            return Err(self.error(
+                Diagnostic::error("strftime()'s format must be a string literal", fmt.span)
+                    .with_code(codes::NOT_CONSTANT),
+            ));
         };
         let value = self.expr(ns, scope)?;
         let value = self.expect_int(value, "strftime()'s time")?;
