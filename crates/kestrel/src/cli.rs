@@ -114,8 +114,9 @@ impl Cli {
         match (&self.program, &self.script) {
             (Some(p), _) => Ok(("-e".to_string(), p.clone())),
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(PathBuf::from(path))
+                let bytes = std::fs::read(PathBuf::from(path))
                     .with_context(|| format!("cannot read script '{path}'"))?;
+                let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, &e))?;
                 Ok((path.clone(), text))
             }
             (None, None) => anyhow::bail!(
@@ -123,4 +124,24 @@ impl Cli {
             ),
         }
     }
+}
+
+/// A one-line error locating the first byte of a script that is not UTF-8.
+fn not_utf8(path: &str, e: &std::string::FromUtf8Error) -> anyhow::Error {
+    let bytes = e.as_bytes();
+    let at = e.utf8_error().valid_up_to();
+    let before = &bytes[..at];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    anyhow::anyhow!(
+        "{path}:{line}:{col}: the script is not valid UTF-8 (byte 0x{:02x}); kestrel reads scripts as UTF-8 text",
+        bytes.get(at).copied().unwrap_or(0)
+    )
 }

@@ -9,6 +9,7 @@ mod diagnostics;
 mod firewall_cmd;
 mod list;
 mod run;
+mod tools_cmd;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ fn main() -> ExitCode {
         Some("bench") => {
             Some(firewall_cmd::bench_main as fn(&[String]) -> anyhow::Result<ExitCode>)
         }
+        Some("tools") => Some(tools_cmd::list_main as fn(&[String]) -> anyhow::Result<ExitCode>),
+        Some("tool") => Some(tools_cmd::tool_main as fn(&[String]) -> anyhow::Result<ExitCode>),
         _ => None,
     };
     if let Some(run) = sub {

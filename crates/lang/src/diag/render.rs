@@ -145,6 +145,31 @@ fn advance(col: usize, ch: char) -> usize {
     }
 }
 
+/// Source lines wider than this are shown as a window of this many columns.
+const MAX_SHOWN_COLUMNS: usize = 160;
+
+/// `text` (tabs already expanded), cut to a window of [`MAX_SHOWN_COLUMNS`] that shows
+/// column `focus` with some context before it, with `...` where text was cut. Also returns
+/// the columns cut from the left and the width of the `...` put in their place.
+fn window(text: &str, focus: usize) -> (String, (usize, usize)) {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= MAX_SHOWN_COLUMNS {
+        return (text.to_string(), (0, 0));
+    }
+    let start = focus
+        .saturating_sub(MAX_SHOWN_COLUMNS / 3)
+        .min(chars.len().saturating_sub(MAX_SHOWN_COLUMNS));
+    let end = (start + MAX_SHOWN_COLUMNS).min(chars.len());
+    let mut out = String::new();
+    let lead = if start > 0 { "..." } else { "" };
+    out.push_str(lead);
+    out.extend(&chars[start..end]);
+    if end < chars.len() {
+        out.push_str("...");
+    }
+    (out, (start, lead.len()))
+}
+
 fn expand_tabs(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut col = 0;
@@ -218,17 +243,23 @@ impl Diagnostic {
         let bar = style.paint(BOLD_BLUE, "|");
         let _ = writeln!(out, "{pad} {bar}");
         let mut shown: Option<usize> = None;
+        // Display columns cut from the left of the line being shown (long lines are shown
+        // as a window around the first mark) and how many columns stand for the cut ("...").
+        let mut cut = (0usize, 0usize);
         for mark in &marks {
             if shown != Some(mark.line) {
                 if shown.is_some_and(|prev| mark.line > prev + 1) {
                     let _ = writeln!(out, "...");
                 }
-                let text = expand_tabs(lines.text(mark.line));
+                let (text, window) = window(&expand_tabs(lines.text(mark.line)), mark.start_col);
+                cut = window;
                 let number = style.paint(BOLD_BLUE, &format!("{:>gutter$} |", mark.line + 1));
                 let _ = writeln!(out, "{number} {text}");
                 shown = Some(mark.line);
             }
-            let mut underline: String = std::iter::repeat_n(mark.underline, mark.width).collect();
+            let start_col = mark.start_col.saturating_sub(cut.0) + cut.1;
+            let width = mark.width.min(MAX_SHOWN_COLUMNS);
+            let mut underline: String = std::iter::repeat_n(mark.underline, width).collect();
             if !mark.message.is_empty() {
                 underline.push(' ');
                 underline.push_str(mark.message);
@@ -240,7 +271,7 @@ impl Diagnostic {
             };
             let row = format!(
                 "{pad} {bar} {}{}",
-                " ".repeat(mark.start_col),
+                " ".repeat(start_col),
                 style.paint(underline_colour, &underline)
             );
             let _ = writeln!(out, "{row}");
@@ -326,6 +357,26 @@ mod tests {
    |   ^^ here
 "
         );
+    }
+
+    #[test]
+    fn long_lines_are_windowed_around_the_span() {
+        let src = format!(
+            "BEGIN {{ @x = {}oops{}; }}",
+            "1 + ".repeat(500),
+            " + 1".repeat(500)
+        );
+        let at = src.find("oops").unwrap_or(0);
+        let text = Diagnostic::error("e", Span::new(at, at + 4)).render("f", &src);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[3].starts_with("1 | ...") && lines[3].ends_with("..."),
+            "{text}"
+        );
+        assert!(lines[3].len() < 180, "{text}");
+        // The carets still sit under the word.
+        let caret = lines[4].find('^').unwrap_or(0);
+        assert_eq!(&lines[3][caret..caret + 4], "oops", "{text}");
     }
 
     #[test]

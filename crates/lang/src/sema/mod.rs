@@ -126,6 +126,10 @@ pub(crate) struct ProbeScope {
     format: Option<TracepointFormat>,
     vars: Vec<ir::VarDecl>,
     var_index: HashMap<String, usize>,
+    /// Where each variable was first assigned (for "first assigned here" in type errors).
+    var_first: HashMap<String, Span>,
+    /// Copies the enclosing `unroll`s make of the statement being checked (1 outside any).
+    unroll_factor: u64,
     /// How many `while`/`for` loops enclose the statement being checked.
     loop_depth: u32,
     /// True inside the body of a `for ($kv : @map)`, which runs as a callback where the
@@ -270,6 +274,8 @@ impl<'k> Checker<'k> {
             format,
             vars: Vec::new(),
             var_index: HashMap::new(),
+            var_first: HashMap::new(),
+            unroll_factor: 1,
             loop_depth: 0,
             in_for_body: false,
         };

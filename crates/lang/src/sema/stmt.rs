@@ -14,6 +14,9 @@ const AGGREGATIONS: &[&str] = &[
     "count", "sum", "min", "max", "avg", "stats", "hist", "lhist",
 ];
 
+/// The most copies of a statement nested `unroll`s may make.
+const MAX_UNROLLED_COPIES: u64 = 10_000;
+
 impl Checker<'_> {
     pub(super) fn block(&mut self, stmts: &[ast::Stmt], scope: &mut ProbeScope) -> Vec<ir::Stmt> {
         let mut out = Vec::with_capacity(stmts.len());
@@ -77,11 +80,33 @@ impl Checker<'_> {
                         .with_code(codes::OUT_OF_RANGE),
                     ));
                 }
-                // Unrolling is done here: codegen sees the body n times.
+                // Nested unrolls multiply; bound the copies so a few nested loops cannot make
+                // the compiler (and the program) explode.
+                let factor = scope.unroll_factor.saturating_mul(n as u64);
+                if factor > MAX_UNROLLED_COPIES {
+                    return Err(self.error(
+                        Diagnostic::error(
+                            format!(
+                                "nested unroll would repeat this body {factor} times (at most {MAX_UNROLLED_COPIES})"
+                            ),
+                            count.span,
+                        )
+                        .with_code(codes::OUT_OF_RANGE)
+                        .with_hint("use a while loop for the inner repetition"),
+                    ));
+                }
+                let outer = std::mem::replace(&mut scope.unroll_factor, factor);
+                // Unrolling is done here: codegen sees the body n times. An error in the body
+                // is reported once, not once per copy.
                 let mut out = Vec::new();
                 for _ in 0..n {
+                    let errors_before = self.errors.len();
                     out.extend(self.block(&body.stmts, scope));
+                    if self.errors.len() > errors_before {
+                        break;
+                    }
                 }
+                scope.unroll_factor = outer;
                 Ok(out)
             }
             S::For { var, map, body } => self.for_map(var, map, body, span, scope),
@@ -373,12 +398,15 @@ impl Checker<'_> {
             Some(&id) => {
                 let declared = scope.vars[id].ty;
                 if !declared.compatible(rhs.ty) {
-                    return Err(self.error(
+                    let mut d =
                         Diagnostic::error(format!("type mismatch for ${}", var.name), value.span)
                             .with_code(codes::TYPE_MISMATCH)
                             .with_label(format!("this is a {}", rhs.ty))
-                            .with_note(format!("${} already holds a {declared}", var.name)),
-                    ));
+                            .with_note(format!("${} already holds a {declared}", var.name));
+                    if let Some(first) = scope.var_first.get(&var.name) {
+                        d = d.with_secondary(*first, format!("first assigned a {declared} here"));
+                    }
+                    return Err(self.error(d));
                 }
                 scope.vars[id].ty = super::widen(declared, rhs.ty);
                 id
@@ -390,6 +418,7 @@ impl Checker<'_> {
                     ty: rhs.ty,
                 });
                 scope.var_index.insert(var.name.clone(), id);
+                scope.var_first.insert(var.name.clone(), var.span);
                 id
             }
         };
