@@ -5,6 +5,7 @@
 mod child;
 mod cli;
 mod compile;
+mod diagnostics;
 mod filter_cmd;
 mod firewall_cmd;
 mod list;
@@ -42,6 +43,14 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &cli::Cli) -> anyhow::Result<ExitCode> {
+    if let Some(code) = &cli.explain {
+        diagnostics::explain(code)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    diagnostics::set_format(match cli.format {
+        cli::OutputFormat::Text => diagnostics::DiagFormat::Text,
+        cli::OutputFormat::Json => diagnostics::DiagFormat::Json,
+    });
     if cli.list {
         return list::list(
             cli.script.as_deref().or(cli.program.as_deref()),

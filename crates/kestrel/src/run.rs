@@ -15,7 +15,7 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
     let syntax = crate::compile::on_big_stack(|| {
         Ok(kestrel_lang::parse(source)
             .err()
-            .map(|diags| kestrel_lang::diag::render_all(&diags, name, source)))
+            .map(|diags| crate::diagnostics::render(&diags, name, source)))
     })?;
     if let Some(rendered) = syntax {
         eprint!("{rendered}");
@@ -130,7 +130,7 @@ fn report(e: &RuntimeError, object: &ObjectSpec, name: &str, source: &str) -> Ex
                     kestrel_lang::Span::new(*start as usize, *end as usize),
                 )
                 .with_label(format!("instruction {insn} comes from here"));
-                eprint!("{}", d.render(name, source));
+                crate::diagnostics::emit(&[d], name, source);
             }
         }
     }
