@@ -10,6 +10,7 @@ mod filter_cmd;
 mod firewall_cmd;
 mod list;
 mod run;
+mod tools_cmd;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,8 @@ fn main() -> ExitCode {
         Some("bench") => {
             Some(firewall_cmd::bench_main as fn(&[String]) -> anyhow::Result<ExitCode>)
         }
+        Some("tools") => Some(tools_cmd::list_main as fn(&[String]) -> anyhow::Result<ExitCode>),
+        Some("tool") => Some(tools_cmd::tool_main as fn(&[String]) -> anyhow::Result<ExitCode>),
         _ => None,
     };
     if let Some(run) = sub {

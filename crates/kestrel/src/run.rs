@@ -98,7 +98,7 @@ fn output_format(cli: &Cli) -> OutputFormat {
 }
 
 /// Why this process cannot load BPF programs, if it cannot.
-fn missing_privileges() -> Option<String> {
+pub fn missing_privileges() -> Option<String> {
     // CAP_SYS_ADMIN (21), or CAP_BPF (39) with CAP_PERFMON (38), lets a process load tracing
     // programs.
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -116,7 +116,7 @@ fn missing_privileges() -> Option<String> {
 }
 
 /// Print a runtime error, mapping a verifier rejection back to the script line.
-fn report(e: &RuntimeError, object: &ObjectSpec, name: &str, source: &str) -> ExitCode {
+pub fn report(e: &RuntimeError, object: &ObjectSpec, name: &str, source: &str) -> ExitCode {
     if let RuntimeError::Verifier {
         program,
         insn: Some(insn),
