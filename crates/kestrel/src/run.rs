@@ -66,8 +66,16 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // -o FILE: everything that would go to stdout goes to the file, as in bpftrace.
+    let mut out: Box<dyn Write> = match &cli.output {
+        Some(path) => {
+            use anyhow::Context;
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create output file '{}'", path.display()))?;
+            Box::new(std::io::LineWriter::new(file))
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
     let plural = if attached == 1 { "" } else { "s" };
     if cli.format == crate::cli::OutputFormat::Json {
         writeln!(

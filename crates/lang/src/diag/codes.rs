@@ -314,6 +314,17 @@ loop.";
         "A `for ($kv : @map)` loop must iterate over a whole map that has keys and holds plain \
 values (not histograms or stats), and loops over maps cannot be nested.";
 
+    UNSAFE_FUNCTION = "E0505", "unsafe function used in safe mode",
+        "BEGIN { system(\"echo hi\"); }",
+        "`system()`, `signal()` and `override()` change the system (run commands, kill \
+processes, alter return values), so, as in bpftrace, they are refused unless kestrel runs \
+with `--unsafe`.";
+    NOT_IN_THIS_PROBE = "E0506", "function not available in this probe",
+        "",
+        "The function only makes sense in some probes: `signal()` signals the process that made \
+the probe fire, so it cannot be used in BEGIN or END; `override()` changes a kernel \
+function's return value and needs kprobes, which this kernel does not have.";
+
     // ---- environment ---------------------------------------------------------------------
     KERNEL_INFO = "E0601", "kernel information not available",
         "",
@@ -346,6 +357,11 @@ so longer strings are cut short. Use a smaller length, or `buf()` for raw bytes.
         "BEGIN { exit(); }\ntracepoint:syscalls:sys_enter_zz* { exit(); }",
         "A wildcard probe matches no tracepoint on this kernel; the rest of the script still \
 runs. Check the pattern with `kestrel -l 'PATTERN'`.";
+    DEBUGF = "W0006", "debugf() output goes to the trace pipe",
+        "BEGIN { debugf(\"x %d\\n\", 1); exit(); }",
+        "`debugf()` calls bpf_trace_printk: its output goes to /sys/kernel/tracing/trace_pipe, \
+not to kestrel's output, is slow, and is shared by every program on the system. Use it for \
+debugging only and `printf()` otherwise.";
 }
 
 #[cfg(test)]

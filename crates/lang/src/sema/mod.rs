@@ -90,6 +90,8 @@ pub fn analyze_with(
                 maps: second.maps,
                 printfs: second.printfs,
                 tuples: second.tuples,
+                actions: second.actions,
+                strftimes: second.strftimes,
             },
             warnings: second.warnings,
         })
@@ -112,6 +114,10 @@ pub(crate) struct Checker<'k> {
     learning: bool,
     /// Command-line settings.
     options: &'k Options,
+    /// Actions userspace carries out, indexed by id.
+    actions: Vec<crate::actions::ActionDecl>,
+    /// `strftime()` formats.
+    strftimes: Vec<String>,
 }
 
 /// State of the probe being checked.
@@ -166,6 +172,8 @@ impl<'k> Checker<'k> {
             warnings: Vec::new(),
             learning,
             options,
+            actions: Vec::new(),
+            strftimes: Vec::new(),
         }
     }
 
