@@ -30,9 +30,11 @@ pub(crate) mod helper {
     pub const PROBE_READ_STR: i32 = 45;
     pub const PROBE_READ_KERNEL: i32 = 113;
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
+    pub const RINGBUF_OUTPUT: i32 = 130;
+    pub const TRACE_PRINTK: i32 = 6;
+    pub const SEND_SIGNAL: i32 = 109;
     pub const PROBE_READ_USER: i32 = 112;
     pub const PROBE_READ_USER_STR: i32 = 114;
-    pub const RINGBUF_OUTPUT: i32 = 130;
     pub const FOR_EACH_MAP_ELEM: i32 = 164;
 }
 
@@ -79,6 +81,8 @@ pub(crate) struct ProbeCompiler<'a> {
     pub callbacks: Vec<(Emitter, usize)>,
     /// The probe runs on user-space code (uprobe, usdt): `str()` reads user memory.
     pub user_memory: bool,
+    /// Record layouts of the program's actions.
+    pub actions: &'a [crate::object::ActionSpec],
 }
 
 /// Printf records larger than this are built in the scratch map instead of on the stack.
@@ -110,6 +114,7 @@ impl<'a> ProbeCompiler<'a> {
             var_base: Reg::R10,
             callbacks: Vec::new(),
             user_memory: false,
+            actions: &[],
         }
     }
 
@@ -337,6 +342,8 @@ impl<'a> ProbeCompiler<'a> {
                     ProbeCompiler::new(self.maps, self.printfs, self.events_map, self.tuples);
                 cb.scratch_map = self.scratch_map;
                 cb.lost_map = self.lost_map;
+                cb.actions = self.actions;
+                cb.stack_maps = self.stack_maps.clone();
                 cb.var_base = Reg::R9;
                 cb.var_slots = self.var_slots.iter().map(|&(o, t)| (o - low, t)).collect();
                 let code = cb.compile_callback(&layout, *var, body, "for loop")?;
@@ -388,26 +395,29 @@ impl<'a> ProbeCompiler<'a> {
         let spec = &self.printfs[id];
         let size = spec.record_size;
         let fields: Vec<u32> = spec.args.iter().map(|f| f.offset).collect();
+        self.record(id as u64, &fields, size, args)
+    }
+
+    /// Send a ring-buffer record: the u64 `event_id`, then each argument at its offset.
+    pub(crate) fn record(
+        &mut self,
+        event_id: u64,
+        fields: &[u32],
+        size: u32,
+        args: &[ir::Expr],
+    ) -> Result<(), CodegenError> {
         // Small records are built on the stack; big ones in per-CPU scratch space, so a
         // printf of several long strings never overflows the 512-byte stack.
         let (base, rec, done) = match self.scratch_map.filter(|_| size > SCRATCH_THRESHOLD) {
             Some(map) => {
-                let key = self.frame.alloc(8);
-                self.e.emit(Insn::st_imm(Size::W, Reg::R10, key, 0));
-                self.e.load_map(Reg::R1, map);
-                self.stack_ptr(Reg::R2, key);
-                self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
-                let done = self.e.new_label();
-                self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, done);
-                let p = self.alloc()?;
-                self.e.emit(Insn::mov64_reg(p, Reg::R0));
+                let (p, done) = self.scratch_ptr(map)?;
                 (p, 0i16, Some(done))
             }
             None => (Reg::R10, self.frame.alloc(size), None),
         };
-        self.e.mov_imm(Reg::R1, id as i64);
+        self.e.mov_imm(Reg::R1, event_id as i64);
         self.e.emit(Insn::stx(Size::DW, base, rec, Reg::R1));
-        for (arg, field) in args.iter().zip(fields) {
+        for (arg, &field) in args.iter().zip(fields) {
             let off = rec + field as i16;
             match arg.ty {
                 t if t.is_buffer() => {
@@ -434,6 +444,21 @@ impl<'a> ProbeCompiler<'a> {
             self.e.bind(done);
         }
         Ok(())
+    }
+
+    /// Look up the per-CPU scratch buffer: returns a pool register holding its address and
+    /// the label to bind after the code that uses it (reached directly if the lookup fails).
+    pub(crate) fn scratch_ptr(&mut self, map: usize) -> Result<(Reg, Label), CodegenError> {
+        let key = self.frame.alloc(8);
+        self.e.emit(Insn::st_imm(Size::W, Reg::R10, key, 0));
+        self.e.load_map(Reg::R1, map);
+        self.stack_ptr(Reg::R2, key);
+        self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
+        let done = self.e.new_label();
+        self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, done);
+        let p = self.alloc()?;
+        self.e.emit(Insn::mov64_reg(p, Reg::R0));
+        Ok((p, done))
     }
 
     /// `bpf_ringbuf_output(&events, r10 + off, size, 0)`.

@@ -51,6 +51,14 @@ pub struct Cli {
     #[arg(short = 'f', long = "format", value_enum, default_value = "text")]
     pub format: OutputFormat,
 
+    /// Write all output (what would go to stdout) to FILE instead.
+    #[arg(short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Allow functions that change the system: system(), signal(), override().
+    #[arg(long = "unsafe")]
+    pub allow_unsafe: bool,
+
     /// Script file to run (or, with -l, the probe pattern).
     pub script: Option<String>,
 
@@ -92,6 +100,7 @@ impl Cli {
         let mut options = kestrel_lang::Options {
             positional,
             pid: self.pid,
+            unsafe_allowed: self.allow_unsafe,
             ..Default::default()
         };
         if let Some(n) = std::env::var("KESTREL_STRLEN")

@@ -340,12 +340,35 @@ loop.";
         "A `for ($kv : @map)` loop must iterate over a whole map that has keys and holds plain \
 values (not histograms or stats), and loops over maps cannot be nested.";
 
+    UNSAFE_FUNCTION = "E0505", "unsafe function used in safe mode",
+        "BEGIN { system(\"echo hi\"); }",
+        "`system()`, `signal()` and `override()` change the system (run commands, kill \
+processes, alter return values), so, as in bpftrace, they are refused unless kestrel runs \
+with `--unsafe`.";
+    NOT_IN_THIS_PROBE = "E0506", "function not available in this probe",
+        "",
+        "The function only makes sense in some probes: `signal()` signals the process that made \
+the probe fire, so it cannot be used in BEGIN or END; `override()` changes a kernel \
+function's return value and needs kprobes, which this kernel does not have.";
+
     // ---- environment ---------------------------------------------------------------------
     KERNEL_INFO = "E0601", "kernel information not available",
         "",
         "The script needs information from the running kernel that could not be read: its BTF \
 type information (/sys/kernel/btf/vmlinux), a cgroup path, or a kernel symbol list. The \
 message gives the reason; run as root on a kernel built with CONFIG_DEBUG_INFO_BTF.";
+
+    // ---- the kernel -----------------------------------------------------------------------
+    VERIFIER_REJECTED = "E0701", "the kernel's verifier rejected a program",
+        "",
+        "The script compiled, but the kernel's verifier refused to load one of its programs. \
+kestrel points at the statement the failing instruction came from and explains the common \
+reasons in one sentence: a loop the verifier cannot prove ends (bound it or use unroll), a \
+program too large or with too many paths (split it over probes), more than 512 bytes of \
+stack (fewer or shorter strings), a helper this probe type may not call, or a memory access \
+it cannot prove safe. `-v` shows the verifier's last lines. kestrel promises that what it \
+compiles loads, so a rejection for an access or unreachable code is a kestrel bug worth \
+reporting with the script.";
 
     // ---- warnings ------------------------------------------------------------------------
     NO_EFFECT = "W0001", "statement has no effect",
@@ -372,6 +395,11 @@ so longer strings are cut short. Use a smaller length, or `buf()` for raw bytes.
         "BEGIN { exit(); }\ntracepoint:syscalls:sys_enter_zz* { exit(); }",
         "A wildcard probe matches no tracepoint on this kernel; the rest of the script still \
 runs. Check the pattern with `kestrel -l 'PATTERN'`.";
+    DEBUGF = "W0006", "debugf() output goes to the trace pipe",
+        "BEGIN { debugf(\"x %d\\n\", 1); exit(); }",
+        "`debugf()` calls bpf_trace_printk: its output goes to /sys/kernel/tracing/trace_pipe, \
+not to kestrel's output, is slow, and is shared by every program on the system. Use it for \
+debugging only and `printf()` otherwise.";
 }
 
 #[cfg(test)]

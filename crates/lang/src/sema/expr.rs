@@ -936,7 +936,9 @@ impl Checker<'_> {
                     )),
                 }
             }
-            "printf" | "exit" | "delete" => Err(self.error(
+            "strftime" => self.strftime(args, span, scope),
+            "printf" | "exit" | "delete" | "print" | "clear" | "zero" | "time" | "cat"
+            | "system" | "join" | "signal" | "override" | "debugf" => Err(self.error(
                 Diagnostic::error(
                     format!(
                         "{}() has no value and must be used as a statement",
@@ -953,10 +955,7 @@ impl Checker<'_> {
                         .with_hint(format!("write it as @name = {}(...)", name.name)),
                 )),
             other => {
-                const LATER: &[&str] = &[
-                    "print", "time", "strftime", "join", "ksym", "usym", "kaddr", "system", "cat",
-                    "signal", "override", "offsetof", "path", "len", "debugf", "clear", "zero",
-                ];
+                const LATER: &[&str] = &["offsetof", "path", "len"];
                 if LATER.contains(&other) {
                     return Err(self.error(
                         Diagnostic::error(

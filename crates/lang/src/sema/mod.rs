@@ -97,6 +97,8 @@ pub fn analyze_with(
                 maps: second.maps,
                 printfs: second.printfs,
                 tuples: second.tuples,
+                actions: second.actions,
+                strftimes: second.strftimes,
             },
             warnings: second.warnings,
         })
@@ -119,6 +121,10 @@ pub(crate) struct Checker<'k> {
     learning: bool,
     /// Command-line settings.
     options: &'k Options,
+    /// Actions userspace carries out, indexed by id.
+    actions: Vec<crate::actions::ActionDecl>,
+    /// `strftime()` formats.
+    strftimes: Vec<String>,
 }
 
 /// State of the probe being checked.
@@ -173,6 +179,8 @@ impl<'k> Checker<'k> {
             warnings: Vec::new(),
             learning,
             options,
+            actions: Vec::new(),
+            strftimes: Vec::new(),
         }
     }
 

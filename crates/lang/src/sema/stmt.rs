@@ -437,16 +437,34 @@ impl Checker<'_> {
         span: Span,
         scope: &mut ProbeScope,
     ) -> Checked<StmtKind> {
+        let (format, lowered) = self.format_call("printf", args, span, scope)?;
+        let id = self.printfs.len();
+        self.printfs.push(ir::PrintfDecl {
+            format,
+            args: lowered.iter().map(|e| e.ty).collect(),
+        });
+        Ok(StmtKind::Printf { id, args: lowered })
+    }
+
+    /// The format and arguments of a printf-style call (`printf`, `cat`, `system`,
+    /// `debugf`), checked against each other.
+    pub(super) fn format_call(
+        &mut self,
+        func: &str,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<(String, Vec<ir::Expr>)> {
         let Some(first) = args.first() else {
             return Err(self.error(
-                Diagnostic::error("printf() needs a format string", span)
+                Diagnostic::error(format!("{func}() needs a format string"), span)
                     .with_code(codes::PRINTF_FORMAT),
             ));
         };
         let A::Str(format) = &first.kind else {
             return Err(self.error(
                 Diagnostic::error(
-                    "printf()'s first argument must be a string literal",
+                    format!("{func}()'s first argument must be a string literal"),
                     first.span,
                 )
                 .with_code(codes::PRINTF_FORMAT),
@@ -456,7 +474,7 @@ impl Checker<'_> {
             Ok(c) => c,
             Err(e) => {
                 return Err(self.error(
-                    Diagnostic::error(format!("bad printf format: {e}"), first.span)
+                    Diagnostic::error(format!("bad {func} format: {e}"), first.span)
                         .with_code(codes::PRINTF_FORMAT),
                 ))
             }
@@ -476,7 +494,7 @@ impl Checker<'_> {
             return Err(self.error(
                 Diagnostic::error(
                     format!(
-                        "printf: the format has {} conversion{} but {} argument{} follow",
+                        "{func}: the format has {} conversion{} but {} argument{} follow",
                         conversions.len(),
                         if conversions.len() == 1 { "" } else { "s" },
                         lowered.len(),
@@ -493,7 +511,7 @@ impl Checker<'_> {
                 return Err(self.error(
                     Diagnostic::error(
                         format!(
-                            "printf: %{} expects an integer, found {}",
+                            "{func}: %{} expects an integer, found {}",
                             conv.letter, arg.ty
                         ),
                         arg.span,
@@ -503,12 +521,7 @@ impl Checker<'_> {
                 ));
             }
         }
-        let id = self.printfs.len();
-        self.printfs.push(ir::PrintfDecl {
-            format: format.clone(),
-            args: lowered.iter().map(|e| e.ty).collect(),
-        });
-        Ok(StmtKind::Printf { id, args: lowered })
+        Ok((format.clone(), lowered))
     }
 }
 

@@ -7,7 +7,7 @@ use kestrel_isa::{Insn, JmpOp, Reg};
 pub type Assembled<M> = (Vec<Insn>, Vec<(usize, M)>);
 
 /// A jump target, bound to an instruction index later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Label(usize);
 
 /// Instructions being built, with unresolved jumps and map references.
@@ -71,6 +71,12 @@ impl<M: Copy> Asm<M> {
     pub fn jmp_reg(&mut self, op: JmpOp, dst: Reg, src: Reg, l: Label) {
         self.fixups.push((self.insns.len(), l));
         self.insns.push(Insn::jmp_reg(op, dst, src, 0));
+    }
+
+    /// `if (u32)dst OP (u32)src goto l` (32-bit compare).
+    pub fn jmp32_reg(&mut self, op: JmpOp, dst: Reg, src: Reg, l: Label) {
+        self.fixups.push((self.insns.len(), l));
+        self.insns.push(Insn::jmp32_reg(op, dst, src, 0));
     }
 
     /// `goto l`.
