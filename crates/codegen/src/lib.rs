@@ -67,6 +67,10 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
     maps.push(layout::events_map());
     let lost_map = maps.len();
     maps.push(layout::lost_events_map());
+    let exit_flag = layout::uses_exit(program).then(|| {
+        maps.push(layout::exit_flag_map());
+        maps.len() - 1
+    });
     let mut stack_maps = Vec::new();
     for (user, depth) in stacks::stack_kinds(program) {
         stack_maps.push(((user, depth), maps.len()));
@@ -104,6 +108,7 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
             probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples);
         compiler.scratch_map = scratch_map;
         compiler.lost_map = Some(lost_map);
+        compiler.exit_flag = exit_flag;
         compiler.stack_maps = stack_maps.clone();
         let (emitted, probe_callbacks) = compiler.compile(probe)?;
         for (n, (code, loaded_at)) in probe_callbacks.into_iter().enumerate() {
