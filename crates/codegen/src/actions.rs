@@ -1,13 +1,186 @@
-//! Code for userspace actions ([`Action`]): an event record asking userspace to act.
+//! Code for actions ([`Action`]): most become a ring-buffer record asking userspace to act;
+//! `signal()` and `debugf()` call a kernel helper directly.
 
-use kestrel_lang::actions::Action;
+use kestrel_isa::{AluOp, Insn, JmpOp, Reg, Size};
+use kestrel_lang::actions::{Action, ActionDecl, ActionKind as LangKind};
+use kestrel_lang::ir::Expr;
+use kestrel_lang::Type;
 
-use crate::probe::ProbeCompiler;
+use crate::layout::{scalar, slot_size, MapLayout};
+use crate::object::{ActionKind, ActionSpec, Field, EVENT_ACTION_BASE};
+use crate::probe::{helper, Dest, ProbeCompiler};
 use crate::CodegenError;
 
+/// The record layout of one action, with map ids turned into object map indexes.
+pub(crate) fn action_layout(
+    decl: &ActionDecl,
+    maps: &[MapLayout],
+    tuples: &[Vec<Type>],
+) -> Result<ActionSpec, CodegenError> {
+    let map_index = |id: usize| {
+        maps.get(id)
+            .map(|m| m.index)
+            .ok_or(CodegenError::Internal("action on an unknown map"))
+    };
+    let kind = match &decl.kind {
+        LangKind::PrintMap { map, top, div } => ActionKind::PrintMap {
+            map: map_index(*map)?,
+            top: *top,
+            div: *div,
+        },
+        LangKind::ClearMap { map } => ActionKind::ClearMap {
+            map: map_index(*map)?,
+        },
+        LangKind::ZeroMap { map } => ActionKind::ZeroMap {
+            map: map_index(*map)?,
+        },
+        LangKind::PrintValue => ActionKind::PrintValue,
+        LangKind::Time { format } => ActionKind::Time {
+            format: format.clone(),
+        },
+        LangKind::Cat { format } => ActionKind::Cat {
+            format: format.clone(),
+        },
+        LangKind::System { format } => ActionKind::System {
+            format: format.clone(),
+        },
+        LangKind::Join { sep, str_len } => ActionKind::Join {
+            sep: sep.clone(),
+            max_args: kestrel_lang::actions::JOIN_MAX_ARGS,
+            str_len: *str_len,
+        },
+    };
+    let mut offset = 8;
+    let mut args = Vec::with_capacity(decl.args.len());
+    for &ty in &decl.args {
+        args.push(Field {
+            offset,
+            ty: scalar(ty, tuples),
+        });
+        offset += slot_size(ty);
+    }
+    if let ActionKind::Join {
+        max_args, str_len, ..
+    } = &kind
+    {
+        offset = 16 + max_args * str_len;
+    }
+    Ok(ActionSpec {
+        kind,
+        args,
+        record_size: offset,
+    })
+}
+
 impl ProbeCompiler<'_> {
-    /// Emit the event for one action call.
+    /// Emit the code for one action call.
     pub fn action(&mut self, a: &Action) -> Result<(), CodegenError> {
-        match *a {}
+        match a {
+            Action::Event { id, args } => {
+                let spec = self
+                    .actions
+                    .get(*id)
+                    .ok_or(CodegenError::Internal("unknown action id"))?;
+                let size = spec.record_size;
+                let fields: Vec<u32> = spec.args.iter().map(|f| f.offset).collect();
+                self.record(EVENT_ACTION_BASE + *id as u64, &fields, size, args)
+            }
+            Action::Join { id, ptr, .. } => self.join(*id, ptr),
+            Action::Signal { sig } => {
+                let r = self.int(sig)?;
+                self.e.emit(Insn::mov64_reg(Reg::R1, r));
+                self.pool.release(r);
+                self.e.emit(Insn::call_helper(helper::SEND_SIGNAL));
+                Ok(())
+            }
+            Action::Debugf { format, args } => self.debugf(format, args),
+        }
+    }
+
+    /// `join(argv)`: in per-CPU scratch space, the event id, a count, and up to `max_args`
+    /// strings read from the user array of pointers, stopping at the first NULL.
+    fn join(&mut self, id: usize, ptr: &Expr) -> Result<(), CodegenError> {
+        let spec = self
+            .actions
+            .get(id)
+            .ok_or(CodegenError::Internal("unknown action id"))?;
+        let size = spec.record_size;
+        let ActionKind::Join {
+            max_args, str_len, ..
+        } = spec.kind
+        else {
+            return Err(CodegenError::Internal("join() action of another kind"));
+        };
+        let map = self
+            .scratch_map
+            .ok_or(CodegenError::Internal("join() without scratch space"))?;
+        let array = self.int(ptr)?;
+        let (base, done) = self.scratch_ptr(map)?;
+        self.e
+            .mov_imm(Reg::R1, (EVENT_ACTION_BASE + id as u64) as i64);
+        self.e.emit(Insn::stx(Size::DW, base, 0, Reg::R1));
+        self.e.emit(Insn::st_imm(Size::DW, base, 8, 0));
+        let slot = self.frame.alloc(8);
+        let send = self.e.new_label();
+        for i in 0..max_args {
+            // The i-th pointer of the array (user memory, as argv is).
+            self.stack_ptr(Reg::R1, slot);
+            self.e.emit(Insn::mov64_imm(Reg::R2, 8));
+            self.e.emit(Insn::mov64_reg(Reg::R3, array));
+            self.e
+                .emit(Insn::alu64_imm(AluOp::Add, Reg::R3, (i * 8) as i32));
+            self.e.emit(Insn::call_helper(helper::PROBE_READ_USER));
+            self.e.jump_imm(JmpOp::Jne, Reg::R0, 0, send);
+            self.e.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R10, slot));
+            self.e.jump_imm(JmpOp::Jeq, Reg::R3, 0, send);
+            self.ptr_to(Reg::R1, base, (16 + i * str_len) as i16);
+            self.e.emit(Insn::mov64_imm(Reg::R2, str_len as i32));
+            self.e.emit(Insn::call_helper(helper::PROBE_READ_USER_STR));
+            self.e.emit(Insn::st_imm(Size::DW, base, 8, (i + 1) as i32));
+        }
+        self.e.bind(send);
+        self.pool.release(array);
+        self.ringbuf_output_at(base, 0, size);
+        self.pool.release(base);
+        self.e.bind(done);
+        Ok(())
+    }
+
+    /// `debugf(fmt, a, b, c)`: `bpf_trace_printk(fmt, sizeof fmt, a, b, c)` with the format
+    /// on the stack.
+    fn debugf(&mut self, format: &str, args: &[Expr]) -> Result<(), CodegenError> {
+        let len = format.len() as u32 + 1;
+        let cap = slot_size(Type::Str { len });
+        let off = self.frame.alloc(cap);
+        let fmt = Expr {
+            kind: kestrel_lang::ir::ExprKind::Str(format.to_string()),
+            ty: Type::Str { len: cap },
+            span: kestrel_lang::Span::new(0, 0),
+        };
+        self.string(
+            &fmt,
+            Dest {
+                base: Reg::R10,
+                off,
+                cap,
+            },
+        )?;
+        // Evaluate the arguments into stack slots first: evaluation may call helpers, which
+        // clobber r3-r5.
+        let mut slots = Vec::with_capacity(args.len());
+        for a in args {
+            let r = self.int(a)?;
+            let s = self.frame.alloc(8);
+            self.e.emit(Insn::stx(Size::DW, Reg::R10, s, r));
+            self.pool.release(r);
+            slots.push(s);
+        }
+        self.stack_ptr(Reg::R1, off);
+        self.e.emit(Insn::mov64_imm(Reg::R2, len as i32));
+        for (reg, s) in [Reg::R3, Reg::R4, Reg::R5].into_iter().zip(slots) {
+            self.e.emit(Insn::ldx(Size::DW, reg, Reg::R10, s));
+        }
+        self.e.emit(Insn::call_helper(helper::TRACE_PRINTK));
+        Ok(())
     }
 }

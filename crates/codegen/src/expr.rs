@@ -186,8 +186,10 @@ impl ProbeCompiler<'_> {
                 self.e.emit(Insn::mov64_imm(Reg::R2, i32::from(*size)));
                 self.e.emit(Insn::mov64_reg(Reg::R3, p));
                 // The helper zeroes the buffer when the address is unreadable, so a bad
-                // pointer reads as 0 rather than failing the probe.
-                self.e.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+                // pointer reads as 0 rather than failing the probe. bpf_probe_read picks user
+                // or kernel memory by address (as str() does), so user pointers such as a
+                // syscall's `argv` can be followed too.
+                self.e.emit(Insn::call_helper(helper::PROBE_READ));
                 let width = Size::from_bytes(usize::from(*size))
                     .ok_or(CodegenError::Internal("odd read size"))?;
                 self.e.emit(Insn::ldx(width, p, Reg::R10, tmp));

@@ -48,6 +48,7 @@ pub(crate) fn scalar(ty: Type, tuples: &[Vec<Type>]) -> ScalarType {
         Type::UStack { depth, mode } => ScalarType::UStack { depth, mode },
         Type::Ksym => ScalarType::Ksym,
         Type::Usym => ScalarType::Usym,
+        Type::Timestamp { id } => ScalarType::Timestamp { id },
         Type::Void => ScalarType::Int {
             size: 8,
             signed: false,

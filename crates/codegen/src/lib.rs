@@ -76,11 +76,23 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
         stack_maps.push(((user, depth), maps.len()));
         maps.push(stacks::stack_map(user, depth));
     }
+    let actions: Vec<ActionSpec> = program
+        .actions
+        .iter()
+        .map(|a| actions::action_layout(a, &layouts, &program.tuples))
+        .collect::<Result<_, _>>()?;
+    // join() always builds its record in scratch space.
+    let join_record = actions
+        .iter()
+        .filter(|a| matches!(a.kind, ActionKind::Join { .. }))
+        .map(|a| a.record_size);
     let big_record = program
         .printfs
         .iter()
         .map(|p| layout::printf_layout(p, &program.tuples).record_size)
+        .chain(actions.iter().map(|a| a.record_size))
         .filter(|&n| n > probe::SCRATCH_THRESHOLD)
+        .chain(join_record)
         .max();
     let scratch_map = big_record.map(|size| {
         maps.push(MapSpec {
@@ -110,6 +122,7 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
         compiler.lost_map = Some(lost_map);
         compiler.exit_flag = exit_flag;
         compiler.stack_maps = stack_maps.clone();
+        compiler.actions = &actions;
         let (emitted, probe_callbacks) = compiler.compile(probe)?;
         for (n, (code, loaded_at)) in probe_callbacks.into_iter().enumerate() {
             callbacks.push(CallbackSpec {
@@ -154,6 +167,8 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
         printfs,
         runtime_consts,
         callbacks,
+        actions,
+        strftimes: program.strftimes.clone(),
     })
 }
 

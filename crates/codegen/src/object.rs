@@ -21,6 +21,76 @@ pub struct ObjectSpec {
     /// bpf-to-bpf callback functions (the bodies of `for` loops over maps). They go into
     /// `.text` with BTF function info, which the kernel requires of callbacks.
     pub callbacks: Vec<CallbackSpec>,
+    /// Actions userspace carries out (`print(@m)`, `clear`, `time`, `system`, ...); the
+    /// record of action `i` has the event id [`EVENT_ACTION_BASE`]` + i`.
+    pub actions: Vec<ActionSpec>,
+    /// `strftime()` formats, indexed by [`ScalarType::Timestamp`]'s `id`.
+    pub strftimes: Vec<String>,
+}
+
+/// Event ids at or above this (and below [`EVENT_EXIT`]) are actions, not printfs.
+pub const EVENT_ACTION_BASE: u64 = 1 << 32;
+
+/// One action call site: what userspace does when its record arrives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionSpec {
+    /// What to do.
+    pub kind: ActionKind,
+    /// Recorded arguments, at offsets within the record (after the 8-byte event id).
+    pub args: Vec<Field>,
+    /// Total record size in bytes (including the 8-byte event id).
+    pub record_size: u32,
+}
+
+/// What userspace does for an action record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionKind {
+    /// `print(@map, top, div)`: print map number `map` of [`ObjectSpec::maps`] as it is now.
+    PrintMap {
+        /// Index into [`ObjectSpec::maps`].
+        map: usize,
+        /// Only the `top` largest entries (0: all).
+        top: u64,
+        /// Divide values by this (0: as is).
+        div: u64,
+    },
+    /// `clear(@map)`: delete every element.
+    ClearMap {
+        /// Index into [`ObjectSpec::maps`].
+        map: usize,
+    },
+    /// `zero(@map)`: zero every value, keeping the keys.
+    ZeroMap {
+        /// Index into [`ObjectSpec::maps`].
+        map: usize,
+    },
+    /// `print(value)`: the one argument, printed on its own line.
+    PrintValue,
+    /// `time(fmt)`: the local time, formatted with strftime(3).
+    Time {
+        /// The format.
+        format: String,
+    },
+    /// `cat(fmt, ...)`: print the file named by the formatted arguments.
+    Cat {
+        /// printf-style format of the path.
+        format: String,
+    },
+    /// `system(fmt, ...)`: run the formatted command with `/bin/sh -c`.
+    System {
+        /// printf-style format of the command.
+        format: String,
+    },
+    /// `join(argv, sep)`: the record holds a u64 count at offset 8, then `max_args` strings
+    /// of `str_len` bytes each from offset 16.
+    Join {
+        /// The separator.
+        sep: String,
+        /// Slots in the record.
+        max_args: u32,
+        /// Bytes per slot.
+        str_len: u32,
+    },
 }
 
 /// A static function a program passes to a helper (e.g. `bpf_for_each_map_elem`).
@@ -276,6 +346,12 @@ pub enum ScalarType {
     Ksym,
     /// `usym(addr)`: a u64 user address then the u64 process id, printed as a symbol.
     Usym,
+    /// `strftime(fmt, nsecs)`: u64 nanoseconds since boot, printed as wall-clock time with
+    /// format number `id` of [`ObjectSpec::strftimes`].
+    Timestamp {
+        /// Index of the format.
+        id: u32,
+    },
 }
 
 impl ScalarType {
@@ -289,6 +365,7 @@ impl ScalarType {
             ScalarType::Buf { len } => 8 + *len,
             ScalarType::Tuple { size, .. } => *size,
             ScalarType::KStack { .. } | ScalarType::UStack { .. } | ScalarType::Ksym => 8,
+            ScalarType::Timestamp { .. } => 8,
             ScalarType::Usym => 16,
         }
     }

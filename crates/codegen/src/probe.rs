@@ -31,6 +31,10 @@ pub(crate) mod helper {
     pub const PROBE_READ_KERNEL: i32 = 113;
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
     pub const RINGBUF_OUTPUT: i32 = 130;
+    pub const TRACE_PRINTK: i32 = 6;
+    pub const SEND_SIGNAL: i32 = 109;
+    pub const PROBE_READ_USER: i32 = 112;
+    pub const PROBE_READ_USER_STR: i32 = 114;
     pub const FOR_EACH_MAP_ELEM: i32 = 164;
 }
 
@@ -77,6 +81,8 @@ pub(crate) struct ProbeCompiler<'a> {
     pub var_base: Reg,
     /// Callbacks compiled so far: their code and the instruction loading their address.
     pub callbacks: Vec<(Emitter, usize)>,
+    /// Record layouts of the program's actions.
+    pub actions: &'a [crate::object::ActionSpec],
 }
 
 /// Printf records larger than this are built in the scratch map instead of on the stack.
@@ -108,6 +114,7 @@ impl<'a> ProbeCompiler<'a> {
             stack_maps: Vec::new(),
             var_base: Reg::R10,
             callbacks: Vec::new(),
+            actions: &[],
         }
     }
 
@@ -123,7 +130,10 @@ impl<'a> ProbeCompiler<'a> {
                 let running = self.e.new_label();
                 self.exit_flag_ptr(flag, running);
                 self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-                self.e.jump_imm(JmpOp::Jne, Reg::R1, 0, self.epilogue);
+                // Return right here: a jump to the epilogue could be too far for a big body.
+                self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, running);
+                self.e.emit(Insn::mov64_imm(Reg::R0, 0));
+                self.e.emit(Insn::exit());
                 self.e.bind(running);
             }
         }
@@ -349,6 +359,8 @@ impl<'a> ProbeCompiler<'a> {
                     ProbeCompiler::new(self.maps, self.printfs, self.events_map, self.tuples);
                 cb.scratch_map = self.scratch_map;
                 cb.lost_map = self.lost_map;
+                cb.actions = self.actions;
+                cb.stack_maps = self.stack_maps.clone();
                 cb.var_base = Reg::R9;
                 cb.var_slots = self.var_slots.iter().map(|&(o, t)| (o - low, t)).collect();
                 let code = cb.compile_callback(&layout, *var, body, "for loop")?;
@@ -398,25 +410,28 @@ impl<'a> ProbeCompiler<'a> {
         let spec = &self.printfs[id];
         let size = spec.record_size;
         let fields: Vec<u32> = spec.args.iter().map(|f| f.offset).collect();
+        self.record(id as u64, &fields, size, args)
+    }
+
+    /// Send a ring-buffer record: the u64 `event_id`, then each argument at its offset.
+    pub(crate) fn record(
+        &mut self,
+        event_id: u64,
+        fields: &[u32],
+        size: u32,
+        args: &[ir::Expr],
+    ) -> Result<(), CodegenError> {
         // Small records are built on the stack; big ones in per-CPU scratch space, so a
         // printf of several long strings never overflows the 512-byte stack.
         let (base, rec, done) = match self.scratch_map.filter(|_| size > SCRATCH_THRESHOLD) {
             Some(map) => {
-                let key = self.frame.alloc(8);
-                self.e.emit(Insn::st_imm(Size::W, Reg::R10, key, 0));
-                self.e.load_map(Reg::R1, map);
-                self.stack_ptr(Reg::R2, key);
-                self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
-                let done = self.e.new_label();
-                self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, done);
-                let p = self.alloc()?;
-                self.e.emit(Insn::mov64_reg(p, Reg::R0));
+                let (p, done) = self.scratch_ptr(map)?;
                 (p, 0i16, Some(done))
             }
             None => (Reg::R10, self.frame.alloc(size), None),
         };
-        self.store_u64(base, rec, id as u64);
-        for (arg, field) in args.iter().zip(fields) {
+        self.store_u64(base, rec, event_id as u64);
+        for (arg, &field) in args.iter().zip(fields) {
             let off = rec + field as i16;
             match arg.ty {
                 t if t.is_buffer() => {
@@ -443,6 +458,21 @@ impl<'a> ProbeCompiler<'a> {
             self.e.bind(done);
         }
         Ok(())
+    }
+
+    /// Look up the per-CPU scratch buffer: returns a pool register holding its address and
+    /// the label to bind after the code that uses it (reached directly if the lookup fails).
+    pub(crate) fn scratch_ptr(&mut self, map: usize) -> Result<(Reg, Label), CodegenError> {
+        let key = self.frame.alloc(8);
+        self.e.emit(Insn::st_imm(Size::W, Reg::R10, key, 0));
+        self.e.load_map(Reg::R1, map);
+        self.stack_ptr(Reg::R2, key);
+        self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
+        let done = self.e.new_label();
+        self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, done);
+        let p = self.alloc()?;
+        self.e.emit(Insn::mov64_reg(p, Reg::R0));
+        Ok((p, done))
     }
 
     /// `bpf_ringbuf_output(&events, r10 + off, size, 0)`.

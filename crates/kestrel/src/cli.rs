@@ -10,7 +10,7 @@ use clap::{Parser, ValueEnum};
     name = "kestrel",
     version,
     about = "Trace the kernel with bpftrace-compatible scripts, compiled straight to eBPF (no clang, no LLVM, no headers).",
-    after_help = "EXAMPLES:\n  kestrel -e 'BEGIN { printf(\"hello world\\n\"); exit(); }'\n  kestrel -e 'tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }'\n  kestrel -l 'tracepoint:sched:*'\n  kestrel -lv tracepoint:syscalls:sys_enter_openat\n  kestrel --dump=insns -e 'tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", str(args->filename)); }'\n  kestrel script.bt"
+    after_help = "EXAMPLES:\n  kestrel -e 'BEGIN { printf(\"hello world\\n\"); exit(); }'\n  kestrel -e 'tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }'\n  kestrel -l 'tracepoint:sched:*'\n  kestrel --explain E0203\n  kestrel -lv tracepoint:syscalls:sys_enter_openat\n  kestrel --dump=insns -e 'tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", str(args->filename)); }'\n  kestrel script.bt"
 )]
 pub struct Cli {
     /// Program text to run (instead of a script file).
@@ -38,9 +38,21 @@ pub struct Cli {
     #[arg(long = "emit-obj", value_name = "FILE")]
     pub emit_obj: Option<std::path::PathBuf>,
 
-    /// Output format.
+    /// Explain a diagnostic code (e.g. E0203) with an example, then exit.
+    #[arg(long = "explain", value_name = "CODE")]
+    pub explain: Option<String>,
+
+    /// Output format (with json, diagnostics are JSON lines on stderr too).
     #[arg(short = 'f', long = "format", value_enum, default_value = "text")]
     pub format: OutputFormat,
+
+    /// Write all output (what would go to stdout) to FILE instead.
+    #[arg(short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Allow functions that change the system: system(), signal(), override().
+    #[arg(long = "unsafe")]
+    pub allow_unsafe: bool,
 
     /// Script file to run (or, with -l, the probe pattern).
     pub script: Option<String>,
@@ -82,6 +94,7 @@ impl Cli {
         };
         let mut options = kestrel_lang::Options {
             positional,
+            unsafe_allowed: self.allow_unsafe,
             ..Default::default()
         };
         if let Some(n) = std::env::var("KESTREL_STRLEN")
@@ -101,8 +114,9 @@ impl Cli {
         match (&self.program, &self.script) {
             (Some(p), _) => Ok(("-e".to_string(), p.clone())),
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(PathBuf::from(path))
+                let bytes = std::fs::read(PathBuf::from(path))
                     .with_context(|| format!("cannot read script '{path}'"))?;
+                let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, &e))?;
                 Ok((path.clone(), text))
             }
             (None, None) => anyhow::bail!(
@@ -110,4 +124,24 @@ impl Cli {
             ),
         }
     }
+}
+
+/// A one-line error locating the first byte of a script that is not UTF-8.
+fn not_utf8(path: &str, e: &std::string::FromUtf8Error) -> anyhow::Error {
+    let bytes = e.as_bytes();
+    let at = e.utf8_error().valid_up_to();
+    let before = &bytes[..at];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    anyhow::anyhow!(
+        "{path}:{line}:{col}: the script is not valid UTF-8 (byte 0x{:02x}); kestrel reads scripts as UTF-8 text",
+        bytes.get(at).copied().unwrap_or(0)
+    )
 }

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use kestrel_codegen::ObjectSpec;
 use kestrel_kernel::{FixtureKernel, KernelFacts, LiveKernel};
-use kestrel_lang::diag::{render_all, Severity};
+use kestrel_lang::diag::Severity;
+
+use crate::diagnostics::emit;
 use kestrel_lang::ir;
 
 use crate::cli::Dump;
@@ -85,14 +87,14 @@ fn compile_here(
     let ast = match kestrel_lang::parse(source) {
         Ok(ast) => ast,
         Err(diags) => {
-            eprint!("{}", render_all(&diags, name, source));
+            emit(&diags, name, source);
             return Ok(None);
         }
     };
     let analysis = match kestrel_lang::analyze_with(&ast, kernel, options) {
         Ok(a) => a,
         Err(diags) => {
-            eprint!("{}", render_all(&diags, name, source));
+            emit(&diags, name, source);
             return Ok(None);
         }
     };
@@ -102,9 +104,7 @@ fn compile_here(
         .filter(|d| d.severity == Severity::Warning)
         .cloned()
         .collect();
-    if !warnings.is_empty() {
-        eprint!("{}", render_all(&warnings, name, source));
-    }
+    emit(&warnings, name, source);
     let object = kestrel_codegen::compile(&analysis.program).context("code generation failed")?;
     Ok(Some(Compiled {
         program: analysis.program,
@@ -126,7 +126,7 @@ pub fn dump(
                 Ok(ExitCode::SUCCESS)
             }
             Err(diags) => {
-                eprint!("{}", render_all(&diags, name, source));
+                emit(&diags, name, source);
                 Ok(ExitCode::from(1))
             }
         };

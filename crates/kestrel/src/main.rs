@@ -5,9 +5,11 @@
 mod child;
 mod cli;
 mod compile;
+mod diagnostics;
 mod firewall_cmd;
 mod list;
 mod run;
+mod tools_cmd;
 
 use std::process::ExitCode;
 
@@ -20,6 +22,8 @@ fn main() -> ExitCode {
         Some("bench") => {
             Some(firewall_cmd::bench_main as fn(&[String]) -> anyhow::Result<ExitCode>)
         }
+        Some("tools") => Some(tools_cmd::list_main as fn(&[String]) -> anyhow::Result<ExitCode>),
+        Some("tool") => Some(tools_cmd::tool_main as fn(&[String]) -> anyhow::Result<ExitCode>),
         _ => None,
     };
     if let Some(run) = sub {
@@ -40,6 +44,14 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &cli::Cli) -> anyhow::Result<ExitCode> {
+    if let Some(code) = &cli.explain {
+        diagnostics::explain(code)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    diagnostics::set_format(match cli.format {
+        cli::OutputFormat::Text => diagnostics::DiagFormat::Text,
+        cli::OutputFormat::Json => diagnostics::DiagFormat::Json,
+    });
     if cli.list {
         return list::list(
             cli.script.as_deref().or(cli.program.as_deref()),

@@ -15,7 +15,7 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
     let syntax = crate::compile::on_big_stack(|| {
         Ok(kestrel_lang::parse(source)
             .err()
-            .map(|diags| kestrel_lang::diag::render_all(&diags, name, source)))
+            .map(|diags| crate::diagnostics::render(&diags, name, source)))
     })?;
     if let Some(rendered) = syntax {
         eprint!("{rendered}");
@@ -66,8 +66,16 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // -o FILE: everything that would go to stdout goes to the file, as in bpftrace.
+    let mut out: Box<dyn Write> = match &cli.output {
+        Some(path) => {
+            use anyhow::Context;
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create output file '{}'", path.display()))?;
+            Box::new(std::io::LineWriter::new(file))
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
     let plural = if attached == 1 { "" } else { "s" };
     if cli.format == crate::cli::OutputFormat::Json {
         writeln!(
@@ -98,7 +106,7 @@ fn output_format(cli: &Cli) -> OutputFormat {
 }
 
 /// Why this process cannot load BPF programs, if it cannot.
-fn missing_privileges() -> Option<String> {
+pub fn missing_privileges() -> Option<String> {
     // CAP_SYS_ADMIN (21), or CAP_BPF (39) with CAP_PERFMON (38), lets a process load tracing
     // programs.
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -116,7 +124,7 @@ fn missing_privileges() -> Option<String> {
 }
 
 /// Print a runtime error, mapping a verifier rejection back to the script line.
-fn report(e: &RuntimeError, object: &ObjectSpec, name: &str, source: &str) -> ExitCode {
+pub fn report(e: &RuntimeError, object: &ObjectSpec, name: &str, source: &str) -> ExitCode {
     if let RuntimeError::Verifier {
         program,
         insn: Some(insn),
@@ -130,7 +138,7 @@ fn report(e: &RuntimeError, object: &ObjectSpec, name: &str, source: &str) -> Ex
                     kestrel_lang::Span::new(*start as usize, *end as usize),
                 )
                 .with_label(format!("instruction {insn} comes from here"));
-                eprint!("{}", d.render(name, source));
+                crate::diagnostics::emit(&[d], name, source);
             }
         }
     }

@@ -20,7 +20,7 @@ fn syntax_error_has_line_column_and_caret() {
     let out = run(&["-e", "BEGIN { printf(\"hi\\n\") exit(); }"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.starts_with("error[E0101]: "), "{err}");
     assert!(err.contains("-e:1:"), "{err}");
     assert!(err.contains('^'), "{err}");
     assert!(!err.contains("panicked"), "{err}");

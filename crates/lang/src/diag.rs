@@ -2,10 +2,14 @@
 
 use crate::span::Span;
 
+pub mod codes;
+mod json;
 mod render;
 mod suggest;
 
-pub use render::render_all;
+pub use codes::Code;
+pub use json::render_all_json;
+pub use render::{render_all, render_all_styled, Style};
 pub use suggest::did_you_mean;
 
 /// How serious a diagnostic is.
@@ -31,6 +35,9 @@ pub struct Label {
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
+    /// The code from [`codes`] (`E0203`, `W0002`, ...); every diagnostic the front end makes
+    /// has one (a test checks), `None` only for ad-hoc ones made outside it.
+    pub code: Option<Code>,
     /// One-line summary, e.g. `unknown tracepoint 'nosuch:probe'`.
     pub title: String,
     /// The main place the problem is.
@@ -48,6 +55,7 @@ impl Diagnostic {
     pub fn error(title: impl Into<String>, span: Span) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
+            code: None,
             title: title.into(),
             primary: Label {
                 span,
@@ -64,6 +72,11 @@ impl Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(title, span)
         }
+    }
+    /// Set the diagnostic's code from the [`codes`] table.
+    pub fn with_code(mut self, code: Code) -> Diagnostic {
+        self.code = Some(code);
+        self
     }
     /// Set the text beside the primary carets.
     pub fn with_label(mut self, message: impl Into<String>) -> Diagnostic {

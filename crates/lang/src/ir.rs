@@ -18,6 +18,10 @@ pub struct Program {
     pub printfs: Vec<PrintfDecl>,
     /// Element types of every tuple shape, indexed by `Type::Tuple::id`.
     pub tuples: Vec<Vec<Type>>,
+    /// Every action userspace carries out (`print`, `clear`, `time`, ...), indexed by id.
+    pub actions: Vec<crate::actions::ActionDecl>,
+    /// `strftime()` formats, indexed by `Type::Timestamp::id`.
+    pub strftimes: Vec<String>,
 }
 
 /// Index into [`Program::maps`].

@@ -14,6 +14,7 @@
 
 mod literal;
 
+use crate::diag::codes;
 use std::fmt;
 
 use logos::Logos;
@@ -261,6 +262,7 @@ pub fn skip_trivia(src: &str, mut pos: usize) -> Result<usize, TriviaError> {
                 None => {
                     let d =
                         Diagnostic::error("unterminated block comment", Span::new(pos, pos + 2))
+                            .with_code(codes::UNTERMINATED_COMMENT)
                             .with_label("this comment is never closed")
                             .with_hint("close it with '*/'");
                     return Err(TriviaError {
@@ -285,12 +287,14 @@ pub fn skip_trivia(src: &str, mut pos: usize) -> Result<usize, TriviaError> {
                         "'#define' is not supported yet",
                         Span::new(pos, pos + line.len()),
                     )
+                    .with_code(codes::PREPROCESSOR)
                     .with_hint("use a scratch variable or a positional parameter instead")
                 } else {
                     Diagnostic::error(
                         format!("unknown preprocessor directive '#{word}'"),
                         Span::new(pos, pos + line.len()),
                     )
+                    .with_code(codes::PREPROCESSOR)
                     .with_note("only '#include' lines are accepted (and ignored)")
                 };
                 return Err(TriviaError {
@@ -378,6 +382,7 @@ pub fn next_token(src: &str, pos: usize) -> (Token, Option<Diagnostic>) {
             let ch = src[start..].chars().next().unwrap_or('?');
             let end = start + ch.len_utf8();
             let d = Diagnostic::error(format!("unknown character {ch:?}"), Span::new(start, end))
+                .with_code(codes::UNKNOWN_CHARACTER)
                 .with_label("not part of the language");
             err(d, end)
         }
@@ -390,7 +395,8 @@ pub fn next_token(src: &str, pos: usize) -> (Token, Option<Diagnostic>) {
                     Diagnostic::error(
                         format!("positional parameter '{text}' is too large"),
                         Span::new(start, end),
-                    ),
+                    )
+                    .with_code(codes::INVALID_NUMBER),
                     end,
                 ),
             },
@@ -419,6 +425,7 @@ fn lex_int(src: &str, start: usize, end: usize) -> (Token, Option<Diagnostic>) {
             "floating-point numbers are not supported",
             Span::new(start, end),
         )
+        .with_code(codes::INVALID_NUMBER)
         .with_note("eBPF programs compute with integers only");
         return (
             Token {
@@ -441,6 +448,7 @@ fn lex_int(src: &str, start: usize, end: usize) -> (Token, Option<Diagnostic>) {
                 format!("invalid integer literal '{text}'"),
                 Span::new(start, end),
             )
+            .with_code(codes::INVALID_NUMBER)
             .with_label(why);
             (
                 Token {
@@ -467,6 +475,7 @@ fn lex_string(src: &str, start: usize) -> (Token, Option<Diagnostic>) {
                 "unterminated string literal",
                 Span::new(start, end.max(start + 1)),
             )
+            .with_code(codes::UNTERMINATED_STRING)
             .with_label("this string has no closing '\"'")
             .with_hint("strings end on the line they start; write '\\n' for a newline");
             (
@@ -479,6 +488,7 @@ fn lex_string(src: &str, start: usize) -> (Token, Option<Diagnostic>) {
         }
         literal::StrScan::BadEscape(s, e, msg) => {
             let d = Diagnostic::error(msg, Span::new(s, e))
+                .with_code(codes::INVALID_ESCAPE)
                 .with_label("invalid escape")
                 .with_note("escapes are \\n \\t \\r \\\\ \\\" \\' \\xNN and octal \\NNN");
             let end = match literal::scan_string(src, start) {

@@ -16,6 +16,7 @@ mod stmt;
 mod tests;
 
 use crate::ast::{Block, Probe, ProbeSpec, Program};
+use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::lexer::{self, Punct, Token, TokenKind};
 use crate::span::Span;
@@ -30,7 +31,8 @@ const MAX_ERRORS: usize = 20;
 /// Returns the program, or every syntax error found (at least one), in source order.
 pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
     if u32::try_from(source.len()).is_err() {
-        let d = Diagnostic::error("script is too large (over 4 GiB)", Span::new(0, 0));
+        let d = Diagnostic::error("script is too large (over 4 GiB)", Span::new(0, 0))
+            .with_code(codes::SCRIPT_TOO_LARGE);
         return Err(vec![d]);
     }
     let mut p = Parser::new(source);
@@ -186,7 +188,8 @@ impl<'s> Parser<'s> {
             TokenKind::Eof => self.eof_error(&format!("expected {expected}")),
             found => {
                 let mut d =
-                    Diagnostic::error(format!("expected {expected}, found {found}"), tok.span);
+                    Diagnostic::error(format!("expected {expected}, found {found}"), tok.span)
+                        .with_code(codes::SYNTAX);
                 if let Some((span, message)) = secondary {
                     d = d.with_secondary(span, message);
                 }
@@ -206,7 +209,8 @@ impl<'s> Parser<'s> {
             return Reported;
         }
         self.eof_reported = true;
-        let mut d = Diagnostic::error(format!("unexpected end of input: {what}"), self.eof_span());
+        let mut d = Diagnostic::error(format!("unexpected end of input: {what}"), self.eof_span())
+            .with_code(codes::UNEXPECTED_EOF);
         if let Some(open) = self.open_blocks.last() {
             d = d.with_secondary(*open, "unclosed block");
         }
@@ -335,6 +339,7 @@ impl<'s> Parser<'s> {
                 format!("C type definitions ('{raw} ...') are not supported"),
                 span,
             )
+            .with_code(codes::UNSUPPORTED_SYNTAX)
             .with_hint("kestrel reads kernel types from BTF; cast pointers with '(struct name *)'");
             return Err(self.report(d));
         }

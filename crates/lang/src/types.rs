@@ -74,6 +74,12 @@ pub enum Type {
     /// A user address printed as its symbol (`usym(addr)`): a u64 address then the u64
     /// process id, 16 bytes.
     Usym,
+    /// `strftime(fmt, nsecs)`: nanoseconds since boot, printed by userspace as wall-clock
+    /// time with format number `id` of `ir::Program::strftimes`.
+    Timestamp {
+        /// Index of the format.
+        id: u32,
+    },
 }
 
 /// How `kstack`/`ustack` frames are printed (bpftrace's stack modes).
@@ -133,6 +139,7 @@ impl Type {
             Type::Inet => 24,
             Type::Username | Type::Errno | Type::Mac => 8,
             Type::KStack { .. } | Type::UStack { .. } | Type::Ksym => 8,
+            Type::Timestamp { .. } => 8,
             Type::Usym => 16,
             Type::Buf { len } => 8 + len,
             Type::Tuple { size, .. } => size,
@@ -155,6 +162,7 @@ impl Type {
             (Type::KStack { .. }, Type::KStack { .. })
             | (Type::UStack { .. }, Type::UStack { .. }) => self == other,
             (Type::Buf { len: a }, Type::Buf { len: b }) => a == b,
+            (Type::Timestamp { .. }, Type::Timestamp { .. }) => self == other,
             // Tuples of one shape share one table entry.
             (Type::Tuple { id: a, .. }, Type::Tuple { id: b, .. }) => a == b,
             _ => false,
@@ -191,6 +199,7 @@ impl fmt::Display for Type {
             Type::UStack { .. } => write!(f, "ustack"),
             Type::Ksym => write!(f, "ksym"),
             Type::Usym => write!(f, "usym"),
+            Type::Timestamp { .. } => write!(f, "timestamp"),
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::io::Write;
 
 use aya::maps::{MapData, RingBuf};
-use kestrel_codegen::{PrintfSpec, EVENT_EXIT};
+use kestrel_codegen::{PrintfSpec, EVENT_ACTION_BASE, EVENT_EXIT};
 
 use crate::output::{printf_json, PrintfFormatter};
 use crate::{OutputFormat, RuntimeError};
@@ -50,6 +50,8 @@ pub(crate) enum Record {
     Printed,
     /// The script called `exit()`.
     Exit,
+    /// Action number `.0` of `ObjectSpec::actions` is to be carried out for this record.
+    Action(usize),
 }
 
 /// Decodes and prints one record.
@@ -70,6 +72,11 @@ pub(crate) fn handle_record(
     if id == EVENT_EXIT {
         return Ok(Record::Exit);
     }
+    if id >= EVENT_ACTION_BASE {
+        return usize::try_from(id - EVENT_ACTION_BASE)
+            .map(Record::Action)
+            .map_err(|_| bad(id, "no action has this id"));
+    }
     let index = usize::try_from(id)
         .ok()
         .filter(|&i| i < printer.formatters.len())
@@ -89,6 +96,10 @@ pub(crate) fn handle_record(
     Ok(Record::Printed)
 }
 
+/// Carries out action number `index` for `record` (see `crate::actions`).
+pub(crate) type ActionHandler<'a> =
+    dyn FnMut(usize, &[u8], &mut dyn Write) -> Result<(), RuntimeError> + 'a;
+
 /// The script's event ring buffer.
 pub(crate) struct EventRing {
     /// The mapped ring.
@@ -98,16 +109,22 @@ pub(crate) struct EventRing {
 impl EventRing {
     /// Prints every record available now. Stops early at an exit record, leaving later
     /// records unread (they were produced after `exit()`), and returns whether it saw one.
+    /// Action records go to `on_action` (with the action's index and the record).
     pub(crate) fn drain(
         &mut self,
         printer: &Printer,
         out: &mut dyn Write,
+        on_action: &mut ActionHandler<'_>,
     ) -> Result<bool, RuntimeError> {
         let mut exit = false;
         while let Some(item) = self.ring.next() {
-            if handle_record(printer, &item, out)? == Record::Exit {
-                exit = true;
-                break;
+            match handle_record(printer, &item, out)? {
+                Record::Exit => {
+                    exit = true;
+                    break;
+                }
+                Record::Action(index) => on_action(index, &item, out)?,
+                Record::Printed => {}
             }
         }
         out.flush().map_err(RuntimeError::Output)?;

@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 #![allow(unsafe_code)]
 
+mod actions;
 mod attach;
 mod error;
 mod events;

@@ -115,6 +115,54 @@ pub(crate) fn read_entries(
     Ok(entries)
 }
 
+/// Deletes every element of `data` (`clear(@map)`); with `zero`, stores a zero value under
+/// every key instead (`zero(@map)`), keeping the keys.
+pub(crate) fn clear_entries(
+    spec: &MapSpec,
+    data: &MapData,
+    cpus: usize,
+    zero: bool,
+) -> Result<(), RuntimeError> {
+    let err = |op: &'static str| {
+        move |source| RuntimeError::MapRead {
+            map: spec.name.clone(),
+            op,
+            source,
+        }
+    };
+    let raw = RawMap::new(
+        data.fd().as_fd(),
+        spec.key_size,
+        spec.value_size,
+        spec.kind.is_per_cpu(),
+        cpus,
+    );
+    // Collect the keys first: deleting while iterating restarts hash iteration.
+    let mut keys = Vec::new();
+    let mut key: Option<Vec<u8>> = None;
+    let mut next = vec![0u8; raw.key_size()];
+    let max_steps = (spec.max_entries as usize + 1).saturating_mul(MAX_STEPS_PER_ENTRY);
+    for _ in 0..max_steps {
+        if !raw
+            .next_key(key.as_deref(), &mut next)
+            .map_err(err("BPF_MAP_GET_NEXT_KEY"))?
+        {
+            break;
+        }
+        keys.push(next.clone());
+        key = Some(next.clone());
+    }
+    let zeros = vec![0u8; raw.value_len()];
+    for k in &keys {
+        if zero {
+            raw.update(k, &zeros).map_err(err("BPF_MAP_UPDATE_ELEM"))?;
+        } else {
+            raw.delete(k).map_err(err("BPF_MAP_DELETE_ELEM"))?;
+        }
+    }
+    Ok(())
+}
+
 /// One value per CPU for per-CPU maps (each CPU's slot is rounded up to 8 bytes), else one.
 fn split_values(value: &[u8], value_size: usize, per_cpu: bool) -> Vec<Vec<u8>> {
     if !per_cpu {

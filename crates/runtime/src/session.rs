@@ -75,6 +75,8 @@ pub struct Session {
     symbols: std::sync::Arc<crate::symbols::SessionSymbols>,
     /// Poll rounds since the processes in user-stack maps were last looked at.
     observe_round: u32,
+    /// Actions (`print`, `clear`, `system`, ...) carried out when their records arrive.
+    actions: crate::actions::Actions,
 }
 
 impl std::fmt::Debug for Session {
@@ -110,6 +112,8 @@ impl Session {
             }
         }
         let printer = Printer::new(&spec.printfs, opts.format)?;
+        let actions = crate::actions::Actions::new(&spec, opts.format)?;
+        crate::output::timefmt::set_formats(&spec.strftimes);
         let mut ebpf = loader::create_maps(&spec, opts)?;
 
         // Take our maps out of aya's object: the events ring needs an owned MapData, and
@@ -171,6 +175,7 @@ impl Session {
             lost_reported: 0,
             symbols: std::sync::Arc::new(crate::symbols::SessionSymbols::new(stacks)),
             observe_round: 0,
+            actions,
         })
     }
 
@@ -374,7 +379,15 @@ impl Session {
         }
         if let Some(events) = &mut self.events {
             let _symbols = crate::output::symbols::install(self.symbols.clone());
-            if events.drain(&self.printer, out)? {
+            let access = crate::actions::MapAccess {
+                spec: &self.spec,
+                live: &self.user_maps,
+            };
+            let actions = &self.actions;
+            let mut on_action = |index: usize, record: &[u8], out: &mut dyn Write| {
+                actions.run(index, record, &access, out)
+            };
+            if events.drain(&self.printer, out, &mut on_action)? {
                 self.exited = true;
             }
         }

@@ -9,6 +9,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 
@@ -157,6 +159,37 @@ impl<'fd> RawMap<'fd> {
             ..MapElemAttr::default()
         };
         match sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores `value` (all CPUs' copies for per-CPU maps) under `key`.
+    pub fn update(&self, key: &[u8], value: &[u8]) -> io::Result<()> {
+        if key.len() != self.key_size || value.len() != self.value_len {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let mut attr = MapElemAttr {
+            map_fd: fd_u32(self.fd)?,
+            key: key.as_ptr() as u64,
+            value_or_next_key: value.as_ptr() as u64,
+            ..MapElemAttr::default()
+        };
+        sys_bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(|_| ())
+    }
+
+    /// Deletes `key`. Returns `Ok(false)` if it was already absent.
+    pub fn delete(&self, key: &[u8]) -> io::Result<bool> {
+        if key.len() != self.key_size {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let mut attr = MapElemAttr {
+            map_fd: fd_u32(self.fd)?,
+            key: key.as_ptr() as u64,
+            ..MapElemAttr::default()
+        };
+        match sys_bpf(BPF_MAP_DELETE_ELEM, &mut attr) {
             Ok(_) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
             Err(e) => Err(e),

@@ -1,9 +1,43 @@
-//! Turning a [`Diagnostic`] into rustc-style plain text (no colours, so output is stable).
+//! Turning a [`Diagnostic`] into rustc-style text: plain by default (stable for tests and
+//! pipes), with ANSI colours when [`Style::color`] is set (a terminal without NO_COLOR).
 
 use std::fmt::Write;
 
 use super::{Diagnostic, Severity};
 use crate::span::Span;
+
+/// How to render: plain text or with ANSI colours.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    /// Colour the severity, code, gutter and underlines.
+    pub color: bool,
+}
+
+impl Style {
+    /// Colours when stderr is a terminal and NO_COLOR is unset or empty
+    /// (<https://no-color.org>); plain text otherwise.
+    pub fn for_stderr() -> Style {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: !no_color && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// `text` wrapped in the SGR sequence `sgr` when colouring.
+    fn paint(self, sgr: &str, text: &str) -> String {
+        if self.color && !text.is_empty() {
+            format!("\x1b[{sgr}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+const BOLD_RED: &str = "1;31";
+const BOLD_YELLOW: &str = "1;33";
+const BOLD_BLUE: &str = "1;34";
+const BOLD: &str = "1";
 
 /// Columns a tab advances to, in both the echoed source line and the underline.
 const TAB_WIDTH: usize = 4;
@@ -111,6 +145,31 @@ fn advance(col: usize, ch: char) -> usize {
     }
 }
 
+/// Source lines wider than this are shown as a window of this many columns.
+const MAX_SHOWN_COLUMNS: usize = 160;
+
+/// `text` (tabs already expanded), cut to a window of [`MAX_SHOWN_COLUMNS`] that shows
+/// column `focus` with some context before it, with `...` where text was cut. Also returns
+/// the columns cut from the left and the width of the `...` put in their place.
+fn window(text: &str, focus: usize) -> (String, (usize, usize)) {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= MAX_SHOWN_COLUMNS {
+        return (text.to_string(), (0, 0));
+    }
+    let start = focus
+        .saturating_sub(MAX_SHOWN_COLUMNS / 3)
+        .min(chars.len().saturating_sub(MAX_SHOWN_COLUMNS));
+    let end = (start + MAX_SHOWN_COLUMNS).min(chars.len());
+    let mut out = String::new();
+    let lead = if start > 0 { "..." } else { "" };
+    out.push_str(lead);
+    out.extend(&chars[start..end]);
+    if end < chars.len() {
+        out.push_str("...");
+    }
+    (out, (start, lead.len()))
+}
+
 fn expand_tabs(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut col = 0;
@@ -127,9 +186,22 @@ fn expand_tabs(text: &str) -> String {
 }
 
 impl Diagnostic {
-    /// Render as rustc-style text: title, `--> name:line:col`, the source lines with `^`
-    /// under the primary span and `-` under secondary ones, then notes and the hint.
+    /// Render as rustc-style plain text: `error[CODE]: title`, `--> name:line:col`, the
+    /// source lines with `^` under the primary span and `-` under secondary ones, then notes
+    /// and the hint.
     pub fn render(&self, source_name: &str, source: &str) -> String {
+        self.render_styled(source_name, source, Style::default())
+    }
+
+    /// 1-based line and character column of the primary span's start.
+    pub fn line_col(&self, source: &str) -> (usize, usize) {
+        let lines = Lines::new(source);
+        let m = lines.mark(self.primary.span, '^', "");
+        (m.line + 1, m.char_col)
+    }
+
+    /// [`render`](Self::render) with a chosen [`Style`].
+    pub fn render_styled(&self, source_name: &str, source: &str, style: Style) -> String {
         let lines = Lines::new(source);
         let mut marks = vec![lines.mark(self.primary.span, '^', &self.primary.message)];
         marks.extend(
@@ -147,56 +219,94 @@ impl Diagnostic {
         let pad = " ".repeat(gutter);
 
         let mut out = String::new();
-        let severity = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
+        let (severity, colour) = match self.severity {
+            Severity::Error => ("error", BOLD_RED),
+            Severity::Warning => ("warning", BOLD_YELLOW),
         };
-        let _ = writeln!(out, "{severity}: {}", self.title);
+        let head = match self.code {
+            Some(code) => format!("{severity}[{code}]"),
+            None => severity.to_string(),
+        };
         let _ = writeln!(
             out,
-            "{pad}--> {source_name}:{}:{}",
+            "{}{}",
+            style.paint(colour, &head),
+            style.paint(BOLD, &format!(": {}", self.title))
+        );
+        let _ = writeln!(
+            out,
+            "{pad}{} {source_name}:{}:{}",
+            style.paint(BOLD_BLUE, "-->"),
             primary_line + 1,
             primary_col
         );
-        let _ = writeln!(out, "{pad} |");
+        let bar = style.paint(BOLD_BLUE, "|");
+        let _ = writeln!(out, "{pad} {bar}");
         let mut shown: Option<usize> = None;
+        // Display columns cut from the left of the line being shown (long lines are shown
+        // as a window around the first mark) and how many columns stand for the cut ("...").
+        let mut cut = (0usize, 0usize);
         for mark in &marks {
             if shown != Some(mark.line) {
                 if shown.is_some_and(|prev| mark.line > prev + 1) {
                     let _ = writeln!(out, "...");
                 }
-                let text = expand_tabs(lines.text(mark.line));
-                let _ = writeln!(out, "{:>gutter$} | {}", mark.line + 1, text);
+                let (text, window) = window(&expand_tabs(lines.text(mark.line)), mark.start_col);
+                cut = window;
+                let number = style.paint(BOLD_BLUE, &format!("{:>gutter$} |", mark.line + 1));
+                let _ = writeln!(out, "{number} {text}");
                 shown = Some(mark.line);
             }
-            let underline: String = std::iter::repeat_n(mark.underline, mark.width).collect();
-            let mut row = format!("{pad} | {}{underline}", " ".repeat(mark.start_col));
+            let start_col = mark.start_col.saturating_sub(cut.0) + cut.1;
+            let width = mark.width.min(MAX_SHOWN_COLUMNS);
+            let mut underline: String = std::iter::repeat_n(mark.underline, width).collect();
             if !mark.message.is_empty() {
-                row.push(' ');
-                row.push_str(mark.message);
+                underline.push(' ');
+                underline.push_str(mark.message);
             }
+            let underline_colour = if mark.underline == '^' {
+                colour
+            } else {
+                BOLD_BLUE
+            };
+            let row = format!(
+                "{pad} {bar} {}{}",
+                " ".repeat(start_col),
+                style.paint(underline_colour, &underline)
+            );
             let _ = writeln!(out, "{row}");
         }
         if !self.notes.is_empty() || self.hint.is_some() {
-            let _ = writeln!(out, "{pad} |");
+            let _ = writeln!(out, "{pad} {bar}");
         }
+        let eq = style.paint(BOLD_BLUE, "=");
         for note in &self.notes {
-            let _ = writeln!(out, "{pad} = note: {note}");
+            let _ = writeln!(out, "{pad} {eq} {} {note}", style.paint(BOLD, "note:"));
         }
         if let Some(hint) = &self.hint {
-            let _ = writeln!(out, "{pad} = hint: {hint}");
+            let _ = writeln!(out, "{pad} {eq} {} {hint}", style.paint(BOLD, "hint:"));
         }
         out
     }
 }
 
-/// Render several diagnostics, separated by blank lines.
-pub fn render_all(diags: &[Diagnostic], source_name: &str, source: &str) -> String {
+/// Render several diagnostics with `style`, separated by blank lines.
+pub fn render_all_styled(
+    diags: &[Diagnostic],
+    source_name: &str,
+    source: &str,
+    style: Style,
+) -> String {
     diags
         .iter()
-        .map(|d| d.render(source_name, source))
+        .map(|d| d.render_styled(source_name, source, style))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Render several diagnostics, separated by blank lines.
+pub fn render_all(diags: &[Diagnostic], source_name: &str, source: &str) -> String {
+    render_all_styled(diags, source_name, source, Style::default())
 }
 
 #[cfg(test)]
@@ -247,6 +357,26 @@ mod tests {
    |   ^^ here
 "
         );
+    }
+
+    #[test]
+    fn long_lines_are_windowed_around_the_span() {
+        let src = format!(
+            "BEGIN {{ @x = {}oops{}; }}",
+            "1 + ".repeat(500),
+            " + 1".repeat(500)
+        );
+        let at = src.find("oops").unwrap_or(0);
+        let text = Diagnostic::error("e", Span::new(at, at + 4)).render("f", &src);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[3].starts_with("1 | ...") && lines[3].ends_with("..."),
+            "{text}"
+        );
+        assert!(lines[3].len() < 180, "{text}");
+        // The carets still sit under the word.
+        let caret = lines[4].find('^').unwrap_or(0);
+        assert_eq!(&lines[3][caret..caret + 4], "oops", "{text}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use super::{PResult, Parser};
 use crate::ast::{BinOp, Expr, ExprKind, Ident, MapRef, TypeName, UnOp};
+use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::lexer::{Keyword, Punct, Token, TokenKind};
 use crate::span::Span;
@@ -158,6 +159,7 @@ impl Parser<'_> {
                 format!("'{sym}' needs a '$variable' or '@map' element"),
                 target.span,
             )
+            .with_code(codes::INVALID_ASSIGN_TARGET)
             .with_secondary(op.span, "applied here");
             return Err(self.report(d));
         }
@@ -291,6 +293,7 @@ impl Parser<'_> {
                             "a map key list cannot be empty",
                             Span::new(tok.span.end as usize, close.end as usize),
                         )
+                        .with_code(codes::SYNTAX)
                         .with_hint(format!("write '@{name}' for a map without keys"));
                         return Err(self.report(d));
                     }
@@ -304,7 +307,8 @@ impl Parser<'_> {
             }
             TokenKind::Keyword(Keyword::Sizeof) => self.sizeof(),
             TokenKind::Keyword(Keyword::Offsetof) => {
-                let d = Diagnostic::error("'offsetof' is not supported yet", tok.span);
+                let d = Diagnostic::error("'offsetof' is not supported yet", tok.span)
+                    .with_code(codes::UNSUPPORTED_SYNTAX);
                 Err(self.report(d))
             }
             TokenKind::Punct(Punct::LParen) => self.paren_or_tuple(),

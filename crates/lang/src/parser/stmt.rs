@@ -2,6 +2,7 @@
 
 use super::{PResult, Parser, Reported};
 use crate::ast::{AssignOp, Block, Expr, ExprKind, Ident, MapRef, Stmt, StmtKind};
+use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::lexer::{Keyword, Punct, TokenKind};
 use crate::span::Span;
@@ -127,6 +128,7 @@ impl Parser<'_> {
             }
             TokenKind::Keyword(Keyword::Else) => {
                 let d = Diagnostic::error("'else' without a matching 'if'", tok.span)
+                    .with_code(codes::SYNTAX)
                     .with_label("no 'if' block ends right before this");
                 Err(self.report(d))
             }
@@ -264,6 +266,7 @@ impl Parser<'_> {
                     ),
                     lhs.span,
                 )
+                .with_code(codes::INVALID_ASSIGN_TARGET)
                 .with_label("not a '$variable' or '@map' element")
                 .with_note(
                     "only scratch variables ($x) and map elements (@m[key]) can be assigned",

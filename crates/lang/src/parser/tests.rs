@@ -208,7 +208,7 @@ fn spans_are_exact() {
 fn diag_missing_semicolon() {
     assert_eq!(
         err("BEGIN { printf(\"hi\\n\") exit(); }"),
-        "error: expected ';' or '}' after statement, found 'identifier exit'
+        "error[E0101]: expected ';' or '}' after statement, found 'identifier exit'
  --> test.bt:1:24
   |
 1 | BEGIN { printf(\"hi\\n\") exit(); }
@@ -223,7 +223,7 @@ fn diag_missing_semicolon() {
 fn diag_missing_close_brace() {
     assert_eq!(
         err("BEGIN {\n  @x = count();\n  if (1) { exit(); }\n"),
-        "error: unexpected end of input: expected '}' to close the block opened here
+        "error[E0102]: unexpected end of input: expected '}' to close the block opened here
  --> test.bt:3:21
   |
 1 | BEGIN {
@@ -239,7 +239,7 @@ fn diag_missing_close_brace() {
 fn diag_unterminated_string() {
     assert_eq!(
         err("BEGIN { printf(\"hello); }\nEND { }"),
-        "error: unterminated string literal
+        "error[E0003]: unterminated string literal
  --> test.bt:1:16
   |
 1 | BEGIN { printf(\"hello); }
@@ -254,7 +254,7 @@ fn diag_unterminated_string() {
 fn diag_stray_token() {
     assert_eq!(
         err("BEGIN { @x = 1 + ; }"),
-        "error: expected an expression, found ';'
+        "error[E0101]: expected an expression, found ';'
  --> test.bt:1:18
   |
 1 | BEGIN { @x = 1 + ; }
@@ -263,7 +263,7 @@ fn diag_stray_token() {
     );
     assert_eq!(
         err("BEGIN { @x = 1; } }"),
-        "error: expected a probe such as 'BEGIN' or 'tracepoint:syscalls:sys_enter_openat', found '}'
+        "error[E0101]: expected a probe such as 'BEGIN' or 'tracepoint:syscalls:sys_enter_openat', found '}'
  --> test.bt:1:19
   |
 1 | BEGIN { @x = 1; } }
@@ -276,7 +276,7 @@ fn diag_stray_token() {
 fn diag_unknown_character() {
     assert_eq!(
         err("BEGIN { @x = 1 ` 2; }"),
-        "error: unknown character '`'
+        "error[E0001]: unknown character '`'
  --> test.bt:1:16
   |
 1 | BEGIN { @x = 1 ` 2; }
@@ -289,7 +289,7 @@ fn diag_unknown_character() {
 fn diag_if_without_braces_and_predicate() {
     assert_eq!(
         err("BEGIN { if (pid) exit(); }"),
-        "error: expected '{' after the 'if' condition, found 'identifier exit'
+        "error[E0101]: expected '{' after the 'if' condition, found 'identifier exit'
  --> test.bt:1:18
   |
 1 | BEGIN { if (pid) exit(); }
@@ -300,7 +300,7 @@ fn diag_if_without_braces_and_predicate() {
     );
     assert_eq!(
         err("tracepoint:a:b /pid == 1 { }"),
-        "error: expected '/' to close the predicate, found '{'
+        "error[E0101]: expected '/' to close the predicate, found '{'
  --> test.bt:1:26
   |
 1 | tracepoint:a:b /pid == 1 { }
@@ -318,9 +318,9 @@ fn diag_many_errors_recovered() {
     assert_eq!(
         titles,
         vec![
-            "error: expected an expression, found ';'",
-            "error: expected an expression, found ';'",
-            "error: expected ';' or '}' after statement, found 'identifier exit'",
+            "error[E0101]: expected an expression, found ';'",
+            "error[E0101]: expected an expression, found ';'",
+            "error[E0101]: expected ';' or '}' after statement, found 'identifier exit'",
         ]
     );
     let out = err("BEGIN { } ;\nEND { exit() exit() }\n@x = 1;\ninterval:s:1 / { }\nEND { 1 2 }");
@@ -328,11 +328,11 @@ fn diag_many_errors_recovered() {
     assert_eq!(
         titles,
         vec![
-            "error: expected a probe such as 'BEGIN' or 'tracepoint:syscalls:sys_enter_openat', found ';'",
-            "error: expected ';' or '}' after statement, found 'identifier exit'",
-            "error: expected a probe such as 'BEGIN' or 'tracepoint:syscalls:sys_enter_openat', found 'map @x'",
-            "error: expected an expression, found '{'",
-            "error: expected ';' or '}' after statement, found 'integer 2'",
+            "error[E0101]: expected a probe such as 'BEGIN' or 'tracepoint:syscalls:sys_enter_openat', found ';'",
+            "error[E0101]: expected ';' or '}' after statement, found 'identifier exit'",
+            "error[E0101]: expected a probe such as 'BEGIN' or 'tracepoint:syscalls:sys_enter_openat', found 'map @x'",
+            "error[E0101]: expected an expression, found '{'",
+            "error[E0101]: expected ';' or '}' after statement, found 'integer 2'",
         ]
     );
     assert!(err("BEGIN { @x = (1 + 2; }").contains("expected ')', found ';'"));

@@ -1,6 +1,7 @@
 //! Kernel data through BTF: pointer casts (`(struct task_struct *)curtask`), member access
 //! (`->`, `.`), dereference and indexing, each lowered to bounded `probe_read_kernel` reads.
 
+use crate::diag::codes;
 use kestrel_kernel::btf::{Btf, BtfKind, BtfType, TypeId};
 
 use crate::ast;
@@ -39,6 +40,7 @@ impl Checker<'_> {
                 format!("kernel type information is not available: {e}"),
                 span,
             )
+            .with_code(codes::KERNEL_INFO)
             .with_hint("struct access needs BTF (/sys/kernel/btf/vmlinux)")),
         };
         result.map_err(|d| self.error(d))
@@ -70,6 +72,7 @@ impl Checker<'_> {
                 format!("kernel type information is not available: {e}"),
                 ty.span,
             )
+            .with_code(codes::KERNEL_INFO)
         })?;
         let (kind, name) = if let Some(n) = base.strip_prefix("struct ") {
             (BtfKind::Struct, n.trim())
@@ -82,7 +85,10 @@ impl Checker<'_> {
         };
         btf.find_by_name(kind, name)
             .and_then(|id| btf.size_of(id))
-            .ok_or_else(|| Diagnostic::error(format!("unknown type '{base}'"), ty.span))
+            .ok_or_else(|| {
+                Diagnostic::error(format!("unknown type '{base}'"), ty.span)
+                    .with_code(codes::UNKNOWN_TYPE)
+            })
     }
 
     /// The type of `curtask`: `struct task_struct *` when BTF is there, else a plain u64.
@@ -125,7 +131,7 @@ impl Checker<'_> {
                     .or_else(|| btf.find_by_name(BtfKind::Typedef, name)),
             };
             found.ok_or_else(|| {
-                Diagnostic::error(format!("unknown type '{base}' in this kernel's BTF"), ty.span)
+                Diagnostic::error(format!("unknown type '{base}' in this kernel's BTF"), ty.span).with_code(codes::UNKNOWN_TYPE)
                     .with_hint("struct, union and enum names are those of the running kernel, e.g. (struct task_struct *)")
             })
         })?;
@@ -151,18 +157,18 @@ impl Checker<'_> {
             (Type::Record { id }, false) => id,
             (Type::Ptr { .. }, false) => {
                 return Err(self.error(
-                    Diagnostic::error("use -> to reach a member through a pointer", field.span)
+                    Diagnostic::error("use -> to reach a member through a pointer", field.span).with_code(codes::INVALID_ACCESS)
                         .with_hint(format!("write ->{}", field.name)),
                 ))
             }
             (Type::Record { .. }, true) => {
                 return Err(self.error(
-                    Diagnostic::error("use . to reach a member of a struct", field.span)
+                    Diagnostic::error("use . to reach a member of a struct", field.span).with_code(codes::INVALID_ACCESS)
                         .with_hint(format!("write .{}", field.name)),
                 ))
             }
             (other, _) => return Err(self.error(
-                Diagnostic::error(format!("a {other} has no members"), base.span).with_hint(
+                Diagnostic::error(format!("a {other} has no members"), base.span).with_code(codes::INVALID_ACCESS).with_hint(
                     "cast it to a struct pointer first, e.g. ((struct task_struct *)curtask)->pid",
                 ),
             )),
@@ -178,6 +184,7 @@ impl Checker<'_> {
                     ),
                     base.span,
                 )
+                .with_code(codes::INVALID_ACCESS)
             })?;
             let Some(m) = btf.struct_member(sid, &name) else {
                 let members: Vec<String> = btf
@@ -190,7 +197,8 @@ impl Checker<'_> {
                 let mut d = Diagnostic::error(
                     format!("{} has no member '{name}'", btf.type_name(sid)),
                     field_span,
-                );
+                )
+                .with_code(codes::UNKNOWN_TYPE);
                 if let Some(s) = did_you_mean(&name, members.iter().map(String::as_str)) {
                     d = d.with_hint(format!("did you mean '{s}'?"));
                 }
@@ -200,7 +208,8 @@ impl Checker<'_> {
                 return Err(Diagnostic::error(
                     format!("'{name}' is a bitfield, which kestrel cannot read yet"),
                     field_span,
-                ));
+                )
+                .with_code(codes::NOT_SUPPORTED));
             }
             Ok((m.bit_offset / 8, m.type_id))
         })?;
@@ -225,6 +234,7 @@ impl Checker<'_> {
         let Type::Ptr { target } = ptr.ty else {
             return Err(self.error(
                 Diagnostic::error(format!("cannot dereference a {}", ptr.ty), ptr.span)
+                    .with_code(codes::INVALID_ACCESS)
                     .with_hint("cast it to a pointer type first"),
             ));
         };
@@ -239,16 +249,17 @@ impl Checker<'_> {
         span: Span,
     ) -> Checked<ir::Expr> {
         let Type::Ptr { target } = ptr.ty else {
-            return Err(self.error(Diagnostic::error(
-                format!("cannot index a {}", ptr.ty),
-                ptr.span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(format!("cannot index a {}", ptr.ty), ptr.span)
+                    .with_code(codes::INVALID_ACCESS),
+            ));
         };
         let size = self.with_btf(span, |btf| {
             btf.size_of(TypeId(target))
                 .filter(|s| *s > 0)
                 .ok_or_else(|| {
                     Diagnostic::error("cannot index a pointer to a type of unknown size", span)
+                        .with_code(codes::INVALID_ACCESS)
                 })
         })?;
         let addr = ir::Expr {
@@ -308,10 +319,10 @@ impl Checker<'_> {
                 ..addr
             },
             Shape::Other(what) => {
-                return Err(self.error(Diagnostic::error(
-                    format!("kestrel cannot read a value of type {what}"),
-                    span,
-                )));
+                return Err(self.error(
+                    Diagnostic::error(format!("kestrel cannot read a value of type {what}"), span)
+                        .with_code(codes::NOT_SUPPORTED),
+                ));
             }
         })
     }

@@ -2,6 +2,7 @@
 //! operators and the value-returning functions.
 
 use crate::ast::{self, ExprKind as A};
+use crate::diag::codes;
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::ir::{self, Attach, Builtin, ExprKind as K, MapValue};
 use crate::span::Span;
@@ -126,6 +127,7 @@ impl Checker<'_> {
                 if !t.ty.compatible(o.ty) || t.ty == Type::Void {
                     return Err(self.error(
                         Diagnostic::error("the branches of ?: have different types", span)
+                            .with_code(codes::TYPE_MISMATCH)
                             .with_secondary(t.span, format!("this is a {}", t.ty))
                             .with_secondary(o.span, format!("this is a {}", o.ty)),
                     ));
@@ -188,10 +190,10 @@ impl Checker<'_> {
                     "int64" => Type::I64,
                     "uint64" => Type::U64,
                     other => {
-                        return Err(self.error(Diagnostic::error(
-                            format!("cannot cast to '{other}'"),
-                            ty.span,
-                        )))
+                        return Err(self.error(
+                            Diagnostic::error(format!("cannot cast to '{other}'"), ty.span)
+                                .with_code(codes::INVALID_CAST),
+                        ))
                     }
                 };
                 make(
@@ -203,6 +205,7 @@ impl Checker<'_> {
             }
             A::IncDec { .. } => Err(self.error(
                 Diagnostic::error("++ and -- can only be used as statements", span)
+                    .with_code(codes::INVALID_ACCESS)
                     .with_hint("write `$x++;` on its own line"),
             )),
             A::Index { expr, index } => {
@@ -256,7 +259,9 @@ impl Checker<'_> {
                 _ => "args exists only in tracepoint probes",
             };
             return Err(self.error(
-                Diagnostic::error("args must be followed by ->FIELD", span).with_hint(hint),
+                Diagnostic::error("args must be followed by ->FIELD", span)
+                    .with_code(codes::ARGS_MISUSE)
+                    .with_hint(hint),
             ));
         }
         if let Some(checked) = self.context_builtin(name, span, scope) {
@@ -266,12 +271,16 @@ impl Checker<'_> {
             return checked;
         }
         if LATER_BUILTINS.contains(&name) {
-            return Err(self.error(Diagnostic::error(
-                format!("the builtin '{name}' is not supported by kestrel yet"),
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(
+                    format!("the builtin '{name}' is not supported by kestrel yet"),
+                    span,
+                )
+                .with_code(codes::NOT_SUPPORTED),
+            ));
         }
         let mut d = Diagnostic::error(format!("unknown identifier '{name}'"), span)
+            .with_code(codes::UNKNOWN_IDENTIFIER)
             .with_label("not a builtin variable");
         let names = BUILTINS.iter().map(|(n, _, _)| *n).chain(["args"]);
         if let Some(s) = did_you_mean(name, names) {
@@ -296,6 +305,7 @@ impl Checker<'_> {
             }),
             None => {
                 let mut d = Diagnostic::error(format!("undefined variable '${name}'"), span)
+                    .with_code(codes::UNDEFINED_VARIABLE)
                     .with_label("used here before any assignment");
                 if let Some(s) = did_you_mean(name, scope.vars.iter().map(|v| v.name.as_str())) {
                     d = d.with_hint(format!("did you mean '${s}'?"));
@@ -316,7 +326,10 @@ impl Checker<'_> {
         for k in &map.keys {
             let e = self.expr(k, scope)?;
             if e.ty == Type::Void {
-                return Err(self.error(Diagnostic::error("a map key must have a value", k.span)));
+                return Err(self.error(
+                    Diagnostic::error("a map key must have a value", k.span)
+                        .with_code(codes::NO_VALUE),
+                ));
             }
             keys.push(e);
         }
@@ -340,6 +353,7 @@ impl Checker<'_> {
             Some(&id) => Ok(id),
             None => {
                 let mut d = Diagnostic::error(format!("undefined map '@{}'", map.name), map.span)
+                    .with_code(codes::UNDEFINED_MAP)
                     .with_label("this map is never assigned");
                 if let Some(s) = did_you_mean(&map.name, self.maps.iter().map(|m| m.name.as_str()))
                 {
@@ -372,6 +386,7 @@ impl Checker<'_> {
                     format!("@{} is used with different keys", map.name),
                     map.span,
                 )
+                .with_code(codes::MAP_KEY_MISMATCH)
                 .with_label(format!("keys here are ({found})"))
                 .with_secondary(first, format!("first used with keys ({expected})")),
             ));
@@ -410,6 +425,7 @@ impl Checker<'_> {
                         ),
                         span,
                     )
+                    .with_code(codes::TYPE_MISMATCH)
                     .with_hint("it is printed when the script ends"),
                 ))
             }
@@ -446,14 +462,17 @@ impl Checker<'_> {
                 }),
                 B::Eq | B::Ne => Err(self.error(
                     Diagnostic::error(format!("cannot compare a {} with a {}", l.ty, r.ty), span)
+                        .with_code(codes::TYPE_MISMATCH)
                         .with_secondary(l.span, format!("this is a {}", l.ty))
                         .with_secondary(r.span, format!("this is a {}", r.ty)),
                 )),
                 _ => Err(self.error(
-                    Diagnostic::error("strings support only == and !=", span).with_secondary(
-                        if l.ty.is_str() { l.span } else { r.span },
-                        "this is a string",
-                    ),
+                    Diagnostic::error("strings support only == and !=", span)
+                        .with_code(codes::TYPE_MISMATCH)
+                        .with_secondary(
+                            if l.ty.is_str() { l.span } else { r.span },
+                            "this is a string",
+                        ),
                 )),
             };
         }
@@ -519,10 +538,10 @@ impl Checker<'_> {
         match name.name.as_str() {
             "str" => {
                 if args.is_empty() || args.len() > 2 {
-                    return Err(self.error(Diagnostic::error(
-                        "str() takes a pointer and an optional length",
-                        span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("str() takes a pointer and an optional length", span)
+                            .with_code(codes::BAD_ARGUMENTS),
+                    ));
                 }
                 let arg = self.expr(&args[0], scope)?;
                 if arg.ty.is_str() && args.len() == 1 {
@@ -536,9 +555,22 @@ impl Checker<'_> {
                         let l = self.expect_int(l, "the length given to str()")?;
                         // A constant length sizes the buffer (room for the NUL included).
                         if let K::Int(n) = l.kind {
-                            cap = (n.max(0) as u32)
-                                .saturating_add(1)
-                                .clamp(1, self.options.str_len.max(200));
+                            let max = self.options.str_len.max(200);
+                            let want = u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+                            cap = want.saturating_add(1).clamp(1, max);
+                            if want.saturating_add(1) > max {
+                                self.warnings.push(
+                                    Diagnostic::warning(
+                                        format!("str() reads at most {} bytes, not {n}", max - 1),
+                                        l.span,
+                                    )
+                                    .with_code(codes::STRING_TRUNCATED)
+                                    .with_note(format!(
+                                        "strings hold {} bytes at most here (a NUL included), so longer ones are cut short",
+                                        max
+                                    )),
+                                );
+                            }
                         }
                         Some(Box::new(l))
                     }
@@ -555,18 +587,21 @@ impl Checker<'_> {
             }
             "strncmp" => {
                 let [a, b, n] = args else {
-                    return Err(self.error(Diagnostic::error(
-                        "strncmp() takes two strings and a length",
-                        span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("strncmp() takes two strings and a length", span)
+                            .with_code(codes::BAD_ARGUMENTS),
+                    ));
                 };
                 let (a, b) = (self.expr(a, scope)?, self.expr(b, scope)?);
                 for s in [&a, &b] {
                     if !s.ty.is_str() {
-                        return Err(self.error(Diagnostic::error(
-                            format!("strncmp() compares strings, found {}", s.ty),
-                            s.span,
-                        )));
+                        return Err(self.error(
+                            Diagnostic::error(
+                                format!("strncmp() compares strings, found {}", s.ty),
+                                s.span,
+                            )
+                            .with_code(codes::TYPE_MISMATCH),
+                        ));
                     }
                 }
                 let n = self.const_int(n, scope)?;
@@ -582,16 +617,20 @@ impl Checker<'_> {
             }
             "strcontains" => {
                 let [h, n] = args else {
-                    return Err(
-                        self.error(Diagnostic::error("strcontains() takes two strings", span))
-                    );
+                    return Err(self.error(
+                        Diagnostic::error("strcontains() takes two strings", span)
+                            .with_code(codes::BAD_ARGUMENTS),
+                    ));
                 };
                 let hay = self.expr(h, scope)?;
                 if !hay.ty.is_str() {
-                    return Err(self.error(Diagnostic::error(
-                        format!("strcontains() searches a string, found {}", hay.ty),
-                        hay.span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error(
+                            format!("strcontains() searches a string, found {}", hay.ty),
+                            hay.span,
+                        )
+                        .with_code(codes::TYPE_MISMATCH),
+                    ));
                 }
                 let A::Str(needle) = &n.kind else {
                     return Err(self.error(
@@ -599,6 +638,7 @@ impl Checker<'_> {
                             "strcontains() needs a string literal to search for",
                             n.span,
                         )
+                        .with_code(codes::NOT_CONSTANT)
                         .with_note("kestrel searches for constant needles only"),
                     ));
                 };
@@ -619,9 +659,10 @@ impl Checker<'_> {
                         (Some(Box::new(self.expect_int(f, "the address family")?)), a)
                     }
                     _ => {
-                        return Err(
-                            self.error(Diagnostic::error("ntop() takes [family,] address", span))
-                        )
+                        return Err(self.error(
+                            Diagnostic::error("ntop() takes [family,] address", span)
+                                .with_code(codes::BAD_ARGUMENTS),
+                        ))
                     }
                 };
                 // A byte-array tracepoint field (saddr[4], saddr_v6[16]) is copied as is.
@@ -633,13 +674,16 @@ impl Checker<'_> {
                         let f = self.tracepoint_field(base.span, field, scope)?;
                         if f.array_len().is_some() {
                             if f.size != 4 && f.size != 16 {
-                                return Err(self.error(Diagnostic::error(
-                                    format!(
-                                        "ntop() needs 4 or 16 address bytes; args->{} has {}",
-                                        f.name, f.size
-                                    ),
-                                    addr.span,
-                                )));
+                                return Err(self.error(
+                                    Diagnostic::error(
+                                        format!(
+                                            "ntop() needs 4 or 16 address bytes; args->{} has {}",
+                                            f.name, f.size
+                                        ),
+                                        addr.span,
+                                    )
+                                    .with_code(codes::BAD_ARGUMENTS),
+                                ));
                             }
                             return Ok(ir::Expr {
                                 kind: K::Ntop {
@@ -668,15 +712,16 @@ impl Checker<'_> {
             }
             "pton" => {
                 let [arg] = args else {
-                    return Err(self.error(Diagnostic::error(
-                        "pton() takes an IPv4 address string",
-                        span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("pton() takes an IPv4 address string", span)
+                            .with_code(codes::BAD_ARGUMENTS),
+                    ));
                 };
                 let A::Str(text) = &arg.kind else {
-                    return Err(
-                        self.error(Diagnostic::error("pton() needs a string literal", arg.span))
-                    );
+                    return Err(self.error(
+                        Diagnostic::error("pton() needs a string literal", arg.span)
+                            .with_code(codes::NOT_CONSTANT),
+                    ));
                 };
                 match text.parse::<std::net::Ipv4Addr>() {
                     // The address as a u32 read from memory in network byte order, so it
@@ -688,6 +733,7 @@ impl Checker<'_> {
                     }),
                     Err(_) => Err(self.error(
                         Diagnostic::error(format!("'{text}' is not an IPv4 address"), arg.span)
+                            .with_code(codes::BAD_ARGUMENTS)
                             .with_note(
                                 "kestrel's pton() handles IPv4; compare IPv6 addresses with ntop()",
                             ),
@@ -696,9 +742,10 @@ impl Checker<'_> {
             }
             "strerror" => {
                 let [arg] = args else {
-                    return Err(
-                        self.error(Diagnostic::error("strerror() takes an errno value", span))
-                    );
+                    return Err(self.error(
+                        Diagnostic::error("strerror() takes an errno value", span)
+                            .with_code(codes::BAD_ARGUMENTS),
+                    ));
                 };
                 let v = self.expr(arg, scope)?;
                 let v = self.expect_int(v, "the argument of strerror()")?;
@@ -710,10 +757,10 @@ impl Checker<'_> {
             }
             "macaddr" => {
                 let [arg] = args else {
-                    return Err(self.error(Diagnostic::error(
-                        "macaddr() takes the address of 6 bytes",
-                        span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("macaddr() takes the address of 6 bytes", span)
+                            .with_code(codes::BAD_ARGUMENTS),
+                    ));
                 };
                 if let A::Field {
                     expr: base, field, ..
@@ -752,10 +799,10 @@ impl Checker<'_> {
                     [p, n] => (p, Some(n)),
                     [p] => (p, None),
                     _ => {
-                        return Err(self.error(Diagnostic::error(
-                            "buf() takes a pointer and a length",
-                            span,
-                        )))
+                        return Err(self.error(
+                            Diagnostic::error("buf() takes a pointer and a length", span)
+                                .with_code(codes::BAD_ARGUMENTS),
+                        ))
                     }
                 };
                 let v = self.expr(p, scope)?;
@@ -769,10 +816,10 @@ impl Checker<'_> {
                     None => i64::from(self.options.str_len),
                 };
                 if !(1..=256).contains(&len) {
-                    return Err(self.error(Diagnostic::error(
-                        "buf() length must be a constant from 1 to 256",
-                        span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("buf() length must be a constant from 1 to 256", span)
+                            .with_code(codes::NOT_CONSTANT),
+                    ));
                 }
                 Ok(ir::Expr {
                     kind: K::ReadBuf {
@@ -785,10 +832,10 @@ impl Checker<'_> {
             }
             "sizeof" => {
                 let [arg] = args else {
-                    return Err(self.error(Diagnostic::error(
-                        "sizeof() takes a type or an expression",
-                        span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("sizeof() takes a type or an expression", span)
+                            .with_code(codes::BAD_ARGUMENTS),
+                    ));
                 };
                 // `sizeof(x)` of a bare identifier may name a type (`sizeof(int)`).
                 if let A::Builtin(word) = &arg.kind {
@@ -823,16 +870,22 @@ impl Checker<'_> {
             }
             "has_key" => {
                 let [arg] = args else {
-                    return Err(self.error(Diagnostic::error(
-                        "has_key() takes one map element, e.g. has_key(@m[1])",
-                        span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error(
+                            "has_key() takes one map element, e.g. has_key(@m[1])",
+                            span,
+                        )
+                        .with_code(codes::BAD_ARGUMENTS),
+                    ));
                 };
                 let A::Map(map) = &arg.kind else {
-                    return Err(self.error(Diagnostic::error(
-                        "has_key() expects a map element such as @start[tid]",
-                        arg.span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error(
+                            "has_key() expects a map element such as @start[tid]",
+                            arg.span,
+                        )
+                        .with_code(codes::BAD_ARGUMENTS),
+                    ));
                 };
                 let (id, keys) = self.map_access(map, scope)?;
                 self.maps[id].read_in_kernel = true;
@@ -844,7 +897,10 @@ impl Checker<'_> {
             }
             "bswap" => {
                 let [arg] = args else {
-                    return Err(self.error(Diagnostic::error("bswap() takes one integer", span)));
+                    return Err(self.error(
+                        Diagnostic::error("bswap() takes one integer", span)
+                            .with_code(codes::BAD_ARGUMENTS),
+                    ));
                 };
                 let v = self.expr(arg, scope)?;
                 let v = self.expect_int(v, "the argument of bswap()")?;
@@ -863,47 +919,53 @@ impl Checker<'_> {
             }
             "cgroupid" => {
                 let [arg] = args else {
-                    return Err(
-                        self.error(Diagnostic::error("cgroupid() takes a cgroup path", span))
-                    );
+                    return Err(self.error(
+                        Diagnostic::error("cgroupid() takes a cgroup path", span)
+                            .with_code(codes::BAD_ARGUMENTS),
+                    ));
                 };
                 let A::Str(path) = &arg.kind else {
-                    return Err(self.error(Diagnostic::error(
-                        "cgroupid() needs a string literal path",
-                        arg.span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("cgroupid() needs a string literal path", arg.span)
+                            .with_code(codes::NOT_CONSTANT),
+                    ));
                 };
                 match self.kernel.cgroup_id(path) {
                     Ok(id) => Ok(ir::Expr { kind: K::Int(id as i64), ty: Type::U64, span }),
                     Err(e) => Err(self.error(
-                        Diagnostic::error(format!("cgroupid(): {e}"), arg.span)
+                        Diagnostic::error(format!("cgroupid(): {e}"), arg.span).with_code(codes::KERNEL_INFO)
                             .with_hint("give a directory of the cgroup v2 hierarchy, e.g. /sys/fs/cgroup/unified/system.slice"),
                     )),
                 }
             }
-            "printf" | "exit" | "delete" => Err(self.error(Diagnostic::error(
-                format!(
-                    "{}() has no value and must be used as a statement",
-                    name.name
-                ),
-                span,
-            ))),
+            "strftime" => self.strftime(args, span, scope),
+            "printf" | "exit" | "delete" | "print" | "clear" | "zero" | "time" | "cat"
+            | "system" | "join" | "signal" | "override" | "debugf" => Err(self.error(
+                Diagnostic::error(
+                    format!(
+                        "{}() has no value and must be used as a statement",
+                        name.name
+                    ),
+                    span,
+                )
+                .with_code(codes::NO_VALUE),
+            )),
             "count" | "sum" | "min" | "max" | "avg" | "stats" | "hist" | "lhist" => Err(self
                 .error(
                     Diagnostic::error(format!("{}() must be assigned to a map", name.name), span)
+                        .with_code(codes::AGGREGATE_NOT_IN_MAP)
                         .with_hint(format!("write it as @name = {}(...)", name.name)),
                 )),
             other => {
-                const LATER: &[&str] = &[
-                    "print", "time", "strftime", "join", "ksym", "usym", "kaddr", "uaddr", "reg",
-                    "system", "cat", "signal", "override", "offsetof", "path", "len", "debugf",
-                    "clear", "zero",
-                ];
+                const LATER: &[&str] = &["uaddr", "reg", "offsetof", "path", "len"];
                 if LATER.contains(&other) {
-                    return Err(self.error(Diagnostic::error(
-                        format!("the function '{other}()' is not supported by kestrel yet"),
-                        name.span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error(
+                            format!("the function '{other}()' is not supported by kestrel yet"),
+                            name.span,
+                        )
+                        .with_code(codes::NOT_SUPPORTED),
+                    ));
                 }
                 let known = [
                     "printf",
@@ -924,7 +986,8 @@ impl Checker<'_> {
                     "bswap",
                     "cgroupid",
                 ];
-                let mut d = Diagnostic::error(format!("unknown function '{other}()'"), name.span);
+                let mut d = Diagnostic::error(format!("unknown function '{other}()'"), name.span)
+                    .with_code(codes::UNKNOWN_FUNCTION);
                 if let Some(s) = did_you_mean(other, known.iter().copied()) {
                     d = d.with_hint(format!("did you mean '{s}()'?"));
                 }
@@ -946,6 +1009,7 @@ impl Checker<'_> {
         let Some(format) = &scope.format else {
             return Err(self.error(
                 Diagnostic::error("args is only available in tracepoint probes", base_span)
+                    .with_code(codes::ARGS_MISUSE)
                     .with_note(format!("this probe is {}", scope.attach.describe())),
             ));
         };
@@ -955,7 +1019,8 @@ impl Checker<'_> {
             let mut d = Diagnostic::error(
                 format!("tracepoint {tp} has no argument '{}'", field.name),
                 field.span,
-            );
+            )
+            .with_code(codes::UNKNOWN_TRACEPOINT_FIELD);
             d = d.with_note(format!("its arguments are: {}", names.join(", ")));
             d = match did_you_mean(&field.name, names.iter().copied()) {
                 Some(s) => d.with_hint(format!("did you mean 'args->{s}'?")),
@@ -976,28 +1041,31 @@ impl Checker<'_> {
     ) -> Checked<ir::Expr> {
         let f = self.tracepoint_field(span, field, scope)?;
         let Some(n) = f.array_len().filter(|n| *n > 0) else {
-            return Err(self.error(Diagnostic::error(
-                format!("args->{} is not an array", f.name),
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(format!("args->{} is not an array", f.name), span)
+                    .with_code(codes::INVALID_ACCESS),
+            ));
         };
         if index < 0 || index >= i64::from(n) {
-            return Err(self.error(Diagnostic::error(
-                format!(
-                    "index {index} is out of bounds for args->{} (it has {n} elements)",
-                    f.name
-                ),
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(
+                    format!(
+                        "index {index} is out of bounds for args->{} (it has {n} elements)",
+                        f.name
+                    ),
+                    span,
+                )
+                .with_code(codes::OUT_OF_RANGE),
+            ));
         }
         let elem = f.size / n;
         let size = match elem {
             1 | 2 | 4 | 8 => elem as u8,
             other => {
-                return Err(self.error(Diagnostic::error(
-                    format!("elements of {other} bytes are not supported"),
-                    span,
-                )))
+                return Err(self.error(
+                    Diagnostic::error(format!("elements of {other} bytes are not supported"), span)
+                        .with_code(codes::NOT_SUPPORTED),
+                ))
             }
         };
         let signed = f.signed && !f.is_pointer();
@@ -1038,21 +1106,24 @@ impl Checker<'_> {
         }
         if f.array_len().is_some() {
             return Err(self.error(
-                Diagnostic::error(format!("args->{} is an array", f.name), span).with_hint(
-                    format!(
+                Diagnostic::error(format!("args->{} is an array", f.name), span)
+                    .with_code(codes::INVALID_ACCESS)
+                    .with_hint(format!(
                     "read one element, e.g. args->{}[0], or format an address with ntop(args->{})",
                     f.name, f.name
-                ),
-                ),
+                )),
             ));
         }
         let size = match f.size {
             1 | 2 | 4 | 8 => f.size as u8,
             other => {
-                return Err(self.error(Diagnostic::error(
-                    format!("argument '{}' has unsupported size {other}", f.name),
-                    span,
-                )))
+                return Err(self.error(
+                    Diagnostic::error(
+                        format!("argument '{}' has unsupported size {other}", f.name),
+                        span,
+                    )
+                    .with_code(codes::NOT_SUPPORTED),
+                ))
             }
         };
         // Pointers are addresses: unsigned, whatever the kernel says.
@@ -1100,10 +1171,10 @@ impl Checker<'_> {
             let v = self.expr(e, scope)?;
             match v.ty {
                 Type::Void | Type::Record { .. } => {
-                    return Err(self.error(Diagnostic::error(
-                        format!("a {} cannot be part of a tuple", v.ty),
-                        e.span,
-                    )))
+                    return Err(self.error(
+                        Diagnostic::error(format!("a {} cannot be part of a tuple", v.ty), e.span)
+                            .with_code(codes::TYPE_MISMATCH),
+                    ))
                 }
                 _ => lowered.push(v),
             }
@@ -1144,10 +1215,10 @@ impl Checker<'_> {
         span: Span,
     ) -> Checked<ir::Expr> {
         let Type::Tuple { id, .. } = base.ty else {
-            return Err(self.error(Diagnostic::error(
-                format!("a {} has no numbered elements", base.ty),
-                base.span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(format!("a {} has no numbered elements", base.ty), base.span)
+                    .with_code(codes::INVALID_ACCESS),
+            ));
         };
         let types = self.tuples.get(id as usize).cloned().unwrap_or_default();
         let Some(index) = field
@@ -1156,13 +1227,16 @@ impl Checker<'_> {
             .ok()
             .filter(|i| *i < types.len())
         else {
-            return Err(self.error(Diagnostic::error(
-                format!(
-                    "this tuple has elements .0 to .{}",
-                    types.len().saturating_sub(1)
-                ),
-                field.span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(
+                    format!(
+                        "this tuple has elements .0 to .{}",
+                        types.len().saturating_sub(1)
+                    ),
+                    field.span,
+                )
+                .with_code(codes::OUT_OF_RANGE),
+            ));
         };
         let offset: u32 = types[..index]
             .iter()
@@ -1181,7 +1255,7 @@ impl Checker<'_> {
 
 /// Why the probe's context cannot be read inside `for ($kv : @map)`.
 fn for_body_context_error(what: &str, span: Span) -> Diagnostic {
-    Diagnostic::error(format!("'{what}' cannot be read inside a for loop over a map"), span)
+    Diagnostic::error(format!("'{what}' cannot be read inside a for loop over a map"), span).with_code(codes::NOT_IN_CALLBACK)
         .with_note("the loop body runs as a callback of bpf_for_each_map_elem, which has no access to the probe's context")
         .with_hint(format!("copy it to a variable before the loop: $v = {what}...;"))
 }

@@ -10,10 +10,12 @@ mod btf_access;
 mod context;
 mod expr;
 mod format;
+mod lints;
 mod probes;
 mod stacks;
 mod stmt;
 
+use crate::diag::codes;
 use std::collections::HashMap;
 
 use kestrel_kernel::{KernelFacts, TracepointFormat};
@@ -81,12 +83,15 @@ pub fn analyze_with(
     second.tuples = tuples;
     let probes = second.program(program);
     if second.errors.is_empty() {
+        second.warnings.extend(lints::check(program));
         Ok(Analysis {
             program: ir::Program {
                 probes,
                 maps: second.maps,
                 printfs: second.printfs,
                 tuples: second.tuples,
+                actions: second.actions,
+                strftimes: second.strftimes,
             },
             warnings: second.warnings,
         })
@@ -109,6 +114,10 @@ pub(crate) struct Checker<'k> {
     learning: bool,
     /// Command-line settings.
     options: &'k Options,
+    /// Actions userspace carries out, indexed by id.
+    actions: Vec<crate::actions::ActionDecl>,
+    /// `strftime()` formats.
+    strftimes: Vec<String>,
 }
 
 /// State of the probe being checked.
@@ -117,6 +126,10 @@ pub(crate) struct ProbeScope {
     format: Option<TracepointFormat>,
     vars: Vec<ir::VarDecl>,
     var_index: HashMap<String, usize>,
+    /// Where each variable was first assigned (for "first assigned here" in type errors).
+    var_first: HashMap<String, Span>,
+    /// Copies the enclosing `unroll`s make of the statement being checked (1 outside any).
+    unroll_factor: u64,
     /// How many `while`/`for` loops enclose the statement being checked.
     loop_depth: u32,
     /// True inside the body of a `for ($kv : @map)`, which runs as a callback where the
@@ -159,6 +172,8 @@ impl<'k> Checker<'k> {
             warnings: Vec::new(),
             learning,
             options,
+            actions: Vec::new(),
+            strftimes: Vec::new(),
         }
     }
 
@@ -174,19 +189,28 @@ impl<'k> Checker<'k> {
         if program.probes.is_empty() {
             self.error(
                 Diagnostic::error("the script has no probes", program.span)
+                    .with_code(codes::NO_PROBES)
                     .with_hint("a probe looks like: BEGIN { printf(\"hello\\n\"); exit(); }"),
             );
         }
+        // Wildcards that match nothing: only an error when nothing else attaches either.
+        let mut glob_misses = Vec::new();
+        let mut attached = 0usize;
         for probe in &program.probes {
             for spec in &probe.specs {
                 let spec = &self.substitute_positional(spec);
                 let resolved = match probes::resolve(spec, self.kernel) {
                     Ok(r) => r,
+                    Err(d) if d.code == Some(codes::GLOB_MATCHES_NOTHING) => {
+                        glob_misses.push(d);
+                        continue;
+                    }
                     Err(d) => {
                         self.error(d);
                         continue;
                     }
                 };
+                attached += resolved.len();
                 for r in resolved {
                     let errors_before = self.errors.len();
                     let checked = self.probe(probe, spec.span, r.attach, r.format);
@@ -204,6 +228,17 @@ impl<'k> Checker<'k> {
                         break;
                     }
                 }
+            }
+        }
+        for d in glob_misses {
+            if attached > 0 {
+                self.warnings.push(Diagnostic {
+                    severity: crate::diag::Severity::Warning,
+                    ..d.with_code(codes::GLOB_MATCHES_NOTHING_WARN)
+                        .with_note("the other probes still attach")
+                });
+            } else {
+                self.error(d);
             }
         }
         begin.extend(middle);
@@ -239,6 +274,8 @@ impl<'k> Checker<'k> {
             format,
             vars: Vec::new(),
             var_index: HashMap::new(),
+            var_first: HashMap::new(),
+            unroll_factor: 1,
             loop_depth: 0,
             in_for_body: false,
         };
@@ -277,6 +314,7 @@ impl<'k> Checker<'k> {
                         format!("@{} is used with different keys", map.name),
                         map.span,
                     )
+                    .with_code(codes::MAP_KEY_MISMATCH)
                     .with_label(format!("keys here are ({})", describe_types(keys)))
                     .with_secondary(
                         decl.span,
@@ -291,6 +329,7 @@ impl<'k> Checker<'k> {
             if !same {
                 return Err(self.error(
                     Diagnostic::error(format!("type mismatch for @{}", map.name), at)
+                        .with_code(codes::TYPE_MISMATCH)
                         .with_label(format!("this stores {}", value.describe()))
                         .with_secondary(
                             decl.span,
@@ -334,6 +373,7 @@ impl<'k> Checker<'k> {
         } else {
             Err(self.error(
                 Diagnostic::error(format!("{what} must be an integer, found {}", e.ty), e.span)
+                    .with_code(codes::TYPE_MISMATCH)
                     .with_label(format!("this is a {}", e.ty)),
             ))
         }

@@ -1,6 +1,7 @@
 //! Resolving probe specs (`tracepoint:syscalls:sys_enter_open*`, `interval:ms:100`, `BEGIN`)
 //! to concrete attach points.
 
+use crate::diag::codes;
 use kestrel_kernel::{KernelError, KernelFacts, TracepointFormat, TracepointId};
 
 use crate::ast::ProbeSpec;
@@ -71,10 +72,12 @@ pub(crate) fn resolve(
                     format!("cannot attach '{}': {why}", spec.raw),
                     spec.span,
                 )
+                .with_code(codes::CANNOT_ATTACH)
                 .with_label("unsupported probe type"));
             }
             let known = ["BEGIN", "END", "tracepoint", "interval"];
             let mut d = Diagnostic::error(format!("unknown probe type '{provider}'"), spec.span)
+                .with_code(codes::UNKNOWN_PROBE_TYPE)
                 .with_label("not a probe kestrel knows");
             if let Some(s) = did_you_mean(provider, known.iter().copied()) {
                 d = d.with_hint(format!("did you mean '{s}'?"));
@@ -98,6 +101,7 @@ fn resolve_tracepoint(
             format!("malformed tracepoint probe '{}'", spec.raw),
             spec.span,
         )
+        .with_code(codes::MALFORMED_PROBE)
         .with_label("expected tracepoint:CATEGORY:NAME")
         .with_hint("list tracepoints with `kestrel -l 'tracepoint:*'`"));
     }
@@ -137,7 +141,14 @@ fn unknown_tracepoint(
     } else {
         format!("unknown tracepoint '{category}:{name}'")
     };
-    let mut d = Diagnostic::error(title, spec.span).with_label("no such tracepoint on this kernel");
+    let code = if is_glob {
+        codes::GLOB_MATCHES_NOTHING
+    } else {
+        codes::UNKNOWN_TRACEPOINT
+    };
+    let mut d = Diagnostic::error(title, spec.span)
+        .with_code(code)
+        .with_label("no such tracepoint on this kernel");
     let same_category: Vec<TracepointId> = kernel
         .tracepoints(&format!("{category}:*"))
         .unwrap_or_default();
@@ -168,6 +179,7 @@ fn unknown_tracepoint(
 
 fn kernel_error(spec: &ProbeSpec, e: &KernelError) -> Diagnostic {
     Diagnostic::error(format!("cannot resolve '{}': {e}", spec.raw), spec.span)
+        .with_code(codes::CANNOT_ATTACH)
 }
 
 fn resolve_interval(spec: &ProbeSpec, parts: &[&str]) -> Result<Vec<Resolved>, Diagnostic> {
@@ -176,6 +188,7 @@ fn resolve_interval(spec: &ProbeSpec, parts: &[&str]) -> Result<Vec<Resolved>, D
             format!("malformed interval probe '{}'", spec.raw),
             spec.span,
         )
+        .with_code(codes::MALFORMED_PROBE)
         .with_label("expected interval:UNIT:N")
         .with_hint("units: s, ms, us, ns, hz — e.g. interval:s:1 or interval:ms:100")
     };
@@ -189,10 +202,10 @@ fn resolve_interval(spec: &ProbeSpec, parts: &[&str]) -> Result<Vec<Resolved>, D
     };
     let n: u64 = count.parse().map_err(|_| bad())?;
     if n == 0 {
-        return Err(Diagnostic::error(
-            "interval must be greater than zero",
-            spec.span,
-        ));
+        return Err(
+            Diagnostic::error("interval must be greater than zero", spec.span)
+                .with_code(codes::INVALID_INTERVAL),
+        );
     }
     let period_ns = match unit {
         "s" => n.checked_mul(1_000_000_000),
@@ -206,6 +219,7 @@ fn resolve_interval(spec: &ProbeSpec, parts: &[&str]) -> Result<Vec<Resolved>, D
     if period_ns < 10_000 {
         return Err(
             Diagnostic::error(format!("interval '{}' is too short", spec.raw), spec.span)
+                .with_code(codes::INVALID_INTERVAL)
                 .with_hint("the shortest interval is 10us"),
         );
     }

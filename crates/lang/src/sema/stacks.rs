@@ -2,6 +2,7 @@
 //! `usym(addr)`, `kaddr("symbol")` and `uaddr("symbol")`.
 
 use crate::ast::{self, ExprKind as A};
+use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::ir::{self, ExprKind as K};
 use crate::span::Span;
@@ -42,6 +43,7 @@ impl Checker<'_> {
             "kaddr" => self.kaddr(args, span),
             "uaddr" => Err(self.error(
                 Diagnostic::error("uaddr() is not supported by kestrel yet", span)
+                    .with_code(codes::NOT_SUPPORTED)
                     .with_hint("uaddr needs the probe's binary; use a literal address for now"),
             )),
             _ => return None,
@@ -60,7 +62,9 @@ impl Checker<'_> {
             format!("{fname}() takes an optional mode (bpftrace, perf, raw) then an optional depth, e.g. {fname}(perf, 8)")
         };
         if args.len() > 2 {
-            return Err(self.error(Diagnostic::error(usage(), span)));
+            return Err(
+                self.error(Diagnostic::error(usage(), span).with_code(codes::BAD_ARGUMENTS))
+            );
         }
         let mut mode = StackMode::Bpftrace;
         let mut depth = DEFAULT_STACK_DEPTH;
@@ -78,6 +82,7 @@ impl Checker<'_> {
                     other => {
                         return Err(self.error(
                             Diagnostic::error(format!("unknown stack mode '{other}'"), first.span)
+                                .with_code(codes::BAD_ARGUMENTS)
                                 .with_hint("the modes are bpftrace, perf and raw"),
                         ))
                     }
@@ -95,6 +100,7 @@ impl Checker<'_> {
                             format!("a stack depth must be between 1 and {DEFAULT_STACK_DEPTH}"),
                             d.span,
                         )
+                        .with_code(codes::OUT_OF_RANGE)
                         .with_hint("the kernel keeps at most perf_event_max_stack (127) frames"),
                     ))
                 }
@@ -120,6 +126,7 @@ impl Checker<'_> {
                     ),
                     span,
                 )
+                .with_code(codes::NOT_IN_CALLBACK)
                 .with_hint("take the stack before the loop: $s = kstack; (or use it as a map key)"),
             ));
         }
@@ -144,10 +151,10 @@ impl Checker<'_> {
     ) -> Checked<ir::Expr> {
         let fname = if user { "usym" } else { "ksym" };
         let [arg] = args else {
-            return Err(self.error(Diagnostic::error(
-                format!("{fname}() takes one address"),
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(format!("{fname}() takes one address"), span)
+                    .with_code(codes::BAD_ARGUMENTS),
+            ));
         };
         let addr = self.expr(arg, scope)?;
         let addr = Box::new(self.expect_int(addr, &format!("the argument of {fname}()"))?);
@@ -166,10 +173,13 @@ impl Checker<'_> {
             ..
         }] = args
         else {
-            return Err(self.error(Diagnostic::error(
-                "kaddr() takes one symbol name as a string literal, e.g. kaddr(\"jiffies\")",
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(
+                    "kaddr() takes one symbol name as a string literal, e.g. kaddr(\"jiffies\")",
+                    span,
+                )
+                .with_code(codes::NOT_CONSTANT),
+            ));
         };
         match self.kernel.kernel_symbol(name) {
             Ok(Some(addr)) => Ok(ir::Expr {
@@ -179,9 +189,13 @@ impl Checker<'_> {
             }),
             Ok(None) => Err(self.error(
                 Diagnostic::error(format!("unknown kernel symbol '{name}'"), *name_span)
+                    .with_code(codes::UNKNOWN_SYMBOL)
                     .with_hint("kernel symbols are listed in /proc/kallsyms"),
             )),
-            Err(e) => Err(self.error(Diagnostic::error(format!("kaddr(): {e}"), *name_span))),
+            Err(e) => Err(self.error(
+                Diagnostic::error(format!("kaddr(): {e}"), *name_span)
+                    .with_code(codes::KERNEL_INFO),
+            )),
         }
     }
 }

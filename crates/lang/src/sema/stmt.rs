@@ -1,6 +1,7 @@
 //! Checking statements: assignments, aggregations, printf, exit, control flow.
 
 use crate::ast::{self, AssignOp, ExprKind as A, StmtKind as S};
+use crate::diag::codes;
 use crate::diag::Diagnostic;
 use crate::ir::{self, MapValue, StmtKind};
 use crate::span::Span;
@@ -12,6 +13,9 @@ use super::{Checked, Checker, ProbeScope};
 const AGGREGATIONS: &[&str] = &[
     "count", "sum", "min", "max", "avg", "stats", "hist", "lhist",
 ];
+
+/// The most copies of a statement nested `unroll`s may make.
+const MAX_UNROLLED_COPIES: u64 = 10_000;
 
 impl Checker<'_> {
     pub(super) fn block(&mut self, stmts: &[ast::Stmt], scope: &mut ProbeScope) -> Vec<ir::Stmt> {
@@ -53,6 +57,7 @@ impl Checker<'_> {
             S::Block(b) => Ok(self.block(&b.stmts, scope)),
             S::Return if scope.in_for_body => Err(self.error(
                 Diagnostic::error("'return' cannot be used inside a for loop over a map", span)
+                    .with_code(codes::MISPLACED_CONTROL)
                     .with_hint("use break to stop the loop"),
             )),
             S::Return => one(StmtKind::Return),
@@ -67,16 +72,41 @@ impl Checker<'_> {
             S::Unroll { count, body } => {
                 let n = self.const_int(count, scope)?;
                 if !(1..=100).contains(&n) {
-                    return Err(self.error(Diagnostic::error(
-                        format!("unroll count must be between 1 and 100, found {n}"),
-                        count.span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error(
+                            format!("unroll count must be between 1 and 100, found {n}"),
+                            count.span,
+                        )
+                        .with_code(codes::OUT_OF_RANGE),
+                    ));
                 }
-                // Unrolling is done here: codegen sees the body n times.
+                // Nested unrolls multiply; bound the copies so a few nested loops cannot make
+                // the compiler (and the program) explode.
+                let factor = scope.unroll_factor.saturating_mul(n as u64);
+                if factor > MAX_UNROLLED_COPIES {
+                    return Err(self.error(
+                        Diagnostic::error(
+                            format!(
+                                "nested unroll would repeat this body {factor} times (at most {MAX_UNROLLED_COPIES})"
+                            ),
+                            count.span,
+                        )
+                        .with_code(codes::OUT_OF_RANGE)
+                        .with_hint("use a while loop for the inner repetition"),
+                    ));
+                }
+                let outer = std::mem::replace(&mut scope.unroll_factor, factor);
+                // Unrolling is done here: codegen sees the body n times. An error in the body
+                // is reported once, not once per copy.
                 let mut out = Vec::new();
                 for _ in 0..n {
+                    let errors_before = self.errors.len();
                     out.extend(self.block(&body.stmts, scope));
+                    if self.errors.len() > errors_before {
+                        break;
+                    }
                 }
+                scope.unroll_factor = outer;
                 Ok(out)
             }
             S::For { var, map, body } => self.for_map(var, map, body, span, scope),
@@ -86,10 +116,10 @@ impl Checker<'_> {
                 } else {
                     "continue"
                 };
-                Err(self.error(Diagnostic::error(
-                    format!("'{word}' outside of a loop"),
-                    span,
-                )))
+                Err(self.error(
+                    Diagnostic::error(format!("'{word}' outside of a loop"), span)
+                        .with_code(codes::MISPLACED_CONTROL),
+                ))
             }
             S::Break => one(StmtKind::Break),
             S::Continue => one(StmtKind::Continue),
@@ -97,10 +127,10 @@ impl Checker<'_> {
     }
 
     pub(super) fn unsupported(&mut self, what: &str, span: Span) -> super::Reported {
-        self.error(Diagnostic::error(
-            format!("{what} are not supported by kestrel yet"),
-            span,
-        ))
+        self.error(
+            Diagnostic::error(format!("{what} are not supported by kestrel yet"), span)
+                .with_code(codes::NOT_SUPPORTED),
+        )
     }
 
     fn expr_stmt(
@@ -117,30 +147,38 @@ impl Checker<'_> {
                     .map(|k| vec![ir::Stmt { kind: k, span }]),
                 "exit" => {
                     if !args.is_empty() {
-                        return Err(
-                            self.error(Diagnostic::error("exit() takes no arguments", e.span))
-                        );
+                        return Err(self.error(
+                            Diagnostic::error("exit() takes no arguments", e.span)
+                                .with_code(codes::BAD_ARGUMENTS),
+                        ));
                     }
                     one(StmtKind::Exit)
                 }
                 "delete" => {
                     let [arg] = args.as_slice() else {
-                        return Err(self.error(Diagnostic::error(
-                            "delete() takes one map element, e.g. delete(@start[tid])",
-                            e.span,
-                        )));
+                        return Err(self.error(
+                            Diagnostic::error(
+                                "delete() takes one map element, e.g. delete(@start[tid])",
+                                e.span,
+                            )
+                            .with_code(codes::BAD_ARGUMENTS),
+                        ));
                     };
                     let A::Map(map) = &arg.kind else {
-                        return Err(self.error(Diagnostic::error(
-                            "delete() expects a map element such as @start[tid]",
-                            arg.span,
-                        )));
+                        return Err(self.error(
+                            Diagnostic::error(
+                                "delete() expects a map element such as @start[tid]",
+                                arg.span,
+                            )
+                            .with_code(codes::BAD_ARGUMENTS),
+                        ));
                     };
                     let (id, keys) = self.map_access(map, scope)?;
                     one(StmtKind::MapDelete { map: id, keys })
                 }
                 n if AGGREGATIONS.contains(&n) => Err(self.error(
                     Diagnostic::error(format!("{n}() must be assigned to a map"), e.span)
+                        .with_code(codes::AGGREGATE_NOT_IN_MAP)
                         .with_hint(format!(
                             "write it as @name = {n}(...) or @name[key] = {n}(...)"
                         )),
@@ -174,10 +212,13 @@ impl Checker<'_> {
                         };
                         self.assign_var(&ident, op, &one_lit, span, scope)
                     }
-                    _ => Err(self.error(Diagnostic::error(
-                        "++ and -- apply to a variable or a map element",
-                        target.span,
-                    ))),
+                    _ => Err(self.error(
+                        Diagnostic::error(
+                            "++ and -- apply to a variable or a map element",
+                            target.span,
+                        )
+                        .with_code(codes::INVALID_ACCESS),
+                    )),
                 }
             }
             _ => {
@@ -186,8 +227,10 @@ impl Checker<'_> {
                     e.kind,
                     A::Map(_) | A::Var(_) | A::Builtin(_) | A::Int(_) | A::Str(_)
                 ) {
-                    self.warnings
-                        .push(Diagnostic::warning("this statement has no effect", e.span));
+                    self.warnings.push(
+                        Diagnostic::warning("this statement has no effect", e.span)
+                            .with_code(codes::NO_EFFECT),
+                    );
                 }
                 one(StmtKind::Expr(lowered))
             }
@@ -217,19 +260,19 @@ impl Checker<'_> {
             _ => {
                 let current = self.map_read(map, keys.clone(), scope)?;
                 if !current.ty.is_int() || !rhs.ty.is_int() {
-                    return Err(self.error(Diagnostic::error(
-                        "compound assignment needs integers",
-                        span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("compound assignment needs integers", span)
+                            .with_code(codes::TYPE_MISMATCH),
+                    ));
                 }
                 binary_for(op, current, rhs, span)
             }
         };
         if rhs.ty == Type::Void {
-            return Err(self.error(Diagnostic::error(
-                "this expression has no value to store",
-                value.span,
-            )));
+            return Err(self.error(
+                Diagnostic::error("this expression has no value to store", value.span)
+                    .with_code(codes::NO_VALUE),
+            ));
         }
         let key_types: Vec<Type> = keys.iter().map(|k| k.ty).collect();
         let id = self.declare_map(map, &key_types, MapValue::Scalar(rhs.ty), value.span)?;
@@ -256,14 +299,17 @@ impl Checker<'_> {
             _ => 1,
         };
         if args.len() != expected_args {
-            return Err(self.error(Diagnostic::error(
-                format!(
-                    "{func}() takes {expected_args} argument{}, found {}",
-                    if expected_args == 1 { "" } else { "s" },
-                    args.len()
-                ),
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(
+                    format!(
+                        "{func}() takes {expected_args} argument{}, found {}",
+                        if expected_args == 1 { "" } else { "s" },
+                        args.len()
+                    ),
+                    span,
+                )
+                .with_code(codes::BAD_ARGUMENTS),
+            ));
         }
         let value = match args.first() {
             Some(a) => {
@@ -287,16 +333,16 @@ impl Checker<'_> {
                 }
                 let [min, max, step] = bounds;
                 if step <= 0 || max <= min {
-                    return Err(self.error(Diagnostic::error(
-                        "lhist() needs min < max and step > 0",
-                        span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("lhist() needs min < max and step > 0", span)
+                            .with_code(codes::OUT_OF_RANGE),
+                    ));
                 }
                 if (max - min) / step > 1000 {
-                    return Err(self.error(Diagnostic::error(
-                        "lhist() would have more than 1000 buckets",
-                        span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("lhist() would have more than 1000 buckets", span)
+                            .with_code(codes::OUT_OF_RANGE),
+                    ));
                 }
                 MapValue::Lhist { min, max, step }
             }
@@ -313,7 +359,10 @@ impl Checker<'_> {
         let lowered = self.expr(e, scope)?;
         match lowered.kind {
             ir::ExprKind::Int(v) => Ok(v),
-            _ => Err(self.error(Diagnostic::error("expected a constant integer", e.span))),
+            _ => Err(self.error(
+                Diagnostic::error("expected a constant integer", e.span)
+                    .with_code(codes::NOT_CONSTANT),
+            )),
         }
     }
 
@@ -327,20 +376,20 @@ impl Checker<'_> {
     ) -> Checked<Vec<ir::Stmt>> {
         let rhs = self.expr(value, scope)?;
         if rhs.ty == Type::Void {
-            return Err(self.error(Diagnostic::error(
-                "this expression has no value to store",
-                value.span,
-            )));
+            return Err(self.error(
+                Diagnostic::error("this expression has no value to store", value.span)
+                    .with_code(codes::NO_VALUE),
+            ));
         }
         let rhs = match op {
             AssignOp::Assign => rhs,
             _ => {
                 let current = self.var_read(&var.name, var.span, scope)?;
                 if !current.ty.is_int() || !rhs.ty.is_int() {
-                    return Err(self.error(Diagnostic::error(
-                        "compound assignment needs integers",
-                        span,
-                    )));
+                    return Err(self.error(
+                        Diagnostic::error("compound assignment needs integers", span)
+                            .with_code(codes::TYPE_MISMATCH),
+                    ));
                 }
                 binary_for(op, current, rhs, span)
             }
@@ -349,11 +398,15 @@ impl Checker<'_> {
             Some(&id) => {
                 let declared = scope.vars[id].ty;
                 if !declared.compatible(rhs.ty) {
-                    return Err(self.error(
+                    let mut d =
                         Diagnostic::error(format!("type mismatch for ${}", var.name), value.span)
+                            .with_code(codes::TYPE_MISMATCH)
                             .with_label(format!("this is a {}", rhs.ty))
-                            .with_note(format!("${} already holds a {declared}", var.name)),
-                    ));
+                            .with_note(format!("${} already holds a {declared}", var.name));
+                    if let Some(first) = scope.var_first.get(&var.name) {
+                        d = d.with_secondary(*first, format!("first assigned a {declared} here"));
+                    }
+                    return Err(self.error(d));
                 }
                 scope.vars[id].ty = super::widen(declared, rhs.ty);
                 id
@@ -365,6 +418,7 @@ impl Checker<'_> {
                     ty: rhs.ty,
                 });
                 scope.var_index.insert(var.name.clone(), id);
+                scope.var_first.insert(var.name.clone(), var.span);
                 id
             }
         };
@@ -383,32 +437,56 @@ impl Checker<'_> {
         span: Span,
         scope: &mut ProbeScope,
     ) -> Checked<StmtKind> {
+        let (format, lowered) = self.format_call("printf", args, span, scope)?;
+        let id = self.printfs.len();
+        self.printfs.push(ir::PrintfDecl {
+            format,
+            args: lowered.iter().map(|e| e.ty).collect(),
+        });
+        Ok(StmtKind::Printf { id, args: lowered })
+    }
+
+    /// The format and arguments of a printf-style call (`printf`, `cat`, `system`,
+    /// `debugf`), checked against each other.
+    pub(super) fn format_call(
+        &mut self,
+        func: &str,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<(String, Vec<ir::Expr>)> {
         let Some(first) = args.first() else {
-            return Err(self.error(Diagnostic::error("printf() needs a format string", span)));
+            return Err(self.error(
+                Diagnostic::error(format!("{func}() needs a format string"), span)
+                    .with_code(codes::PRINTF_FORMAT),
+            ));
         };
         let A::Str(format) = &first.kind else {
-            return Err(self.error(Diagnostic::error(
-                "printf()'s first argument must be a string literal",
-                first.span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(
+                    format!("{func}()'s first argument must be a string literal"),
+                    first.span,
+                )
+                .with_code(codes::PRINTF_FORMAT),
+            ));
         };
         let conversions = match super::parse_format(format) {
             Ok(c) => c,
             Err(e) => {
-                return Err(self.error(Diagnostic::error(
-                    format!("bad printf format: {e}"),
-                    first.span,
-                )))
+                return Err(self.error(
+                    Diagnostic::error(format!("bad {func} format: {e}"), first.span)
+                        .with_code(codes::PRINTF_FORMAT),
+                ))
             }
         };
         let mut lowered = Vec::with_capacity(args.len() - 1);
         for a in &args[1..] {
             let e = self.expr(a, scope)?;
             if e.ty == Type::Void {
-                return Err(self.error(Diagnostic::error(
-                    "this expression has no value to print",
-                    a.span,
-                )));
+                return Err(self.error(
+                    Diagnostic::error("this expression has no value to print", a.span)
+                        .with_code(codes::NO_VALUE),
+                ));
             }
             lowered.push(e);
         }
@@ -416,7 +494,7 @@ impl Checker<'_> {
             return Err(self.error(
                 Diagnostic::error(
                     format!(
-                        "printf: the format has {} conversion{} but {} argument{} follow",
+                        "{func}: the format has {} conversion{} but {} argument{} follow",
                         conversions.len(),
                         if conversions.len() == 1 { "" } else { "s" },
                         lowered.len(),
@@ -424,6 +502,7 @@ impl Checker<'_> {
                     ),
                     first.span,
                 )
+                .with_code(codes::PRINTF_FORMAT)
                 .with_label("this format"),
             ));
         }
@@ -432,21 +511,17 @@ impl Checker<'_> {
                 return Err(self.error(
                     Diagnostic::error(
                         format!(
-                            "printf: %{} expects an integer, found {}",
+                            "{func}: %{} expects an integer, found {}",
                             conv.letter, arg.ty
                         ),
                         arg.span,
                     )
+                    .with_code(codes::PRINTF_FORMAT)
                     .with_hint("use %s to print a string"),
                 ));
             }
         }
-        let id = self.printfs.len();
-        self.printfs.push(ir::PrintfDecl {
-            format: format.clone(),
-            args: lowered.iter().map(|e| e.ty).collect(),
-        });
-        Ok(StmtKind::Printf { id, args: lowered })
+        Ok((format.clone(), lowered))
     }
 }
 
@@ -488,14 +563,15 @@ impl Checker<'_> {
         scope: &mut ProbeScope,
     ) -> Checked<Vec<ir::Stmt>> {
         if scope.in_for_body {
-            return Err(self.error(Diagnostic::error(
-                "for loops over maps cannot be nested",
-                span,
-            )));
+            return Err(self.error(
+                Diagnostic::error("for loops over maps cannot be nested", span)
+                    .with_code(codes::INVALID_FOR),
+            ));
         }
         if !map.keys.is_empty() {
             return Err(self.error(
                 Diagnostic::error("iterate over the whole map", map.span)
+                    .with_code(codes::INVALID_FOR)
                     .with_hint(format!("write for (${} : @{})", var.name, map.name)),
             ));
         }
@@ -503,10 +579,10 @@ impl Checker<'_> {
             if self.learning {
                 return Ok(Vec::new());
             }
-            return Err(self.error(Diagnostic::error(
-                format!("undefined map '@{}'", map.name),
-                map.span,
-            )));
+            return Err(self.error(
+                Diagnostic::error(format!("undefined map '@{}'", map.name), map.span)
+                    .with_code(codes::UNDEFINED_MAP),
+            ));
         };
         let decl = self.maps[id].clone();
         let value = match decl.value {
@@ -514,32 +590,41 @@ impl Checker<'_> {
             MapValue::Count => Type::U64,
             MapValue::Sum => Type::I64,
             other => {
-                return Err(self.error(Diagnostic::error(
-                    format!(
-                        "cannot iterate over @{}: it holds {}",
-                        map.name,
-                        other.describe()
-                    ),
-                    map.span,
-                )))
+                return Err(self.error(
+                    Diagnostic::error(
+                        format!(
+                            "cannot iterate over @{}: it holds {}",
+                            map.name,
+                            other.describe()
+                        ),
+                        map.span,
+                    )
+                    .with_code(codes::INVALID_FOR),
+                ))
             }
         };
         let key = match decl.keys.as_slice() {
             [k] => *k,
             [] => {
-                return Err(self.error(Diagnostic::error(
-                    format!("@{} has no keys to iterate over", map.name),
-                    map.span,
-                )))
+                return Err(self.error(
+                    Diagnostic::error(
+                        format!("@{} has no keys to iterate over", map.name),
+                        map.span,
+                    )
+                    .with_code(codes::INVALID_FOR),
+                ))
             }
             _ => {
-                return Err(self.error(Diagnostic::error(
-                    format!(
+                return Err(self.error(
+                    Diagnostic::error(
+                        format!(
                     "iterating over maps with several keys is not supported by kestrel yet (@{})",
                     map.name
                 ),
-                    map.span,
-                )))
+                        map.span,
+                    )
+                    .with_code(codes::NOT_SUPPORTED),
+                ))
             }
         };
         // The callback reads the value the kernel stores: aggregations must not be per-CPU.
@@ -560,10 +645,13 @@ impl Checker<'_> {
         let var_id = match scope.var_index.get(&var.name) {
             Some(&v) if scope.vars[v].ty == ty => v,
             Some(_) => {
-                return Err(self.error(Diagnostic::error(
-                    format!("${} already holds another type", var.name),
-                    var.span,
-                )))
+                return Err(self.error(
+                    Diagnostic::error(
+                        format!("${} already holds another type", var.name),
+                        var.span,
+                    )
+                    .with_code(codes::TYPE_MISMATCH),
+                ))
             }
             None => {
                 scope.vars.push(ir::VarDecl {

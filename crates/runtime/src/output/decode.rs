@@ -119,7 +119,8 @@ pub(crate) fn decode_key(fields: &[Field], key: &[u8]) -> Option<Vec<KeyPart>> {
                 | ScalarType::KStack { .. }
                 | ScalarType::UStack { .. }
                 | ScalarType::Ksym
-                | ScalarType::Usym => KeyPart::Str {
+                | ScalarType::Usym
+                | ScalarType::Timestamp { .. } => KeyPart::Str {
                     raw: bytes.to_vec(),
                     shown: format_scalar(&f.ty, bytes).into_bytes(),
                 },
@@ -240,7 +241,8 @@ pub(crate) fn fold_value(kind: &ValueKind, values: &[Vec<u8>]) -> Option<Folded>
             | ScalarType::KStack { .. }
             | ScalarType::UStack { .. }
             | ScalarType::Ksym
-            | ScalarType::Usym),
+            | ScalarType::Usym
+            | ScalarType::Timestamp { .. }),
         ) => Some(Folded::Str(format_scalar(ty, values.first()?).into_bytes())),
         ValueKind::Scalar(ScalarType::Str { len }) => {
             let first = values.first()?;
@@ -306,6 +308,31 @@ pub(crate) fn decode_plain(layout: &UserMapLayout, raw: &[RawEntry]) -> Decoded 
     out.entries.sort_by(|a, b| cmp_keys(&a.0, &b.0));
     out.entries.sort_by_key(|(_, v)| v.sort_key(&layout.value));
     out
+}
+
+/// Keeps the last `top` items (the largest, in print order); 0 keeps all.
+pub(crate) fn keep_top<T>(items: &mut Vec<T>, top: u64) {
+    let top = usize::try_from(top).unwrap_or(usize::MAX);
+    if top > 0 && items.len() > top {
+        items.drain(..items.len() - top);
+    }
+}
+
+/// Divides every numeric value by `div` (`print(@m, top, div)`); 0 and 1 leave them as is.
+pub(crate) fn divide(entries: &mut [(Vec<KeyPart>, Folded)], div: u64) {
+    if div <= 1 {
+        return;
+    }
+    for (_, v) in entries {
+        match v {
+            Folded::Unsigned(n) => *n /= div,
+            Folded::Signed(n) => *n = n.wrapping_div(div as i64),
+            Folded::Avg { total, .. } | Folded::Stats { total, .. } => {
+                *total = total.wrapping_div(div as i64)
+            }
+            Folded::Str(_) => {}
+        }
+    }
 }
 
 /// One key's histogram counts.
@@ -474,6 +501,9 @@ pub(crate) fn format_scalar(ty: &ScalarType, bytes: &[u8]) -> String {
         | ScalarType::UStack { .. }
         | ScalarType::Ksym
         | ScalarType::Usym => super::symbols::render(ty, bytes, super::symbols::Place::Map),
+        ScalarType::Timestamp { id } => {
+            super::timefmt::render_timestamp(*id, read_uint(bytes.get(..8).unwrap_or(bytes)))
+        }
     }
 }
 

@@ -67,12 +67,24 @@ fn line(kind: &str, name: &str, data: &str) -> String {
 /// `stats` (avg/stats); `data` holds `{"@name": value}`, where value is the bare value for
 /// a map without keys and an object keyed by the joined key otherwise.
 pub fn render_map_json(layout: &UserMapLayout, entries: &[RawEntry]) -> String {
+    render_map_json_top(layout, entries, 0, 0)
+}
+
+/// `print(@map, top, div)` as a JSON line; see [`super::text::render_map_text_top`].
+pub fn render_map_json_top(
+    layout: &UserMapLayout,
+    entries: &[RawEntry],
+    top: u64,
+    div: u64,
+) -> String {
     let name = &layout.display;
     let scalar = layout.keys.is_empty();
     let mut items: Vec<(String, String)> = Vec::new();
     let mut kind = "map";
     if matches!(layout.value, ValueKind::Hist | ValueKind::Lhist { .. }) {
-        for group in decode_hist(layout, entries).groups {
+        let mut groups = decode_hist(layout, entries).groups;
+        super::decode::keep_top(&mut groups, top);
+        for group in groups {
             let h = group_histogram(&layout.value, &group).json();
             items.push((json_key(&group.key), h));
         }
@@ -80,7 +92,10 @@ pub fn render_map_json(layout: &UserMapLayout, entries: &[RawEntry]) -> String {
             kind = "hist";
         }
     } else {
-        for (key, value) in decode_plain(layout, entries).entries {
+        let mut plain = decode_plain(layout, entries).entries;
+        super::decode::keep_top(&mut plain, top);
+        super::decode::divide(&mut plain, div);
+        for (key, value) in plain {
             items.push((json_key(&key), json_value(&value)));
         }
         if !items.is_empty() && matches!(layout.value, ValueKind::Avg | ValueKind::Stats) {

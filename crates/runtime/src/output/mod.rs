@@ -23,21 +23,22 @@
 //!
 //! [`PrintfSpec`]: kestrel_codegen::object::PrintfSpec
 
-mod decode;
+pub(crate) mod decode;
 pub mod format;
 mod hist;
 pub mod json;
 pub mod printf;
 pub mod symbols;
 pub mod text;
+pub mod timefmt;
 
 #[cfg(test)]
 mod tests;
 
 pub use format::{validate_format, ArgClass, Conversion, FormatError};
-pub use json::{printf_json, render_all_maps_json, render_map_json};
+pub use json::{printf_json, render_all_maps_json, render_map_json, render_map_json_top};
 pub use printf::{format_printf, PrintfFormatter};
-pub use text::{render_all_maps_text, render_map_text};
+pub use text::{render_all_maps_text, render_map_text, render_map_text_top};
 
 /// One map entry as read from the kernel.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

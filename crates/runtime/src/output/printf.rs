@@ -26,7 +26,8 @@ fn class(ty: &ScalarType) -> ArgClass {
         | ScalarType::KStack { .. }
         | ScalarType::UStack { .. }
         | ScalarType::Ksym
-        | ScalarType::Usym => ArgClass::Str,
+        | ScalarType::Usym
+        | ScalarType::Timestamp { .. } => ArgClass::Str,
     }
 }
 
@@ -90,7 +91,8 @@ impl PrintfFormatter {
                 | ScalarType::KStack { .. }
                 | ScalarType::UStack { .. }
                 | ScalarType::Ksym
-                | ScalarType::Usym => {
+                | ScalarType::Usym
+                | ScalarType::Timestamp { .. } => {
                     if !conv.kind.accepts(ArgClass::Str) {
                         return Err(FormatError::TypeMismatch {
                             spec: conv.spec.clone(),

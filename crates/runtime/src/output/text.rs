@@ -33,11 +33,24 @@ fn malformed_marker(name: &str, n: usize) -> String {
 /// a `@h[k]:` header, the rows, and a blank line per key. Entries whose bytes are too short
 /// are skipped and counted in a final `@m: <N malformed entries skipped>` line.
 pub fn render_map_text(layout: &UserMapLayout, entries: &[RawEntry]) -> String {
+    render_map_text_top(layout, entries, 0, 0)
+}
+
+/// `print(@map, top, div)`: like [`render_map_text`], keeping only the `top` last entries in
+/// print order (the largest; 0 keeps all) and dividing numeric values by `div` (0 or 1: as
+/// is).
+pub fn render_map_text_top(
+    layout: &UserMapLayout,
+    entries: &[RawEntry],
+    top: u64,
+    div: u64,
+) -> String {
     let name = &layout.display;
     let scalar = layout.keys.is_empty();
     let mut out = String::new();
     if matches!(layout.value, ValueKind::Hist | ValueKind::Lhist { .. }) {
-        let decoded = decode_hist(layout, entries);
+        let mut decoded = decode_hist(layout, entries);
+        super::decode::keep_top(&mut decoded.groups, top);
         for group in decoded
             .groups
             .iter()
@@ -54,7 +67,9 @@ pub fn render_map_text(layout: &UserMapLayout, entries: &[RawEntry]) -> String {
         out.push_str(&malformed_marker(name, decoded.malformed));
         return out;
     }
-    let decoded = decode_plain(layout, entries);
+    let mut decoded = decode_plain(layout, entries);
+    super::decode::keep_top(&mut decoded.entries, top);
+    super::decode::divide(&mut decoded.entries, div);
     for (key, value) in decoded
         .entries
         .iter()

@@ -1,0 +1,518 @@
+//! The built-in tools, run as a user runs them: `kestrel tools`, `kestrel tool NAME --help`
+//! and `--script`, and (as root, with BPF) each tool against its own workload — a child whose
+//! PID, unique command name, file name or port picks its events out of everything else the
+//! machine does.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{kernel_available, kestrel, TempDir};
+
+/// Every tool `kestrel tools` lists.
+const TOOLS: [&str; 8] = [
+    "execsnoop",
+    "exitsnoop",
+    "opensnoop",
+    "killsnoop",
+    "sigsnoop",
+    "bindsnoop",
+    "mountsnoop",
+    "syscount",
+];
+
+/// A running `kestrel tool ...` whose stdout lines are collected in the background.
+struct ToolRun {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl ToolRun {
+    /// Start `kestrel tool ARGS...` and wait until `ready` matches a line (the header:
+    /// the tool prints it once its probes are attached).
+    fn start(args: &[&str], ready: &str) -> ToolRun {
+        let mut child = kestrel()
+            .arg("tool")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kestrel");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut run = ToolRun {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        };
+        if !run.wait_for(|l| l.contains(ready), Duration::from_secs(30)) {
+            let (out, err) = run.stop();
+            panic!("kestrel tool {args:?} did not start: stdout={out:?} stderr={err}");
+        }
+        run
+    }
+
+    /// Wait until a line satisfying `pred` arrives; returns it.
+    fn find(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Option<String> {
+        if self.wait_for(&pred, timeout) {
+            self.seen.iter().find(|l| pred(l)).cloned()
+        } else {
+            None
+        }
+    }
+
+    fn wait_for(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> bool {
+        if self.seen.iter().any(|l| pred(l)) {
+            return true;
+        }
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = pred(&line);
+                    self.seen.push(line);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Ctrl-C (SIGINT to our kestrel, by PID), then collect everything it printed.
+    fn stop(self) -> (Vec<String>, String) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        self.finish()
+    }
+
+    /// Wait for exit (killing it after 30 s); stdout lines and stderr.
+    fn finish(mut self) -> (Vec<String>, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(line);
+        }
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let _ = self.child.wait();
+        (std::mem::take(&mut self.seen), err)
+    }
+}
+
+impl Drop for ToolRun {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Whitespace-separated columns of a text row.
+fn cols(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+#[test]
+fn tools_lists_every_tool_and_each_help_reads_well() {
+    let out = kestrel().arg("tools").output().expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for tool in TOOLS {
+        assert!(
+            text.contains(&format!("  {tool} ")),
+            "{tool} missing from:\n{text}"
+        );
+        let help = kestrel()
+            .args(["tool", tool, "--help"])
+            .output()
+            .expect("run");
+        let help_text = String::from_utf8_lossy(&help.stdout);
+        assert!(help.status.success(), "{tool} --help failed");
+        assert!(help_text.contains("Usage: kestrel tool"), "{help_text}");
+        assert!(help_text.contains("EXAMPLES:"), "{help_text}");
+        assert!(help_text.contains("--json"), "{help_text}");
+        let script = kestrel()
+            .args(["tool", tool, "--script"])
+            .output()
+            .expect("run");
+        assert!(script.status.success());
+        assert!(String::from_utf8_lossy(&script.stdout).contains("tracepoint:"));
+    }
+}
+
+#[test]
+fn unknown_tool_and_bad_flag_values_are_one_line_errors() {
+    let out = kestrel()
+        .args(["tool", "nosuchtool"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no tool named 'nosuchtool'"), "{err}");
+    let out = kestrel()
+        .args(["tool", "opensnoop", "-p", "abc", "--script"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid value 'abc' for --pid"), "{err}");
+}
+
+#[test]
+fn script_reflects_flags() {
+    let out = kestrel()
+        .args(["tool", "opensnoop", "-x", "-p", "42", "--script"])
+        .output()
+        .expect("run");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("pid == 42"), "{s}");
+    assert!(s.contains("args->ret < 0"), "{s}");
+}
+
+#[test]
+fn every_tool_script_compiles_and_loads() {
+    if !kernel_available("every_tool_script_compiles_and_loads") {
+        return;
+    }
+    for tool in TOOLS {
+        let script = kestrel()
+            .args(["tool", tool, "--script"])
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&script.stdout).into_owned();
+        let out = kestrel()
+            .args(["--dump=insns", "-e", &text])
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{tool}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn execsnoop_shows_argv_return_code_and_failures() {
+    if !kernel_available("execsnoop_shows_argv_return_code_and_failures") {
+        return;
+    }
+    let dir = TempDir::new("tools-exec");
+    let bin = common::unique_binary(&dir, "/bin/true", "kx_exec_ok");
+    let mut run = ToolRun::start(&["execsnoop"], "PCOMM");
+    let child = Command::new(&bin)
+        .args(["alpha", "beta gamma"])
+        .spawn()
+        .expect("spawn");
+    let pid = child.id().to_string();
+    let mut child = child;
+    let _ = child.wait();
+    let missing = dir.0.join("kx_exec_missing");
+    let _ = Command::new(&missing).arg("x").status();
+    let line = run
+        .find(|l| l.starts_with("kx_exec_ok "), Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no execsnoop line for our exec: {:?}", run.seen));
+    let c = cols(&line);
+    assert_eq!(c[1], pid, "{line}");
+    assert_eq!(
+        c[2],
+        std::process::id().to_string(),
+        "parent is the test: {line}"
+    );
+    assert_eq!(c[3], "0", "{line}");
+    assert!(
+        line.ends_with(&format!("{} alpha beta gamma", bin.display())),
+        "{line}"
+    );
+    let (lines, err) = run.stop();
+    let failed = lines
+        .iter()
+        .find(|l| l.contains("kx_exec_missing"))
+        .unwrap_or_else(|| panic!("failed exec missing: {lines:?} {err}"));
+    assert_eq!(cols(failed)[3], "-2", "ENOENT: {failed}");
+
+    // -x shows only failures; --json prints objects.
+    let mut run = ToolRun::start(&["execsnoop", "-x", "--json"], "");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new(&bin).status();
+    let _ = Command::new(&missing).arg("y").status();
+    let line = run
+        .find(|l| l.contains("kx_exec_missing"), Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("-x: {:?}", run.seen));
+    let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+    assert_eq!(v["ret"], -2);
+    assert_eq!(v["args"], format!("{} y", missing.display()));
+    let (lines, _) = run.stop();
+    assert!(
+        !lines.iter().any(|l| l.contains("kx_exec_ok")),
+        "-x showed a success: {lines:?}"
+    );
+}
+
+#[test]
+fn opensnoop_reports_fd_errno_flags_and_filters_by_pid() {
+    if !kernel_available("opensnoop_reports_fd_errno_flags_and_filters_by_pid") {
+        return;
+    }
+    let dir = TempDir::new("tools-open");
+    let present = dir.0.join("present-file");
+    std::fs::write(&present, "x").expect("write");
+    let absent = dir.0.join("absent-file");
+    // A child that waits for a go, then opens both files: its PID is known before it opens.
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import sys,os; sys.stdin.readline(); open(sys.argv[1]).close()\ntry: open(sys.argv[2])\nexcept OSError: pass",
+        ])
+        .arg(&present)
+        .arg(&absent)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let pid = child.id().to_string();
+    let mut run = ToolRun::start(&["opensnoop", "-p", &pid, "-e"], "PATH");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        let _ = writeln!(stdin, "go");
+    }
+    let _ = child.wait();
+    let ok = run
+        .find(|l| l.ends_with("present-file"), Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no open of present-file: {:?}", run.seen));
+    let bad = run
+        .find(|l| l.ends_with("absent-file"), Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no open of absent-file: {:?}", run.seen));
+    let (lines, _) = run.stop();
+    let c = cols(&ok);
+    assert_eq!(c[0], pid);
+    assert!(c[2].parse::<i32>().expect("fd") >= 0, "{ok}");
+    assert_eq!(c[3], "0");
+    assert_eq!(c[4], "02000000", "O_RDONLY|O_CLOEXEC: {ok}");
+    let c = cols(&bad);
+    assert_eq!((c[2], c[3]), ("-1", "2"), "ENOENT: {bad}");
+    assert!(
+        lines.iter().skip(1).all(|l| cols(l)[0] == pid),
+        "-p let others through: {lines:?}"
+    );
+}
+
+#[test]
+fn exitsnoop_shows_exit_codes_signals_and_age() {
+    if !kernel_available("exitsnoop_shows_exit_codes_signals_and_age") {
+        return;
+    }
+    let mut run = ToolRun::start(&["exitsnoop"], "PCOMM");
+    let mut coded = Command::new("sh")
+        .args(["-c", "sleep 0.3; exit 7"])
+        .spawn()
+        .expect("sh");
+    let mut killed = Command::new("sleep").arg("30").spawn().expect("sleep");
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = Command::new("kill")
+        .args(["-KILL", &killed.id().to_string()])
+        .status();
+    let _ = killed.wait();
+    let _ = coded.wait();
+    let (cpid, kpid) = (coded.id().to_string(), killed.id().to_string());
+    let line = run
+        .find(
+            |l| cols(l).get(1) == Some(&cpid.as_str()),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| panic!("no exit of sh: {:?}", run.seen));
+    assert!(line.ends_with("code 7"), "{line}");
+    let age: f64 = cols(&line)[4].parse().expect("age");
+    assert!((0.2..5.0).contains(&age), "age {age}: {line}");
+    let line = run
+        .find(
+            |l| cols(l).get(1) == Some(&kpid.as_str()),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| panic!("no exit of sleep: {:?}", run.seen));
+    assert!(line.ends_with("signal 9 (SIGKILL)"), "{line}");
+    assert_eq!(cols(&line)[2], std::process::id().to_string(), "{line}");
+    run.stop();
+}
+
+#[test]
+fn syscount_counts_a_process_calls_by_name_with_latency() {
+    if !kernel_available("syscount_counts_a_process_calls_by_name_with_latency") {
+        return;
+    }
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import os,time\nt=time.time()\nwhile time.time()-t<6: os.getppid()",
+        ])
+        .spawn()
+        .expect("python3");
+    let pid = child.id().to_string();
+    let out = kestrel()
+        .args(["tool", "syscount", "-p", &pid, "-L", "--json", "2"])
+        .output()
+        .expect("run");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let getppid = rows
+        .iter()
+        .find(|r| r["syscall"] == "getppid")
+        .unwrap_or_else(|| {
+            panic!(
+                "no getppid row: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(getppid["count"].as_u64().unwrap_or(0) > 1000, "{getppid}");
+    assert!(
+        getppid["time_us"].as_f64().unwrap_or(0.0) > 0.0,
+        "{getppid}"
+    );
+    assert_eq!(
+        rows[0]["syscall"], "getppid",
+        "the busiest call comes first: {text}"
+    );
+}
+
+#[test]
+fn killsnoop_and_sigsnoop_see_our_signal() {
+    if !kernel_available("killsnoop_and_sigsnoop_see_our_signal") {
+        return;
+    }
+    for tool in ["killsnoop", "sigsnoop"] {
+        let mut target = Command::new("sleep").arg("30").spawn().expect("sleep");
+        let tpid = target.id().to_string();
+        let mut run = ToolRun::start(&[tool, "-n"], "TPID");
+        let sender = Command::new("kill")
+            .args(["-USR1", &tpid])
+            .spawn()
+            .expect("kill");
+        let spid = sender.id().to_string();
+        let _ = sender.wait_with_output();
+        let _ = target.wait();
+        let line = run
+            .find(
+                |l| cols(l).get(4) == Some(&tpid.as_str()),
+                Duration::from_secs(10),
+            )
+            .unwrap_or_else(|| panic!("{tool}: no signal to {tpid}: {:?}", run.seen));
+        let c = cols(&line);
+        assert_eq!(
+            (c[1], c[2], c[3], c[5]),
+            (spid.as_str(), "kill", "SIGUSR1", "0"),
+            "{tool}: {line}"
+        );
+        run.stop();
+    }
+}
+
+#[test]
+fn bindsnoop_shows_ipv4_and_ipv6_binds() {
+    if !kernel_available("bindsnoop_shows_ipv4_and_ipv6_binds") {
+        return;
+    }
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    let mut run = ToolRun::start(&["bindsnoop"], "ADDR");
+    let py = format!(
+        "import socket\na=socket.socket(); a.bind(('127.0.0.1',{port}))\nb=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); b.bind(('::1',{}))",
+        port + 1
+    );
+    let child = Command::new("python3")
+        .args(["-c", &py])
+        .output()
+        .expect("python3");
+    assert!(
+        child.status.success(),
+        "{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    let p4 = port.to_string();
+    let p6 = (port + 1).to_string();
+    let v4 = run
+        .find(
+            |l| cols(l).get(4) == Some(&p4.as_str()),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| panic!("no IPv4 bind: {:?}", run.seen));
+    let v6 = run
+        .find(
+            |l| cols(l).get(4) == Some(&p6.as_str()),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| panic!("no IPv6 bind: {:?}", run.seen));
+    run.stop();
+    assert_eq!(
+        &cols(&v4)[1..],
+        ["python3", "0", "TCP", p4.as_str(), "127.0.0.1"],
+        "{v4}"
+    );
+    assert_eq!(
+        &cols(&v6)[1..],
+        ["python3", "0", "UDP", p6.as_str(), "::1"],
+        "{v6}"
+    );
+}
+
+#[test]
+fn mountsnoop_shows_mount_and_umount_calls() {
+    if !kernel_available("mountsnoop_shows_mount_and_umount_calls") {
+        return;
+    }
+    let dir = TempDir::new("tools-mount");
+    let mut run = ToolRun::start(&["mountsnoop"], "CALL");
+    let target = dir.0.display().to_string();
+    let m = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "kxtmpfs", &target])
+        .status()
+        .expect("mount");
+    assert!(m.success());
+    let u = Command::new("umount")
+        .arg(&target)
+        .status()
+        .expect("umount");
+    assert!(u.success());
+    let mount = run
+        .find(
+            |l| l.contains(&format!("mount(\"kxtmpfs\", \"{target}\", \"tmpfs\"")),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| panic!("no mount: {:?}", run.seen));
+    assert!(mount.ends_with("\"size=1m\") = 0"), "{mount}");
+    let umount = run
+        .find(
+            |l| l.contains(&format!("umount(\"{target}\"")),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| panic!("no umount: {:?}", run.seen));
+    assert!(umount.ends_with(" = 0"), "{umount}");
+    run.stop();
+}
