@@ -430,7 +430,7 @@ impl<'a> ProbeCompiler<'a> {
             }
             None => (Reg::R10, self.frame.alloc(size), None),
         };
-        self.store_u64(base, rec, event_id as u64);
+        self.store_u64(base, rec, event_id);
         for (arg, &field) in args.iter().zip(fields) {
             let off = rec + field as i16;
             match arg.ty {
