@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for pair in python3:python3 gcc:gcc ip:iproute2 mountpoint:util-linux bpftool:bpftool ping:iputils-ping; do
+for pair in python3:python3 gcc:gcc ip:iproute2 mountpoint:util-linux bpftool:bpftool ping:iputils-ping tcpdump:tcpdump; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
@@ -29,3 +29,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace --no-fail-fast 2>&1 | tee /tmp/kestrel-test.log
+echo "== fuzz (60 s per target: parse, sema, isa, compile)"
+# A stable-Rust fuzzer (crates/fuzz): no panics, no hangs, coded diagnostics, and code that
+# passes the structural checker. Failing inputs land in target/fuzz-findings/.
+cargo run --quiet -p kestrel-fuzz -- --seconds "${KESTREL_FUZZ_SECONDS:-60}"
