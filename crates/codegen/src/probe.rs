@@ -124,8 +124,9 @@ impl<'a> ProbeCompiler<'a> {
         probe: &ir::Probe,
     ) -> Result<(Emitter, Vec<(Emitter, usize)>), CodegenError> {
         self.e.emit(Insn::mov64_reg(CTX, Reg::R1));
-        if !matches!(probe.attach, ir::Attach::End) {
+        if !matches!(probe.attach, ir::Attach::Begin | ir::Attach::End) {
             // After exit() nothing more may be counted, however long userspace takes to detach.
+            // BEGIN and END always run (a timer may fire exit() before BEGIN has run).
             if let Some(flag) = self.exit_flag {
                 let running = self.e.new_label();
                 self.exit_flag_ptr(flag, running);
