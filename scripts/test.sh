@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for pair in python3:python3 gcc:gcc ip:iproute2 mountpoint:util-linux bpftool:bpftool ping:iputils-ping; do
+for pair in python3:python3 gcc:gcc ip:iproute2 mountpoint:util-linux bpftool:bpftool ping:iputils-ping tcpdump:tcpdump; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

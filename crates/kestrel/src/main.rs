@@ -6,6 +6,7 @@ mod child;
 mod cli;
 mod compile;
 mod diagnostics;
+mod filter_cmd;
 mod firewall_cmd;
 mod list;
 mod run;
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let sub = match argv.get(1).map(String::as_str) {
         Some("firewall") => Some(firewall_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
+        Some("filter") => Some(filter_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("bench") => {
             Some(firewall_cmd::bench_main as fn(&[String]) -> anyhow::Result<ExitCode>)
         }

@@ -1,3 +1,4 @@
 //! kestrel-net
 
+pub mod filter;
 pub mod firewall;

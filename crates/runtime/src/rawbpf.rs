@@ -544,12 +544,30 @@ impl BpfProg {
             .map(|(_, d)| d)
     }
 
+    /// Runs the program once over `data` with a caller-supplied context (`ctx_in`, e.g. an
+    /// `xdp_md` whose `data` field skips metadata at the front of `data`); returns the
+    /// program's return value.
+    pub fn test_run_ctx(&self, data: &[u8], ctx: &[u8]) -> Result<u32, BpfError> {
+        self.run_with(data, 1, 0, 0, ctx).map(|(r, _)| r)
+    }
+
     fn run(
         &self,
         data: &[u8],
         repeat: u32,
         flags: u32,
         batch: u32,
+    ) -> Result<(u32, u32), BpfError> {
+        self.run_with(data, repeat, flags, batch, &[])
+    }
+
+    fn run_with(
+        &self,
+        data: &[u8],
+        repeat: u32,
+        flags: u32,
+        batch: u32,
+        ctx: &[u8],
     ) -> Result<(u32, u32), BpfError> {
         #[repr(C)]
         #[derive(Default)]
@@ -578,6 +596,12 @@ impl BpfProg {
             repeat,
             flags,
             batch_size: batch,
+            ctx_size_in: ctx.len() as u32,
+            ctx_in: if ctx.is_empty() {
+                0
+            } else {
+                ctx.as_ptr() as u64
+            },
             ..TestRunAttr::default()
         };
         sys_bpf(BPF_PROG_TEST_RUN, &mut attr)

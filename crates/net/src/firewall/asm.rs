@@ -73,6 +73,12 @@ impl<M: Copy> Asm<M> {
         self.insns.push(Insn::jmp_reg(op, dst, src, 0));
     }
 
+    /// `if (u32)dst OP (u32)src goto l` (32-bit compare).
+    pub fn jmp32_reg(&mut self, op: JmpOp, dst: Reg, src: Reg, l: Label) {
+        self.fixups.push((self.insns.len(), l));
+        self.insns.push(Insn::jmp32_reg(op, dst, src, 0));
+    }
+
     /// `goto l`.
     pub fn ja(&mut self, l: Label) {
         self.fixups.push((self.insns.len(), l));

@@ -16,7 +16,6 @@ use kestrel_runtime::rawbpf::{
 use serde::{Deserialize, Serialize};
 
 use super::cidr::Cidr;
-use super::matcher;
 use super::program::{self, FwMap, Hook};
 use super::rules::{parse_rules, Action, RuleSet, RulesError, MAX_RULES};
 
@@ -142,13 +141,13 @@ pub fn compile(file: &str, source: &str, mode: Mode) -> Result<Compiled, Firewal
     let rules = parse_rules(file, source)?;
     let mut fragments = Vec::with_capacity(rules.rules.len());
     for (i, r) in rules.rules.iter().enumerate() {
-        let frag = matcher::compile(&r.expr).map_err(|message| FirewallError::Match {
+        let frag = crate::filter::compile_match(&r.expr).map_err(|e| FirewallError::Match {
             file: file.to_string(),
             line: r.line,
             number: i + 1,
             name: r.name.clone(),
             expr: r.expr.clone(),
-            message,
+            message: format!("column {}: {}", e.pos + 1, e.message),
         })?;
         fragments.push(frag);
     }

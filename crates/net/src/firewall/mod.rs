@@ -1,7 +1,8 @@
 //! `kestrel firewall`: an XDP (or tcx) firewall that drops, counts and rate-limits at the
 //! driver, updated live through maps.
 //!
-//! Flow: a TOML rules file ([`rules`]) → one match fragment per rule ([`matcher`]) → one
+//! Flow: a TOML rules file ([`rules`]) → one match fragment per rule
+//! ([`crate::filter::compile_match`], the pcap-filter compiler) → one
 //! program ([`program`]) → loaded, attached and pinned under
 //! `/sys/fs/bpf/kestrel/firewall/<iface>/` ([`live`]). Allow/block lists are LPM tries edited
 //! in place; `reload` swaps the program with `BPF_LINK_UPDATE` after it verified.
@@ -18,7 +19,6 @@
 pub mod asm;
 pub mod cidr;
 pub mod live;
-pub mod matcher;
 pub mod program;
 pub mod rules;
 pub mod xdpgen;
