@@ -431,13 +431,17 @@ impl ProbeCompiler<'_> {
             },
         )?;
         let r = self.alloc()?;
+        let pat = needle.as_bytes();
+        // An empty needle is always found and one longer than the buffer never is. Emit just
+        // the constant: the verifier rejects the unreachable half of a found/missing pair.
+        if pat.is_empty() || pat.len() >= len as usize {
+            self.e.emit(Insn::mov64_imm(r, i32::from(pat.is_empty())));
+            return Ok(r);
+        }
         let found = self.e.new_label();
         let missing = self.e.new_label();
         let end = self.e.new_label();
-        let pat = needle.as_bytes();
-        if pat.is_empty() {
-            self.e.goto(found);
-        } else if pat.len() < len as usize {
+        {
             for start in 0..=(len as usize - 1 - pat.len()) {
                 let next = self.e.new_label();
                 let at = buf + start as i16;

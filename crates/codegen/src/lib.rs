@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod actions;
+pub mod check;
 mod context;
 pub mod elf;
 mod emit;

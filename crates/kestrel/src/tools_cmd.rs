@@ -157,6 +157,8 @@ fn run(
         out: std::io::stdout(),
         header_done: false,
     };
+    // Like libbpf-tools; on stderr so that stdout stays clean for --json.
+    eprintln!("Tracing {}... Hit Ctrl-C to end.", tool.name());
     sink.header()?;
     let interval = tool.interval(opts)?.map(Duration::from_secs);
     let started = Instant::now();
@@ -249,8 +251,7 @@ impl RecordSink {
     /// Hands the session's maps to the renderer as JSON and prints what it makes of them.
     fn maps(&mut self, session: &Session) -> anyhow::Result<()> {
         let mut all = serde_json::Map::new();
-        for (layout, entries) in session.user_maps()? {
-            let line = kestrel_runtime::output::render_map_json(layout, &entries);
+        for line in session.maps_json()? {
             let parsed: serde_json::Value =
                 serde_json::from_str(&line).context("map JSON from the runtime")?;
             if let Some(serde_json::Value::Object(data)) = parsed.get("data") {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{kernel_available, kestrel, TempDir};
 
 /// Every tool `kestrel tools` lists.
-const TOOLS: [&str; 8] = [
+const TOOLS: [&str; 14] = [
     "execsnoop",
     "exitsnoop",
     "opensnoop",
@@ -22,6 +22,12 @@ const TOOLS: [&str; 8] = [
     "bindsnoop",
     "mountsnoop",
     "syscount",
+    "syslatency",
+    "runqlat",
+    "cpudist",
+    "offcputime",
+    "biolatency",
+    "biosnoop",
 ];
 
 /// A running `kestrel tool ...` whose stdout lines are collected in the background.
@@ -29,11 +35,14 @@ struct ToolRun {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
+    errors: mpsc::Receiver<String>,
+    err_seen: Vec<String>,
 }
 
 impl ToolRun {
-    /// Start `kestrel tool ARGS...` and wait until `ready` matches a line (the header:
-    /// the tool prints it once its probes are attached).
+    /// Start `kestrel tool ARGS...` and wait until it says on stderr that it is tracing
+    /// (its probes are attached), then until `ready` matches a stdout line (its header; ""
+    /// for none).
     fn start(args: &[&str], ready: &str) -> ToolRun {
         let mut child = kestrel()
             .arg("tool")
@@ -44,6 +53,7 @@ impl ToolRun {
             .spawn()
             .expect("spawn kestrel");
         let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -52,12 +62,38 @@ impl ToolRun {
                 }
             }
         });
+        let (etx, erx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if etx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let mut run = ToolRun {
             child,
             lines: rx,
             seen: Vec::new(),
+            errors: erx,
+            err_seen: Vec::new(),
         };
-        if !run.wait_for(|l| l.contains(ready), Duration::from_secs(30)) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut tracing = false;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match run.errors.recv_timeout(left) {
+                Ok(line) => {
+                    tracing = line.starts_with("Tracing");
+                    run.err_seen.push(line);
+                    if tracing {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if !tracing
+            || (!ready.is_empty() && !run.wait_for(|l| l.contains(ready), Duration::from_secs(10)))
+        {
             let (out, err) = run.stop();
             panic!("kestrel tool {args:?} did not start: stdout={out:?} stderr={err}");
         }
@@ -113,10 +149,10 @@ impl ToolRun {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
             self.seen.push(line);
         }
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
+        while let Ok(line) = self.errors.recv_timeout(Duration::from_millis(200)) {
+            self.err_seen.push(line);
         }
+        let err = self.err_seen.join("\n");
         let _ = self.child.wait();
         (std::mem::take(&mut self.seen), err)
     }
@@ -515,4 +551,235 @@ fn mountsnoop_shows_mount_and_umount_calls() {
         .unwrap_or_else(|| panic!("no umount: {:?}", run.seen));
     assert!(umount.ends_with(" = 0"), "{umount}");
     run.stop();
+}
+
+/// Sum of the counts in libbpf-tools histogram lines (`  lo -> hi : count |***|`) that follow
+/// the line equal to `label` (all lines when `label` is empty) up to the next blank line.
+fn hist_total(lines: &[String], label: &str) -> u64 {
+    let mut on = label.is_empty();
+    let mut total = 0;
+    for l in lines {
+        if !label.is_empty() && l == label {
+            on = true;
+            continue;
+        }
+        if on && l.trim().is_empty() && !label.is_empty() {
+            break;
+        }
+        if on && l.contains(" -> ") {
+            if let Some(count) = l
+                .split(':')
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+            {
+                total += count.parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+/// Run `kestrel tool ARGS` to completion (it takes a duration) while `workload` runs;
+/// returns stdout lines.
+fn run_with(args: &[&str], workload: impl FnOnce()) -> Vec<String> {
+    let run = ToolRun::start(args, "");
+    workload();
+    let (lines, err) = run.finish();
+    assert!(
+        !lines.is_empty(),
+        "kestrel tool {args:?} printed nothing: {err}"
+    );
+    lines
+}
+
+#[test]
+fn syslatency_histogram_per_process() {
+    if !kernel_available("syslatency_histogram_per_process") {
+        return;
+    }
+    let dir = TempDir::new("tools-syslat");
+    let bin = common::unique_binary(&dir, "/usr/bin/python3", "kx_syslat");
+    let mut child = Command::new(&bin)
+        .args([
+            "-c",
+            "import sys,time\nsys.stdin.readline()\nfor i in range(300): open('/dev/null').close()",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let pid = child.id();
+    let mut stdin = child.stdin.take();
+    let lines = run_with(
+        &[
+            "syslatency",
+            "-s",
+            "openat",
+            "-P",
+            "-p",
+            &pid.to_string(),
+            "4",
+        ],
+        || {
+            use std::io::Write;
+            if let Some(s) = stdin.as_mut() {
+                let _ = writeln!(s, "go");
+            }
+            drop(stdin.take());
+            let _ = child.wait();
+        },
+    );
+    let total = hist_total(&lines, &format!("pid = {pid} kx_syslat"));
+    assert!(
+        total >= 300,
+        "expected >= 300 openat() calls of {pid}: {lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("usecs") && l.contains("distribution")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn runqlat_and_cpudist_fill_histograms() {
+    if !kernel_available("runqlat_and_cpudist_fill_histograms") {
+        return;
+    }
+    for tool in ["runqlat", "cpudist"] {
+        // Two busy children on two CPUs with this test and the others: the scheduler has
+        // work to do.
+        let mut kids: Vec<Child> = (0..3)
+            .map(|_| {
+                Command::new("sh")
+                    .args(["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"])
+                    .spawn()
+                    .expect("sh")
+            })
+            .collect();
+        let lines = run_with(&[tool, "2"], || {
+            for k in &mut kids {
+                let _ = k.wait();
+            }
+        });
+        let total = hist_total(&lines, "");
+        assert!(total > 10, "{tool}: {lines:?}");
+    }
+}
+
+#[test]
+fn offcputime_folds_a_sleepers_stack() {
+    if !kernel_available("offcputime_folds_a_sleepers_stack") {
+        return;
+    }
+    let dir = TempDir::new("tools-offcpu");
+    let bin = common::unique_binary(&dir, "/bin/sleep", "kx_offcpu");
+    let lines = run_with(&["offcputime", "-K", "4"], || {
+        let _ = Command::new(&bin).arg("1").status();
+    });
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("kx_offcpu;") && l.contains("nanosleep"))
+        .unwrap_or_else(|| panic!("no folded stack for kx_offcpu: {lines:?}"));
+    let us: u64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!((900_000..3_000_000).contains(&us), "slept 1 s: {line}");
+    assert!(line.contains(";schedule;"), "root first, leaf last: {line}");
+}
+
+/// A loop device over a file, detached and removed on drop.
+struct LoopDev {
+    dev: String,
+    file: std::path::PathBuf,
+}
+
+impl LoopDev {
+    fn new(tag: &str) -> LoopDev {
+        let file = std::env::temp_dir().join(format!("kestrel-{tag}-{}.img", std::process::id()));
+        std::fs::write(&file, vec![0u8; 8 << 20]).expect("image");
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&file)
+            .output()
+            .expect("losetup");
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        LoopDev {
+            dev: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            file,
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.dev.trim_start_matches("/dev/")
+    }
+
+    /// 64 direct 4 KiB writes by a dd whose PID is returned.
+    fn write(&self) -> u32 {
+        let dd = Command::new("dd")
+            .args([
+                "if=/dev/zero",
+                &format!("of={}", self.dev),
+                "oflag=direct",
+                "bs=4k",
+                "count=64",
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dd");
+        let pid = dd.id();
+        let out = dd.wait_with_output().expect("dd");
+        assert!(out.status.success());
+        pid
+    }
+}
+
+impl Drop for LoopDev {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+#[test]
+fn biolatency_per_disk_and_biosnoop_see_direct_writes_to_a_loop_device() {
+    if !kernel_available("biolatency_per_disk_and_biosnoop_see_direct_writes_to_a_loop_device") {
+        return;
+    }
+    let disk = LoopDev::new("tools-bio");
+    let lines = run_with(&["biolatency", "-D", "4"], || {
+        disk.write();
+    });
+    let total = hist_total(&lines, &format!("disk = {}", disk.name()));
+    assert!(total >= 64, "64 writes to {}: {lines:?}", disk.name());
+
+    let mut run = ToolRun::start(&["biosnoop", "-d", disk.name()], "LAT(ms)");
+    let pid = disk.write().to_string();
+    let name = disk.name().to_string();
+    let ours = |l: &str| cols(l).get(2) == Some(&pid.as_str());
+    assert!(
+        run.wait_for(|l| ours(l), Duration::from_secs(10)),
+        "{:?}",
+        run.seen
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (lines, _) = run.stop();
+    let rows: Vec<&String> = lines.iter().filter(|l| ours(l)).collect();
+    assert!(rows.len() >= 64, "{lines:?}");
+    for r in rows {
+        let c = cols(r);
+        assert_eq!(
+            (c[1], c[3], c[4], c[6]),
+            ("dd", name.as_str(), "W", "4096"),
+            "{r}"
+        );
+        let ms: f64 = c[7].parse().expect("latency");
+        assert!((0.0..5000.0).contains(&ms), "{r}");
+    }
 }

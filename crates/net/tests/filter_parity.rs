@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use kestrel_net::filter::pcap::{self, Packet};
 use kestrel_net::filter::testrun::Tester;
-use kestrel_net::filter::{compile_match, FilterError};
+use kestrel_net::filter::{compile, compile_match, FilterError, Target};
+use kestrel_runtime::rawbpf::{BpfProg, RawProgType};
 
 fn required() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -783,6 +784,49 @@ fn verdicts_match_tcpdump() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The tc (sched_cls) program gives the XDP program's verdicts on whole packets (the
+/// kernel's test run makes skb->len the captured length, so truncated captures are left out).
+#[test]
+fn tc_programs_agree_with_xdp() {
+    if !can_run("tc_programs_agree_with_xdp") {
+        return;
+    }
+    let packets: Vec<Packet> = generated()
+        .into_iter()
+        .filter(|p| p.data.len() as u32 == p.wire_len)
+        .collect();
+    let mut checked = 0;
+    for e in EXPRS.iter().filter(|e| !e.contains('{')) {
+        let tc = match compile(e, Target::Tc) {
+            Ok(p) => p,
+            Err(err) => panic!("{e}: {err}"),
+        };
+        let prog = match BpfProg::load(RawProgType::TcxIngress, "kestrel_tc", &tc.insns, &[]) {
+            Ok(p) => p,
+            Err(err) => panic!("{e}: tc program rejected: {err}"),
+        };
+        let xdp = match Tester::new(e) {
+            Ok(t) => t,
+            Err(err) => panic!("{e}: {err}"),
+        };
+        for (i, p) in packets.iter().enumerate() {
+            let tc_hit = match prog.test_run(&p.data, 1) {
+                Ok((ret, _)) => ret == Target::Tc.on_match(),
+                Err(err) => panic!("{e}: tc test run: {err}"),
+            };
+            let xdp_hit = matches!(xdp.matches(p), Ok(Some(true)));
+            assert_eq!(
+                tc_hit,
+                xdp_hit,
+                "{e}: packet {} differs between tc and XDP",
+                i + 1
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 10_000, "only {checked} verdicts compared");
 }
 
 #[test]

@@ -150,12 +150,16 @@ impl Lab {
     }
 
     fn up(&self, rules: &str) {
-        let c = match firewall::compile("test.toml", rules, Mode::Native) {
+        self.up_mode(rules, Mode::Native);
+    }
+
+    fn up_mode(&self, rules: &str, mode: Mode) {
+        let c = match firewall::compile("test.toml", rules, mode) {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
         };
-        if let Err(e) = firewall::up(&self.host, &c, Mode::Native) {
-            panic!("up: {e}");
+        if let Err(e) = firewall::up(&self.host, &c, mode) {
+            panic!("up ({mode:?}): {e}");
         }
     }
 
@@ -338,4 +342,27 @@ fn down_removes_every_trace() {
     assert!(!link.contains("xdp"), "XDP still attached: {link}");
     assert_eq!(lab.ping(2, 2, "0.05"), 2, "traffic restored");
     assert!(matches!(firewall::down(&lab.host), Ok(false)));
+}
+
+/// Generic XDP and tcx modes give the same verdicts and counters as native mode, with a rule
+/// whose match is a full pcap-filter expression.
+#[test]
+fn generic_and_tc_modes_filter_and_count() {
+    if !can_run("generic_and_tc_modes_filter_and_count") {
+        return;
+    }
+    for mode in [Mode::Generic, Mode::Tc] {
+        let lab = Lab::new();
+        let rules = format!(
+            "[[rule]]\nname = \"no-pings-from-3\"\nmatch = \"icmp[icmptype] = icmp-echo and src host {} and not vlan\"\naction = \"drop\"\n",
+            lab.addr(3)
+        );
+        lab.up_mode(&rules, mode);
+        assert_eq!(lab.ping(2, 4, "0.05"), 4, "{mode:?}: .2 must pass");
+        assert_eq!(lab.ping(3, 4, "0.05"), 0, "{mode:?}: .3 must be dropped");
+        let st = lab.status();
+        let rule = &st.rules[0];
+        assert_eq!(rule.counters.packets, 4, "{mode:?}: {st:?}");
+        assert_eq!(rule.counters.dropped, 4, "{mode:?}: {st:?}");
+    }
 }

@@ -401,6 +401,17 @@ impl Session {
         out.flush().map_err(RuntimeError::Output)
     }
 
+    /// Every script map as one bpftrace `-f json` line (stacks and symbols resolved), empty
+    /// ones included, for callers that render maps their own way (the built-in tools).
+    pub fn maps_json(&self) -> Result<Vec<String>, RuntimeError> {
+        let maps = self.user_maps()?;
+        let _symbols = crate::output::symbols::install(self.symbols.clone());
+        Ok(maps
+            .iter()
+            .map(|(layout, entries)| crate::output::render_map_json(layout, entries))
+            .collect())
+    }
+
     /// Every script map (`@name`) with its raw entries, in object order, empty ones included.
     pub fn user_maps(&self) -> Result<Vec<(&UserMapLayout, Vec<RawEntry>)>, RuntimeError> {
         let cpus = maps::possible_cpus()?;

@@ -69,6 +69,114 @@ pub fn json(key: &[(&str, Value)], unit: &str, buckets: &[Bucket]) -> String {
     format!("{}\n", Value::Object(obj))
 }
 
+/// A renderer for tools whose result is one histogram map (`@dist`, optionally keyed):
+/// prints each histogram libbpf-tools style under a label made from its key, at every
+/// interval (the counts of that interval) and at exit.
+pub struct HistRender {
+    /// The map holding the histograms.
+    pub map: &'static str,
+    /// The unit in the header (`usecs`).
+    pub unit: &'static str,
+    /// The label line for a key (`pid = 12 bash`); empty keys get no label.
+    pub label: fn(&str) -> String,
+    /// The JSON name of the key.
+    pub key_name: &'static str,
+    /// JSON lines instead of text.
+    pub json: bool,
+    /// Print a `HH:MM:SS` line before each report (with -T or -i).
+    pub clock: bool,
+    previous: std::collections::HashMap<(String, i64), u64>,
+}
+
+impl HistRender {
+    /// A renderer for `map`, in `unit`, with key labels from `label`.
+    pub fn new(
+        map: &'static str,
+        unit: &'static str,
+        key_name: &'static str,
+        label: fn(&str) -> String,
+        opts: &crate::Options,
+    ) -> HistRender {
+        HistRender {
+            map,
+            unit,
+            label,
+            key_name,
+            json: opts.json,
+            clock: opts.has("timestamp") || opts.has("interval"),
+            previous: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The histograms of the map, keyed (`""` for an unkeyed map), minus what earlier
+    /// reports already showed.
+    fn groups(&mut self, maps: &serde_json::Map<String, Value>) -> Vec<(String, Vec<Bucket>)> {
+        let mut groups: Vec<(String, Vec<Bucket>)> = match maps.get(self.map) {
+            Some(Value::Array(_)) => vec![(String::new(), buckets(&maps[self.map]))],
+            Some(Value::Object(o)) => o.iter().map(|(k, v)| (k.clone(), buckets(v))).collect(),
+            _ => Vec::new(),
+        };
+        for (key, group) in &mut groups {
+            for b in group.iter_mut() {
+                let seen = self
+                    .previous
+                    .insert((key.clone(), b.min), b.count)
+                    .unwrap_or(0);
+                b.count = b.count.saturating_sub(seen);
+            }
+            // Leading and trailing empty buckets say nothing.
+            while group.last().is_some_and(|b| b.count == 0) {
+                group.pop();
+            }
+            let first = group
+                .iter()
+                .position(|b| b.count != 0)
+                .unwrap_or(group.len());
+            group.drain(..first);
+        }
+        groups.retain(|(_, g)| !g.is_empty());
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        groups
+    }
+}
+
+impl crate::Render for HistRender {
+    fn record(&mut self, _fields: &[&str]) -> Vec<crate::Row> {
+        Vec::new()
+    }
+
+    fn maps(&mut self, maps: &serde_json::Map<String, Value>) -> String {
+        let groups = self.groups(maps);
+        let mut s = String::new();
+        if self.clock && !self.json {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let _ = writeln!(s, "{}", crate::table::hms(now));
+        }
+        for (key, group) in groups {
+            if self.json {
+                let k: Vec<(&str, Value)> = if key.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![(self.key_name, Value::String(key.clone()))]
+                };
+                s.push_str(&json(&k, self.unit, &group));
+                continue;
+            }
+            if !key.is_empty() {
+                let _ = writeln!(s, "\n{}", (self.label)(&key));
+            }
+            s.push_str(&text(self.unit, &group));
+        }
+        if !self.json {
+            s.push('\n');
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,12 +25,18 @@ pub mod table;
 pub mod tool;
 
 mod bindsnoop;
+mod biolatency;
+mod biosnoop;
+mod cpudist;
 mod execsnoop;
 mod exitsnoop;
 mod killsnoop;
 mod mountsnoop;
+mod offcputime;
 mod opensnoop;
+mod runqlat;
 mod syscount;
+mod syslatency;
 
 pub use table::{Column, Row, Table, Value};
 pub use tool::{Example, Flag, Options, Plain, Render, Tool, ToolError};
@@ -49,6 +55,12 @@ pub fn registry() -> &'static [&'static dyn Tool] {
         &bindsnoop::Bindsnoop,
         &mountsnoop::Mountsnoop,
         &syscount::Syscount,
+        &syslatency::Syslatency,
+        &runqlat::Runqlat,
+        &cpudist::Cpudist,
+        &offcputime::Offcputime,
+        &biolatency::Biolatency,
+        &biosnoop::Biosnoop,
     ]
 }
 

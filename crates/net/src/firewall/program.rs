@@ -109,6 +109,20 @@ pub fn build(rules: &RuleSet, fragments: &[Vec<Insn>], hook: Hook) -> Result<FwP
     a.push(Insn::stx(Size::DW, Reg::R10, CTX, Reg::R1));
     a.push(Insn::ldx(Size::W, Reg::R6, Reg::R1, d));
     a.push(Insn::ldx(Size::W, Reg::R7, Reg::R1, de));
+    if hook == Hook::Tc {
+        // A non-linear skb: pull it so the match fragments can read every byte directly
+        // (they see only data..data_end), then reload the packet pointers.
+        let linear = a.label();
+        a.push(Insn::ldx(Size::W, Reg::R2, Reg::R1, 0));
+        a.push(Insn::mov64_reg(Reg::R3, Reg::R7));
+        a.push(Insn::alu64_reg(AluOp::Sub, Reg::R3, Reg::R6));
+        a.jmp_reg(JmpOp::Jge, Reg::R3, Reg::R2, linear);
+        a.push(Insn::call_helper(helper::SKB_PULL_DATA));
+        a.push(Insn::ldx(Size::DW, Reg::R1, Reg::R10, CTX));
+        a.push(Insn::ldx(Size::W, Reg::R6, Reg::R1, d));
+        a.push(Insn::ldx(Size::W, Reg::R7, Reg::R1, de));
+        a.bind(linear);
+    }
     a.push(Insn::mov64_reg(Reg::R0, Reg::R7));
     a.push(Insn::alu64_reg(AluOp::Sub, Reg::R0, Reg::R6));
     a.push(Insn::stx(Size::DW, Reg::R10, LEN, Reg::R0));
