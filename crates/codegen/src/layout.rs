@@ -198,6 +198,7 @@ pub(crate) fn lost_events_map() -> MapSpec {
     }
 }
 
+<<<<<<< HEAD
 /// The flag `exit()` sets so that probes stop counting before userspace has detached them.
 pub(crate) fn exit_flag_map() -> MapSpec {
     MapSpec {
@@ -226,3 +227,18 @@ pub(crate) fn uses_exit(program: &kestrel_lang::ir::Program) -> bool {
     }
     program.probes.iter().any(|p| any_exit(&p.body))
 }
+=======
+/// The per-CPU counters of updates each script map dropped because it was full, indexed by
+/// the map's index in the object (script maps come first, so `user_maps` entries suffice).
+pub(crate) fn map_full_map(user_maps: usize) -> MapSpec {
+    MapSpec {
+        name: "mapfull".into(),
+        kind: MapKind::PerCpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: user_maps.max(1) as u32,
+        flags: 0,
+        role: MapRole::MapFull,
+    }
+}
+>>>>>>> main
