@@ -198,7 +198,6 @@ pub(crate) fn lost_events_map() -> MapSpec {
     }
 }
 
-<<<<<<< HEAD
 /// The flag `exit()` sets so that probes stop counting before userspace has detached them.
 pub(crate) fn exit_flag_map() -> MapSpec {
     MapSpec {
@@ -227,7 +226,7 @@ pub(crate) fn uses_exit(program: &kestrel_lang::ir::Program) -> bool {
     }
     program.probes.iter().any(|p| any_exit(&p.body))
 }
-=======
+
 /// The per-CPU counters of updates each script map dropped because it was full, indexed by
 /// the map's index in the object (script maps come first, so `user_maps` entries suffice).
 pub(crate) fn map_full_map(user_maps: usize) -> MapSpec {
@@ -241,4 +240,3 @@ pub(crate) fn map_full_map(user_maps: usize) -> MapSpec {
         role: MapRole::MapFull,
     }
 }
->>>>>>> main
