@@ -8,6 +8,11 @@
 //! Every packet load is preceded by the bounds check the verifier needs
 //! (`ptr + size > data_end`), and a failed check jumps to `reject`: like classic BPF, a read
 //! past the captured bytes rejects the packet outright, whatever `not`/`or` surround it.
+//! Checks already proven on every path to an instruction are not repeated: the generator
+//! tracks how many bytes from r6 are known to be in bounds, taking the minimum over the
+//! jumps into each label (all jumps go forward, so one pass sees every way in).
+
+use std::collections::HashMap;
 
 use kestrel_isa::{AluOp, Insn, JmpOp, Reg, Size};
 
@@ -34,11 +39,17 @@ const MAX_IDX: i32 = 0xfe00;
 /// Code generator state.
 pub struct Gen<'a> {
     /// Output.
-    pub a: &'a mut Asm<()>,
+    a: &'a mut Asm<()>,
     /// Where failed bounds checks (and runtime division by zero) go.
-    pub reject: Label,
+    reject: Label,
     /// Source of `len`.
-    pub len: LenSource,
+    len: LenSource,
+    /// Bytes from r6 known to be inside the packet at the current instruction.
+    proven: u32,
+    /// Whether the current instruction can be reached by falling through.
+    reachable: bool,
+    /// For labels not bound yet: the least `proven` over the jumps to them.
+    incoming: HashMap<Label, u32>,
 }
 
 fn jop(op: RelOp, jump_if: bool) -> JmpOp {
@@ -91,14 +102,62 @@ fn off16(n: u32) -> Result<i16, String> {
     i16::try_from(n).map_err(|_| format!("packet offset {n} is too large"))
 }
 
-impl Gen<'_> {
+impl<'a> Gen<'a> {
+    /// A generator appending to `a`.
+    pub fn new(a: &'a mut Asm<()>, reject: Label, len: LenSource) -> Gen<'a> {
+        Gen {
+            a,
+            reject,
+            len,
+            proven: 0,
+            reachable: true,
+            incoming: HashMap::new(),
+        }
+    }
+
+    fn note_jump(&mut self, l: Label) {
+        let p = self.proven;
+        self.incoming
+            .entry(l)
+            .and_modify(|m| *m = (*m).min(p))
+            .or_insert(p);
+    }
+
+    fn bind(&mut self, l: Label) {
+        let jumped = self.incoming.remove(&l);
+        self.proven = match (self.reachable, jumped) {
+            (true, Some(j)) => self.proven.min(j),
+            (true, None) => self.proven,
+            (false, Some(j)) => j,
+            (false, None) => 0,
+        };
+        self.reachable = true;
+        self.a.bind(l);
+    }
+
+    /// Ensures bytes [0, need) from r6 are in the packet (else reject).
+    fn check(&mut self, need: u32) -> Result<(), String> {
+        if need > self.proven {
+            self.a.push(Insn::mov64_reg(Reg::R0, Reg::R6));
+            self.a.push(Insn::alu64_imm(
+                AluOp::Add,
+                Reg::R0,
+                i32::from(off16(need)?),
+            ));
+            self.a.jmp_reg(JmpOp::Jgt, Reg::R0, Reg::R7, self.reject);
+            self.proven = need;
+        }
+        Ok(())
+    }
     /// Emits code that jumps to `target` when `p` equals `jump_if` and falls through
     /// otherwise.
     pub fn cond(&mut self, p: &Pred, jump_if: bool, target: Label) -> Result<(), String> {
         match p {
             Pred::Const(b) => {
                 if *b == jump_if {
+                    self.note_jump(target);
                     self.a.ja(target);
+                    self.reachable = false;
                 }
             }
             Pred::Not(x) => self.cond(x, !jump_if, target)?,
@@ -107,7 +166,7 @@ impl Gen<'_> {
                     let skip = self.a.label();
                     self.cond(x, false, skip)?;
                     self.cond(y, true, target)?;
-                    self.a.bind(skip);
+                    self.bind(skip);
                 } else {
                     self.cond(x, false, target)?;
                     self.cond(y, false, target)?;
@@ -121,18 +180,22 @@ impl Gen<'_> {
                     let skip = self.a.label();
                     self.cond(x, true, skip)?;
                     self.cond(y, false, target)?;
-                    self.a.bind(skip);
+                    self.bind(skip);
                 }
             }
             Pred::Cmp(x, op, y) => {
                 let r = self.eval(x, 0)?;
                 let j = jop(*op, jump_if);
-                match y {
-                    Val::Num(k) => self.a.jmp32_imm(j, r, *k as i32, target),
-                    _ => {
-                        let r2 = self.eval(y, 1)?;
-                        self.a.jmp32_reg(j, r, r2, target);
-                    }
+                // Loads for the right-hand side happen before the jump.
+                let r2 = match y {
+                    Val::Num(_) => None,
+                    _ => Some(self.eval(y, 1)?),
+                };
+                self.note_jump(target);
+                match (y, r2) {
+                    (Val::Num(k), _) => self.a.jmp32_imm(j, r, *k as i32, target),
+                    (_, Some(r2)) => self.a.jmp32_reg(j, r, r2, target),
+                    (_, None) => return Err("internal: right-hand side not evaluated".into()),
                 }
             }
         }
@@ -200,13 +263,7 @@ impl Gen<'_> {
                         o
                     }
                     Off::Ihl { nl, add } => {
-                        self.a.push(Insn::mov64_reg(Reg::R1, Reg::R6));
-                        self.a.push(Insn::alu64_imm(
-                            AluOp::Add,
-                            Reg::R1,
-                            i32::from(off16(nl + 1)?),
-                        ));
-                        self.a.jmp_reg(JmpOp::Jgt, Reg::R1, Reg::R7, self.reject);
+                        self.check(nl + 1)?;
                         self.a
                             .push(Insn::ldx(Size::B, Reg::R0, Reg::R6, off16(nl)?));
                         self.a.push(Insn::alu64_imm(AluOp::And, Reg::R0, 0x0f));
@@ -221,13 +278,17 @@ impl Gen<'_> {
                     self.a.push(Insn::alu64_reg(AluOp::Add, Reg::R1, r));
                 }
                 let d = off16(disp)?;
-                self.a.push(Insn::mov64_reg(Reg::R0, base));
-                self.a.push(Insn::alu64_imm(
-                    AluOp::Add,
-                    Reg::R0,
-                    i32::from(off16(disp + sz)?),
-                ));
-                self.a.jmp_reg(JmpOp::Jgt, Reg::R0, Reg::R7, self.reject);
+                if base == Reg::R6 {
+                    self.check(disp + sz)?;
+                } else {
+                    self.a.push(Insn::mov64_reg(Reg::R0, base));
+                    self.a.push(Insn::alu64_imm(
+                        AluOp::Add,
+                        Reg::R0,
+                        i32::from(off16(disp + sz)?),
+                    ));
+                    self.a.jmp_reg(JmpOp::Jgt, Reg::R0, Reg::R7, self.reject);
+                }
                 self.a.push(Insn::ldx(size_of(*size), r, base, d));
                 if *size > 1 {
                     self.a.push(Insn::endian(r, i32::from(*size) * 8, true));

@@ -105,11 +105,7 @@ pub fn lower_expr(expr: &str) -> Result<lower::Pred, FilterError> {
 fn emit(a: &mut Asm<()>, pred: &lower::Pred, len: LenSource) -> Result<(), FilterError> {
     let miss = a.label();
     let done = a.label();
-    let mut g = Gen {
-        a,
-        reject: miss,
-        len,
-    };
+    let mut g = Gen::new(a, miss, len);
     g.cond(pred, false, miss)
         .map_err(|m| FilterError::new(0, m))?;
     a.push(Insn::mov64_imm(Reg::R0, 1));

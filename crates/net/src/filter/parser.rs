@@ -136,6 +136,8 @@ pub fn parse(src: &str) -> Result<Expr, FilterError> {
         pos: 0,
         shift: 0,
         end: src.len(),
+        depth: 0,
+        terms: 0,
     };
     let (e, _) = p.expr(None)?;
     if let Some(t) = p.toks.get(p.pos) {
@@ -152,7 +154,17 @@ struct Parser {
     pos: usize,
     shift: u32,
     end: usize,
+    /// Current nesting of parentheses, `not` and unary minus.
+    depth: usize,
+    /// Primitives and relations so far.
+    terms: usize,
 }
+
+/// Deepest nesting accepted: keeps recursion (here and in code generation) far from the
+/// thread's stack limit on hostile input.
+const MAX_DEPTH: usize = 100;
+/// Most primitives in one expression: the program must stay within eBPF's jump range.
+const MAX_TERMS: usize = 1000;
 
 fn describe(t: &Tok) -> String {
     match t {
@@ -389,6 +401,24 @@ impl Parser {
     }
 
     fn term(&mut self, q: Option<Quals>) -> Result<(Expr, Option<Quals>), FilterError> {
+        self.depth += 1;
+        self.terms += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(format!(
+                "the expression nests deeper than {MAX_DEPTH} levels"
+            ));
+        }
+        if self.terms > MAX_TERMS {
+            return self.err(format!(
+                "the expression has more than {MAX_TERMS} primitives"
+            ));
+        }
+        let r = self.term_inner(q);
+        self.depth -= 1;
+        r
+    }
+
+    fn term_inner(&mut self, q: Option<Quals>) -> Result<(Expr, Option<Quals>), FilterError> {
         match self.peek() {
             None => return self.err("expected a primitive, found the end of the expression"),
             Some(Tok::Word(w)) if w == "not" => {
@@ -514,6 +544,18 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Arith, FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(format!(
+                "the expression nests deeper than {MAX_DEPTH} levels"
+            ));
+        }
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn unary_inner(&mut self) -> Result<Arith, FilterError> {
         if self.eat_sym("-") {
             return Ok(Arith::Neg(Box::new(self.unary()?)));
         }
@@ -1096,5 +1138,41 @@ mod tests {
         assert!(parse("tcp and").is_err());
         assert!(parse("tcp[0:3] = 1").is_err());
         assert!(parse("port 70000").is_err());
+    }
+
+    #[test]
+    fn hostile_input_is_an_error_not_a_crash() {
+        let deep = format!("{}tcp{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(parse(&deep).is_err());
+        let nots = format!("{}tcp", "not ".repeat(10_000));
+        assert!(parse(&nots).is_err());
+        let minus = format!("{}1 = 1", "-".repeat(10_000));
+        assert!(parse(&minus).is_err());
+        let long = vec!["port 1"; 5000].join(" or ");
+        assert!(parse(&long).is_err());
+        let ok = vec!["port 1"; 50].join(" or ");
+        assert!(crate::filter::compile_match(&ok).is_ok());
+        // Every prefix of a tricky expression parses or fails cleanly.
+        let s = "vlan 1 and (tcp[tcp[12]>>4:2] & 0x0f0f != 0 or ip6 net ff02::/16) && !ether host 02:00:00:00:00:01 || \\tcp";
+        for i in 0..=s.len() {
+            let _ = parse(&s[..i]);
+        }
+        for junk in [
+            "ü",
+            "tcp[",
+            "[",
+            "]",
+            "(",
+            ")",
+            ":",
+            "::",
+            "0x",
+            "0xfffffffff",
+            "1.2.3.4.5",
+            "net /",
+            "\\",
+        ] {
+            let _ = parse(junk);
+        }
     }
 }

@@ -7,7 +7,7 @@ use kestrel_isa::{Insn, JmpOp, Reg};
 pub type Assembled<M> = (Vec<Insn>, Vec<(usize, M)>);
 
 /// A jump target, bound to an instruction index later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Label(usize);
 
 /// Instructions being built, with unresolved jumps and map references.
