@@ -351,11 +351,12 @@ impl ProbeCompiler<'_> {
             bytes.push(0);
             let r = self.alloc()?;
             if bytes.len() as u32 > len {
-                // The buffer cannot hold the literal and its NUL: never equal.
-                self.e.goto(differ);
-            } else {
-                self.compare_bytes(buf, &bytes, r, differ)?;
+                // The buffer cannot hold the literal and its NUL: never equal. A constant, as
+                // a jump over an "equal" block would leave code the verifier calls unreachable.
+                self.e.emit(Insn::mov64_imm(r, i32::from(!equal)));
+                return Ok(r);
             }
+            self.compare_bytes(buf, &bytes, r, differ)?;
             self.finish_cmp(r, equal, differ, end);
             return Ok(r);
         }
@@ -367,6 +368,12 @@ impl ProbeCompiler<'_> {
 
     /// `strncmp(a, b, n)`: 0 when equal over the first `n` bytes (stopping at a NUL), else 1.
     fn str_ncmp(&mut self, lhs: &Expr, rhs: &Expr, n: u32) -> Result<Reg, CodegenError> {
+        if n == 0 {
+            // Nothing to compare: equal, and no "differ" path that would be unreachable.
+            let r = self.alloc()?;
+            self.e.emit(Insn::mov64_imm(r, 0));
+            return Ok(r);
+        }
         let differ = self.e.new_label();
         let end = self.e.new_label();
         self.compare_strings(lhs, rhs, n, differ)?;

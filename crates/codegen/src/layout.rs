@@ -197,3 +197,17 @@ pub(crate) fn lost_events_map() -> MapSpec {
         role: MapRole::LostEvents,
     }
 }
+
+/// The per-CPU counters of updates each script map dropped because it was full, indexed by
+/// the map's index in the object (script maps come first, so `user_maps` entries suffice).
+pub(crate) fn map_full_map(user_maps: usize) -> MapSpec {
+    MapSpec {
+        name: "mapfull".into(),
+        kind: MapKind::PerCpuArray,
+        key_size: 4,
+        value_size: 8,
+        max_entries: user_maps.max(1) as u32,
+        flags: 0,
+        role: MapRole::MapFull,
+    }
+}

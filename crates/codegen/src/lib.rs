@@ -68,6 +68,11 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
     maps.push(layout::events_map());
     let lost_map = maps.len();
     maps.push(layout::lost_events_map());
+    // Counters of updates lost to full maps, so userspace can warn instead of staying silent.
+    let full_map = (!program.maps.is_empty()).then(|| {
+        maps.push(layout::map_full_map(program.maps.len()));
+        maps.len() - 1
+    });
     let mut stack_maps = Vec::new();
     for (user, depth) in stacks::stack_kinds(program) {
         stack_maps.push(((user, depth), maps.len()));
@@ -117,6 +122,7 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
             probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples);
         compiler.scratch_map = scratch_map;
         compiler.lost_map = Some(lost_map);
+        compiler.full_map = full_map;
         compiler.stack_maps = stack_maps.clone();
         compiler.actions = &actions;
         let (emitted, probe_callbacks) = compiler.compile(probe)?;

@@ -8,6 +8,9 @@ use crate::object::MapKind;
 use crate::probe::{helper, Dest, ProbeCompiler, BPF_ANY, BPF_NOEXIST};
 use crate::CodegenError;
 
+/// `E2BIG`: what `bpf_map_update_elem` returns (negated) when a hash map is full.
+const E2BIG: i32 = 7;
+
 impl ProbeCompiler<'_> {
     fn layout(&self, map: usize) -> Result<MapLayout, CodegenError> {
         self.maps
@@ -81,6 +84,23 @@ impl ProbeCompiler<'_> {
         self.stack_ptr(Reg::R3, value);
         self.e.emit(Insn::mov64_imm(Reg::R4, flags));
         self.e.emit(Insn::call_helper(helper::MAP_UPDATE_ELEM));
+        // A full hash map fails new keys with -E2BIG: count it per map so userspace can
+        // warn. Only the failure path pays for more than one compare.
+        if let Some(full) = self.full_map {
+            let done = self.e.new_label();
+            self.e.jump_imm(JmpOp::Jne, Reg::R0, -E2BIG, done);
+            let slot = self.frame.alloc(8);
+            self.e
+                .emit(Insn::st_imm(Size::W, Reg::R10, slot, index as i32));
+            self.e.load_map(Reg::R1, full);
+            self.stack_ptr(Reg::R2, slot);
+            self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
+            self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, done);
+            self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+            self.e.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+            self.e.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+            self.e.bind(done);
+        }
     }
 
     /// The integer value of a map element, 0 when absent.

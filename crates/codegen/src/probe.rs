@@ -81,6 +81,8 @@ pub(crate) struct ProbeCompiler<'a> {
     pub callbacks: Vec<(Emitter, usize)>,
     /// Record layouts of the program's actions.
     pub actions: &'a [crate::object::ActionSpec],
+    /// The per-CPU counters of updates dropped by full maps, if the program has maps.
+    pub full_map: Option<usize>,
 }
 
 /// Printf records larger than this are built in the scratch map instead of on the stack.
@@ -112,6 +114,7 @@ impl<'a> ProbeCompiler<'a> {
             var_base: Reg::R10,
             callbacks: Vec::new(),
             actions: &[],
+            full_map: None,
         }
     }
 
@@ -340,6 +343,7 @@ impl<'a> ProbeCompiler<'a> {
                 cb.scratch_map = self.scratch_map;
                 cb.lost_map = self.lost_map;
                 cb.actions = self.actions;
+                cb.full_map = self.full_map;
                 cb.stack_maps = self.stack_maps.clone();
                 cb.var_base = Reg::R9;
                 cb.var_slots = self.var_slots.iter().map(|&(o, t)| (o - low, t)).collect();

@@ -50,7 +50,7 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
             if let Some(c) = child {
                 c.abandon();
             }
-            return Ok(report(&e, &object, name, source));
+            return Ok(report_verbose(&e, &object, name, source, cli.verbose));
         }
     };
     if cli.verbose {
@@ -123,25 +123,79 @@ pub fn missing_privileges() -> Option<String> {
     }
 }
 
-/// Print a runtime error, mapping a verifier rejection back to the script line.
+/// [`report_verbose`] without the verifier's log lines.
 pub fn report(e: &RuntimeError, object: &ObjectSpec, name: &str, source: &str) -> ExitCode {
-    if let RuntimeError::Verifier {
+    report_verbose(e, object, name, source, false)
+}
+
+/// Print a runtime error. A verifier rejection becomes a coded diagnostic at the source
+/// line the failing instruction came from, with a one-sentence reason for the common
+/// classes; the verifier's own last lines are shown when `verbose` (-v).
+pub fn report_verbose(
+    e: &RuntimeError,
+    object: &ObjectSpec,
+    name: &str,
+    source: &str,
+    verbose: bool,
+) -> ExitCode {
+    let RuntimeError::Verifier {
         program,
-        insn: Some(insn),
-        ..
+        probe,
+        log,
+        insn,
     } = e
-    {
-        if let Some(prog) = object.programs.iter().find(|p| &p.name == program) {
-            if let Some(Some((start, end))) = prog.insn_spans.get(*insn) {
-                let d = kestrel_lang::Diagnostic::error(
-                    format!("the kernel's verifier rejected probe {}", prog.probe),
-                    kestrel_lang::Span::new(*start as usize, *end as usize),
-                )
-                .with_label(format!("instruction {insn} comes from here"));
-                crate::diagnostics::emit(&[d], name, source);
-            }
+    else {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    };
+    use kestrel_lang::diag::codes;
+    let why = kestrel_runtime::verifier::explain(log);
+    let last = kestrel_runtime::verifier::tail(log, 1).join("");
+    let span = object
+        .programs
+        .iter()
+        .find(|p| &p.name == program)
+        .and_then(|p| insn.and_then(|i| p.insn_spans.get(i).copied().flatten()));
+    let title = format!("the kernel's verifier rejected probe {probe}");
+    let mut d = match span {
+        Some((start, end)) => kestrel_lang::Diagnostic::error(
+            title,
+            kestrel_lang::Span::new(start as usize, end as usize),
+        )
+        .with_label(match insn {
+            Some(i) => format!("instruction {i} comes from here"),
+            None => String::new(),
+        }),
+        None => kestrel_lang::Diagnostic::error(title, kestrel_lang::Span::new(0, 0)),
+    }
+    .with_code(codes::VERIFIER_REJECTED);
+    if let Some(why) = why {
+        d = d.with_note(why);
+    }
+    if !last.is_empty() {
+        d = d.with_note(format!("the verifier said: {last}"));
+    }
+    if !verbose {
+        d = d.with_hint("run with -v to see the verifier's last lines");
+    }
+    if span.is_some() {
+        crate::diagnostics::emit(&[d], name, source);
+    } else {
+        // No source position to point at: the same facts on plain lines.
+        let code = codes::VERIFIER_REJECTED;
+        eprintln!("error[{code}]: {}", d.title);
+        for n in &d.notes {
+            eprintln!("  = note: {n}");
+        }
+        if let Some(h) = &d.hint {
+            eprintln!("  = hint: {h}");
         }
     }
-    eprintln!("error: {e}");
+    if verbose {
+        eprintln!("verifier log (last lines):");
+        for line in kestrel_runtime::verifier::tail(log, 12) {
+            eprintln!("  {line}");
+        }
+    }
     ExitCode::from(1)
 }

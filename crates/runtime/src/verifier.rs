@@ -32,6 +32,45 @@ fn is_stats_line(line: &str) -> bool {
         || line.starts_with("stack depth ")
 }
 
+/// The common reasons the verifier gives up, each explained in one sentence.
+const CLASSES: &[(&[&str], &str)] = &[
+    (
+        &["back-edge", "infinite loop", "loop is not bounded", "unbounded loop"],
+        "the verifier could not prove that a loop ends: bound it with a constant (e.g. `while ($i < 100)`) or use unroll(N)",
+    ),
+    (
+        &["BPF program is too large", "too complex", "complexity limit", "jumps is too complex"],
+        "the program is too large or has too many paths for the verifier (over 1,000,000 instructions explored): split the work over several probes, or use smaller loop and unroll counts",
+    ),
+    (
+        &["combined stack size", "stack limit", "invalid stack off", "exceeds stack"],
+        "the program needs more than the kernel's 512 bytes of stack: use fewer or shorter strings (BPFTRACE_STRLEN) in one statement",
+    ),
+    (
+        &["unknown func", "cannot use helper", "not allowed in", "helper call is not allowed", "program of this type cannot"],
+        "the program calls a kernel helper this probe type may not use, or this kernel does not have; the call comes from the function at the marked line",
+    ),
+    (
+        &["unreachable insn"],
+        "the generated code contains an instruction no path reaches, which the verifier refuses: this is a kestrel bug, please report it with the script",
+    ),
+    (
+        &["invalid mem access", "invalid read", "invalid write", "invalid access", "invalid indirect read", "!read_ok", "min value is negative", "out of bounds", "invalid bpf_context access", "invalid size", "pointer arithmetic"],
+        "the program reads or writes memory the verifier cannot prove is valid; kestrel should only generate checked accesses, so this is likely a kestrel bug: please report it with the script",
+    ),
+];
+
+/// One sentence saying why the verifier rejected a program, for the common classes
+/// (unbounded loop, too many instructions, stack limit, helper not allowed, invalid memory
+/// access), judged from the last lines of its log.
+pub fn explain(log: &str) -> Option<&'static str> {
+    let last = tail(log, 3).join("\n");
+    CLASSES
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|n| last.contains(n)))
+        .map(|(_, why)| *why)
+}
+
 /// The last few meaningful lines of the log.
 pub fn tail(log: &str, n: usize) -> Vec<&str> {
     let mut lines: Vec<&str> = log
@@ -86,6 +125,23 @@ mod tests {
         verification time 33 usec\n\
         stack depth 0\n\
         processed 6 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n";
+
+    #[test]
+    fn explains_common_rejections() {
+        let why = |log: &str| explain(log).unwrap_or("");
+        assert!(why(UNINIT).contains("memory"));
+        assert!(why(BRANCHY).contains("memory"));
+        assert!(why("10: (05) goto pc-1\ninfinite loop detected at insn 10\n").contains("loop"));
+        assert!(why("back-edge from insn 12 to 3\n").contains("loop"));
+        assert!(why("BPF program is too large. Processed 1000001 insn\n").contains("too large"));
+        assert!(why("combined stack size of 2 calls is 544. Too large\n").contains("512 bytes"));
+        assert!(
+            why("5: (85) call bpf_override_return#58\nunknown func bpf_override_return#58\n")
+                .contains("helper")
+        );
+        assert!(why("unreachable insn 14\n").contains("kestrel bug"));
+        assert_eq!(explain("something new\n"), None);
+    }
 
     #[test]
     fn finds_the_failing_instruction() {

@@ -332,6 +332,18 @@ function's return value and needs kprobes, which this kernel does not have.";
 type information (/sys/kernel/btf/vmlinux), a cgroup path, or a kernel symbol list. The \
 message gives the reason; run as root on a kernel built with CONFIG_DEBUG_INFO_BTF.";
 
+    // ---- the kernel -----------------------------------------------------------------------
+    VERIFIER_REJECTED = "E0701", "the kernel's verifier rejected a program",
+        "",
+        "The script compiled, but the kernel's verifier refused to load one of its programs. \
+kestrel points at the statement the failing instruction came from and explains the common \
+reasons in one sentence: a loop the verifier cannot prove ends (bound it or use unroll), a \
+program too large or with too many paths (split it over probes), more than 512 bytes of \
+stack (fewer or shorter strings), a helper this probe type may not call, or a memory access \
+it cannot prove safe. `-v` shows the verifier's last lines. kestrel promises that what it \
+compiles loads, so a rejection for an access or unreachable code is a kestrel bug worth \
+reporting with the script.";
+
     // ---- warnings ------------------------------------------------------------------------
     NO_EFFECT = "W0001", "statement has no effect",
         "BEGIN { pid; exit(); }",
