@@ -1,7 +1,7 @@
 //! Code for actions ([`Action`]): most become a ring-buffer record asking userspace to act;
 //! `signal()` and `debugf()` call a kernel helper directly.
 
-use kestrel_isa::{AluOp, Insn, JmpOp, Reg, Size};
+use kestrel_isa::{Insn, JmpOp, Reg, Size};
 use kestrel_lang::actions::{Action, ActionDecl, ActionKind as LangKind};
 use kestrel_lang::ir::Expr;
 use kestrel_lang::Type;
@@ -126,9 +126,7 @@ impl ProbeCompiler<'_> {
             // The i-th pointer of the array (user memory, as argv is).
             self.stack_ptr(Reg::R1, slot);
             self.e.emit(Insn::mov64_imm(Reg::R2, 8));
-            self.e.emit(Insn::mov64_reg(Reg::R3, array));
-            self.e
-                .emit(Insn::alu64_imm(AluOp::Add, Reg::R3, (i * 8) as i32));
+            self.ptr_to(Reg::R3, array, (i * 8) as i16);
             self.e.emit(Insn::call_helper(helper::PROBE_READ_USER));
             self.e.jump_imm(JmpOp::Jne, Reg::R0, 0, send);
             self.e.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R10, slot));

@@ -8,6 +8,9 @@ use crate::object::MapKind;
 use crate::probe::{helper, Dest, ProbeCompiler, BPF_ANY, BPF_NOEXIST};
 use crate::CodegenError;
 
+/// `E2BIG`: what `bpf_map_update_elem` returns (negated) when a hash map is full.
+const E2BIG: i32 = 7;
+
 impl ProbeCompiler<'_> {
     fn layout(&self, map: usize) -> Result<MapLayout, CodegenError> {
         self.maps
@@ -81,6 +84,23 @@ impl ProbeCompiler<'_> {
         self.stack_ptr(Reg::R3, value);
         self.e.emit(Insn::mov64_imm(Reg::R4, flags));
         self.e.emit(Insn::call_helper(helper::MAP_UPDATE_ELEM));
+        // A full hash map fails new keys with -E2BIG: count it per map so userspace can
+        // warn. Only the failure path pays for more than one compare.
+        if let Some(full) = self.full_map {
+            let done = self.e.new_label();
+            self.e.jump_imm(JmpOp::Jne, Reg::R0, -E2BIG, done);
+            let slot = self.frame.alloc(8);
+            self.e
+                .emit(Insn::st_imm(Size::W, Reg::R10, slot, index as i32));
+            self.e.load_map(Reg::R1, full);
+            self.stack_ptr(Reg::R2, slot);
+            self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
+            self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, done);
+            self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+            self.e.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+            self.e.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+            self.e.bind(done);
+        }
     }
 
     /// The integer value of a map element, 0 when absent.
@@ -271,15 +291,32 @@ impl ProbeCompiler<'_> {
         self.e.emit(Insn::mov64_imm(b, 2));
         for shift in [32, 16, 8, 4, 2, 1] {
             let skip = self.e.new_label();
-            self.e.emit(Insn::mov64_reg(Reg::R1, Reg::R2));
-            self.e.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R1, shift));
-            self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, skip);
-            self.e.emit(Insn::mov64_reg(Reg::R2, Reg::R1));
+            if shift == 32 {
+                // 1 << 32 does not fit an immediate: test the high half instead.
+                self.e.emit(Insn::mov64_reg(Reg::R1, Reg::R2));
+                self.e.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R1, shift));
+                self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, skip);
+                self.e.emit(Insn::mov64_reg(Reg::R2, Reg::R1));
+            } else {
+                self.e.jump_imm(JmpOp::Jlt, Reg::R2, 1 << shift, skip);
+                self.e.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R2, shift));
+            }
             self.e.emit(Insn::alu64_imm(AluOp::Add, b, shift));
             self.e.bind(skip);
         }
         self.e.bind(done);
         Ok(b)
+    }
+
+    /// Jump to `target` when `v op k` (a signed comparison against a constant).
+    fn jump_if_signed(&mut self, op: JmpOp, v: Reg, k: i64, target: crate::emit::Label) {
+        match i32::try_from(k) {
+            Ok(imm) => self.e.jump_imm(op, v, imm, target),
+            Err(_) => {
+                self.e.mov_imm(Reg::R1, k);
+                self.e.jump_reg(op, v, Reg::R1, target);
+            }
+        }
     }
 
     /// The linear histogram bucket of `v` (see `ValueKind::Lhist`), in a new register.
@@ -292,20 +329,28 @@ impl ProbeCompiler<'_> {
     ) -> Result<Reg, CodegenError> {
         let b = self.alloc()?;
         let done = self.e.new_label();
-        let in_range = self.e.new_label();
         self.e.emit(Insn::mov64_imm(b, 0));
-        self.e.mov_imm(Reg::R1, min);
-        self.e.jump_reg(JmpOp::Jslt, v, Reg::R1, done);
+        self.jump_if_signed(JmpOp::Jslt, v, min, done);
         self.e.mov_imm(b, (max - min) / step + 1);
-        self.e.mov_imm(Reg::R1, max);
-        self.e.jump_reg(JmpOp::Jslt, v, Reg::R1, in_range);
-        self.e.goto(done);
-        self.e.bind(in_range);
+        self.jump_if_signed(JmpOp::Jsge, v, max, done);
         self.e.emit(Insn::mov64_reg(b, v));
-        self.e.mov_imm(Reg::R1, min);
-        self.e.emit(Insn::alu64_reg(AluOp::Sub, b, Reg::R1));
-        self.e.mov_imm(Reg::R1, step);
-        self.e.emit(Insn::alu64_reg(AluOp::Div, b, Reg::R1));
+        if min != 0 {
+            match i32::try_from(min) {
+                Ok(imm) => self.e.emit(Insn::alu64_imm(AluOp::Sub, b, imm)),
+                Err(_) => {
+                    self.e.mov_imm(Reg::R1, min);
+                    self.e.emit(Insn::alu64_reg(AluOp::Sub, b, Reg::R1));
+                }
+            }
+        }
+        // `b` is non-negative here, so the unsigned division is the arithmetic one.
+        match i32::try_from(step) {
+            Ok(imm) => self.e.emit(Insn::alu64_imm(AluOp::Div, b, imm)),
+            Err(_) => {
+                self.e.mov_imm(Reg::R1, step);
+                self.e.emit(Insn::alu64_reg(AluOp::Div, b, Reg::R1));
+            }
+        }
         self.e.emit(Insn::alu64_imm(AluOp::Add, b, 1));
         self.e.bind(done);
         Ok(b)

@@ -87,3 +87,11 @@ snapshot!(
     for_over_map,
     r#"BEGIN { @m[1] = 10; $sum = 0; for ($kv : @m) { $sum += $kv.1; if ($sum > 100) { break; } } printf("%d\n", $sum); exit(); }"#
 );
+snapshot!(
+    map_actions,
+    r#"interval:s:1 { @c = count(); print(@c, 5, 2); print((1, "x")); clear(@c); time(); printf("%s\n", strftime("%H", nsecs)); }"#
+);
+snapshot!(
+    join_argv,
+    r#"tracepoint:syscalls:sys_enter_execve { join(args->argv, ","); }"#
+);

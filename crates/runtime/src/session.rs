@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aya::maps::RingBuf;
 use aya::Ebpf;
-use kestrel_codegen::{AttachPoint, MapRole, ObjectSpec, UserMapLayout};
+use kestrel_codegen::{AttachPoint, MapKind, MapRole, ObjectSpec, UserMapLayout};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
@@ -77,6 +77,10 @@ pub struct Session {
     observe_round: u32,
     /// Actions (`print`, `clear`, `system`, ...) carried out when their records arrive.
     actions: crate::actions::Actions,
+    /// Per-CPU counters of updates dropped by full script maps, and the maps already warned
+    /// about (by object map index).
+    map_full: Option<LiveMap>,
+    map_full_warned: std::collections::HashSet<usize>,
 }
 
 impl std::fmt::Debug for Session {
@@ -111,6 +115,22 @@ impl Session {
                 }
             }
         }
+        // KESTREL_MAP_KEYS_MAX (or bpftrace's BPFTRACE_MAP_KEYS_MAX) sets how many elements
+        // each script hash map holds; bpftrace's default is 4096.
+        if let Some(n) = std::env::var("KESTREL_MAP_KEYS_MAX")
+            .or_else(|_| std::env::var("BPFTRACE_MAP_KEYS_MAX"))
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|&n| n > 0)
+        {
+            for m in spec.maps.iter_mut() {
+                if matches!(m.role, MapRole::User(_))
+                    && matches!(m.kind, MapKind::Hash | MapKind::PerCpuHash)
+                {
+                    m.max_entries = n;
+                }
+            }
+        }
         let printer = Printer::new(&spec.printfs, opts.format)?;
         let actions = crate::actions::Actions::new(&spec, opts.format)?;
         crate::output::timefmt::set_formats(&spec.strftimes);
@@ -121,6 +141,7 @@ impl Session {
         // relocated programs refer to, open until the programs are loaded.
         let mut events = None;
         let mut lost = None;
+        let mut map_full = None;
         let mut user_maps = Vec::new();
         let mut stacks = Vec::new();
         for (index, map_spec) in spec.maps.iter().enumerate() {
@@ -132,7 +153,7 @@ impl Session {
             }
             let wanted = matches!(
                 map_spec.role,
-                MapRole::Events | MapRole::User(_) | MapRole::LostEvents
+                MapRole::Events | MapRole::User(_) | MapRole::LostEvents | MapRole::MapFull
             );
             if !wanted {
                 continue;
@@ -154,6 +175,8 @@ impl Session {
                 events = Some(EventRing { ring });
             } else if map_spec.role == MapRole::LostEvents {
                 lost = Some(LiveMap { index, data });
+            } else if map_spec.role == MapRole::MapFull {
+                map_full = Some(LiveMap { index, data });
             } else {
                 user_maps.push(LiveMap { index, data });
             }
@@ -176,6 +199,8 @@ impl Session {
             symbols: std::sync::Arc::new(crate::symbols::SessionSymbols::new(stacks)),
             observe_round: 0,
             actions,
+            map_full,
+            map_full_warned: std::collections::HashSet::new(),
         })
     }
 
@@ -274,6 +299,7 @@ impl Session {
     /// Prints `Lost N events` (JSON: a `lost_events` object) when the ring buffer dropped
     /// events since the last report, as bpftrace does — never silently.
     pub fn report_lost(&mut self, out: &mut dyn Write) -> Result<(), RuntimeError> {
+        self.report_full_maps()?;
         let Some(live) = &self.lost else {
             return Ok(());
         };
@@ -302,6 +328,49 @@ impl Session {
             };
             out.write_all(line.as_bytes())
                 .map_err(RuntimeError::Output)?;
+        }
+        Ok(())
+    }
+
+    /// Warns on stderr, once per map, when updates of a script map failed because the map
+    /// was full (`WARNING: map @m is full: N updates were dropped ...`).
+    fn report_full_maps(&mut self) -> Result<(), RuntimeError> {
+        let Some(live) = &self.map_full else {
+            return Ok(());
+        };
+        let Some(map_spec) = self.spec.maps.get(live.index) else {
+            return Ok(());
+        };
+        let cpus = maps::possible_cpus()?;
+        for entry in maps::read_entries(map_spec, &live.data, cpus)? {
+            let Some(index) = entry
+                .key
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map(|b| u32::from_le_bytes(b) as usize)
+            else {
+                continue;
+            };
+            let dropped: u64 = entry
+                .values
+                .iter()
+                .filter_map(|v| v.get(..8).and_then(|b| b.try_into().ok()))
+                .map(u64::from_le_bytes)
+                .sum();
+            if dropped == 0 || self.map_full_warned.contains(&index) {
+                continue;
+            }
+            let Some(target) = self.spec.maps.get(index) else {
+                continue;
+            };
+            let MapRole::User(layout) = &target.role else {
+                continue;
+            };
+            self.map_full_warned.insert(index);
+            eprintln!(
+                "WARNING: map {} is full: {dropped} updates were dropped (it holds {} elements; raise KESTREL_MAP_KEYS_MAX)",
+                layout.display, target.max_entries
+            );
         }
         Ok(())
     }
