@@ -4,6 +4,9 @@
 # into veth kbgA); they arrive at kbgB (in netns kbench) where the receiver under test runs.
 # Receiver rate = packets the receiver counted / seconds the sender ran.
 # Needs root, nft and iptables (apt-get install nftables iptables). Usage: bench/firewall.sh [seconds]
+# SPLIT=1: run kbgB's NAPI in its own kernel thread pinned to CPU 1 (/sys/class/net/kbgB/threaded,
+# set after each XDP attach, since veth creates its NAPI context only then) and the sender on
+# CPU 0, so each row measures the receiver alone instead of sender + receiver on one core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K=${KESTREL:-./target/release/kestrel}
@@ -23,6 +26,16 @@ ip link set kbgB up
 ip addr add 198.19.0.1/16 dev kbgB
 MAC=$(ip -o link show kbgB | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
 inns() { "$@"; }
+SPLIT=${SPLIT:-0}
+# With SPLIT=1: move kbgB's receive path to its own thread on CPU 1 (after an XDP attach).
+split() {
+    [ "$SPLIT" = 1 ] || return 0
+    echo 1 > /sys/class/net/kbgB/threaded
+    sleep 0.2
+    for p in $(pgrep -f "napi/kbgB" || true); do taskset -pc 1 "$p" >/dev/null; done
+}
+SENDCPU=()
+[ "$SPLIT" = 1 ] && SENDCPU=(taskset -c 0)
 
 # Rule sets: N blocked prefixes (random /24s in 11.0.0.0-99.255.255.255 plus the traffic's 198.18.0.0/15) and a
 # SYN-flood rate-limit rule.
@@ -42,7 +55,7 @@ PY
 }
 rules 1 $W/r1.toml; rules 100 $W/r100.toml; rules 100000 $W/r100k.toml; rules 100000 $W/r100k-rl.toml open
 
-gen() { $K bench xdp-gen --iface kbgA --duration "$DUR" --dst-mac "$MAC" | sed -n 's/.*"sent": \([0-9]*\), "seconds": \([0-9.]*\).*/\1 \2/p'; }
+gen() { "${SENDCPU[@]}" $K bench xdp-gen --iface kbgA --duration "$DUR" --dst-mac "$MAC" | sed -n 's/.*"sent": \([0-9]*\), "seconds": \([0-9.]*\).*/\1 \2/p'; }
 row() { # name sent secs counted
     python3 -c "import sys; n,s,t,c=sys.argv[1],int(sys.argv[2]),float(sys.argv[3]),int(sys.argv[4]); print('| %s | %.2f | %.2f | %d |' % (n, s/t/1e6, c/t/1e6, c))" "$@"
 }
@@ -57,6 +70,7 @@ row "empty XDP_DROP" "$sent" "$secs" "$sent"
 
 for case in r1 r100 r100k r100k-rl; do
     inns $K firewall up --iface kbgB --rules $W/$case.toml >/dev/null
+    split
     read -r sent secs < <(gen)
     counted=$(inns $K firewall status --iface kbgB --json | python3 -c "import json,sys; s=json.load(sys.stdin)[0]; print(s['blocked']['packets']+sum(r['packets'] for r in s['rules'])+s['unmatched']['packets'])")
     row "kestrel firewall, $case" "$sent" "$secs" "$counted"
@@ -67,6 +81,7 @@ done
 # redirect needs; its cost is the empty program's, a few ns).
 printf '[[rule]]\nmatch = "ip6"\naction = "drop"\n' > $W/pass.toml
 inns $K firewall up --iface kbgB --rules $W/pass.toml >/dev/null
+split
 inns nft -f - <<'N'
 table netdev kbench {
     chain in {

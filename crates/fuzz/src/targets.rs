@@ -44,9 +44,9 @@ impl Target {
     }
 }
 
-/// State shared by all inputs (the fixture kernel is built once).
+/// State shared by all inputs (the kernel facts are read once).
 pub struct Harness {
-    kernel: FixtureKernel,
+    kernel: Box<dyn KernelFacts>,
 }
 
 impl Default for Harness {
@@ -58,14 +58,17 @@ impl Default for Harness {
 impl Harness {
     /// A harness compiling against the built-in fixture kernel.
     pub fn new() -> Harness {
-        Harness {
-            kernel: FixtureKernel::standard(),
-        }
+        Harness::with_kernel(Box::new(FixtureKernel::standard()))
+    }
+
+    /// A harness compiling against `kernel` (e.g. the live kernel, for load tests).
+    pub fn with_kernel(kernel: Box<dyn KernelFacts>) -> Harness {
+        Harness { kernel }
     }
 
     /// The kernel facts scripts are checked against.
     pub fn kernel(&self) -> &dyn KernelFacts {
-        &self.kernel
+        self.kernel.as_ref()
     }
 
     /// Run `target` on `input`.
@@ -95,7 +98,7 @@ impl Harness {
                 return Ok(None);
             }
         };
-        match kestrel_lang::analyze(&ast, &self.kernel) {
+        match kestrel_lang::analyze(&ast, self.kernel.as_ref()) {
             Ok(a) => {
                 well_formed(&a.warnings, src)?;
                 Ok(Some(a.program))
@@ -109,18 +112,23 @@ impl Harness {
 
     /// Compile and check the code; `Ok(true)` when the script compiled.
     pub fn compile(&self, src: &str) -> Result<bool, String> {
+        self.object(src).map(|o| o.is_some())
+    }
+
+    /// Compile and check the code; `Ok(Some(object))` when the script compiled.
+    pub fn object(&self, src: &str) -> Result<Option<kestrel_codegen::ObjectSpec>, String> {
         let Some(program) = self.sema(src)? else {
-            return Ok(false);
+            return Ok(None);
         };
         match kestrel_codegen::compile(&program) {
             Ok(object) => {
                 kestrel_codegen::check::check_object(&object)
                     .map_err(|(probe, e)| format!("generated code for {probe} is broken: {e}"))?;
-                Ok(true)
+                Ok(Some(object))
             }
             Err(e @ kestrel_codegen::CodegenError::Internal(_)) => Err(e.to_string()),
             // Clean refusals (stack or size limits) are diagnostics, not bugs.
-            Err(_) => Ok(false),
+            Err(_) => Ok(None),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{kernel_available, kestrel, TempDir};
 
 /// Every tool `kestrel tools` lists.
-const TOOLS: [&str; 14] = [
+const TOOLS: [&str; 19] = [
     "execsnoop",
     "exitsnoop",
     "opensnoop",
@@ -28,6 +28,11 @@ const TOOLS: [&str; 14] = [
     "offcputime",
     "biolatency",
     "biosnoop",
+    "tcpconnect",
+    "tcpaccept",
+    "tcpconnlat",
+    "tcplife",
+    "tcpstates",
 ];
 
 /// A running `kestrel tool ...` whose stdout lines are collected in the background.
@@ -781,5 +786,133 @@ fn biolatency_per_disk_and_biosnoop_see_direct_writes_to_a_loop_device() {
         );
         let ms: f64 = c[7].parse().expect("latency");
         assert!((0.0..5000.0).contains(&ms), "{r}");
+    }
+}
+
+/// A loopback client and server (IPv4, then IPv6) on `port`: 300,000 bytes up, 100,000
+/// down, then both close. Returns the python process's PID (client and server alike).
+fn tcp_workload(port: u16) -> String {
+    const PY: &str = r"
+import socket, sys, time
+port = int(sys.argv[1])
+for fam, addr in [(socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')]:
+    srv = socket.socket(fam)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((addr, port))
+    srv.listen()
+    c = socket.socket(fam)
+    c.connect((addr, port))
+    a, _ = srv.accept()
+    c.sendall(b'x' * 300000)
+    got = 0
+    while got < 300000:
+        got += len(a.recv(65536))
+    a.sendall(b'y' * 100000)
+    got = 0
+    while got < 100000:
+        got += len(c.recv(65536))
+    time.sleep(0.05)
+    c.close()
+    a.close()
+    srv.close()
+";
+    let child = Command::new("python3")
+        .args(["-c", PY, &port.to_string()])
+        .spawn()
+        .expect("python3");
+    let pid = child.id().to_string();
+    let out = child.wait_with_output().expect("python3");
+    assert!(out.status.success());
+    pid
+}
+
+#[test]
+fn tcp_tools_see_a_loopback_session_in_ipv4_and_ipv6() {
+    if !kernel_available("tcp_tools_see_a_loopback_session_in_ipv4_and_ipv6") {
+        return;
+    }
+    let port = 30_000 + (std::process::id() % 20_000) as u16;
+    let p = port.to_string();
+    let mut connect = ToolRun::start(&["tcpconnect", "-P", &p], "DPORT");
+    let counts = ToolRun::start(&["tcpconnect", "-c", "-P", &p], "");
+    let mut accept = ToolRun::start(&["tcpaccept", "-P", &p], "LPORT");
+    let mut connlat = ToolRun::start(&["tcpconnlat"], "LAT(ms)");
+    let mut life = ToolRun::start(&["tcplife", "--json", "-L", &p], "");
+    let mut states = ToolRun::start(&["tcpstates", "-s", &p], "NEWSTATE");
+    let pid = tcp_workload(port);
+    let wait = Duration::from_secs(10);
+
+    for (ip, addr) in [("4", "127.0.0.1"), ("6", "::1")] {
+        let ours = |l: &str| cols(l).first() == Some(&pid.as_str()) && cols(l).get(2) == Some(&ip);
+        let l = connect
+            .find(ours, wait)
+            .unwrap_or_else(|| panic!("tcpconnect {ip}: {:?}", connect.seen));
+        assert_eq!(
+            &cols(&l)[1..],
+            ["python3", ip, addr, addr, p.as_str()],
+            "{l}"
+        );
+        let l = accept
+            .find(ours, wait)
+            .unwrap_or_else(|| panic!("tcpaccept {ip}: {:?}", accept.seen));
+        let c = cols(&l);
+        assert_eq!((c[3], c[5], c[6]), (addr, addr, p.as_str()), "{l}");
+        let l = connlat
+            .find(|l| ours(l) && cols(l).get(5) == Some(&p.as_str()), wait)
+            .unwrap_or_else(|| panic!("tcpconnlat {ip}: {:?}", connlat.seen));
+        let ms: f64 = cols(&l)[6].parse().expect("latency");
+        assert!((0.0..1000.0).contains(&ms), "{l}");
+    }
+    // tcplife: the server side of each session (local port = ours) with the bytes.
+    for addr in ["127.0.0.1", "::1"] {
+        let l = life
+            .find(|l| l.contains(&format!("\"laddr\": \"{addr}\"")), wait)
+            .unwrap_or_else(|| panic!("tcplife {addr}: {:?}", life.seen));
+        let v: serde_json::Value = serde_json::from_str(&l).expect("json");
+        assert_eq!(
+            v["pid"].as_u64().map(|p| p.to_string()),
+            Some(pid.clone()),
+            "{l}"
+        );
+        assert_eq!(v["lport"], port, "{l}");
+        assert!(
+            (95..=100).contains(&v["tx_kb"].as_i64().unwrap_or(0)),
+            "sent 100,000 B: {l}"
+        );
+        assert!(
+            (290..=295).contains(&v["rx_kb"].as_i64().unwrap_or(0)),
+            "got 300,000 B: {l}"
+        );
+        assert!(v["ms"].as_f64().unwrap_or(0.0) >= 40.0, "slept 50 ms: {l}");
+    }
+    // tcpstates: the server's accepted socket walks SYN_RECV -> ESTABLISHED -> ... -> CLOSE.
+    assert!(
+        states.wait_for(
+            |l| l.contains(" SYN_RECV ") && l.contains(" ESTABLISHED "),
+            wait
+        ),
+        "{:?}",
+        states.seen
+    );
+    assert!(
+        states.wait_for(|l| l.contains(" LAST_ACK ") && l.contains(" CLOSE "), wait),
+        "{:?}",
+        states.seen
+    );
+    let (lines, _) = states.stop();
+    assert!(
+        lines.iter().skip(1).all(|l| cols(l)[5] == p),
+        "-s {p} let others through: {lines:?}"
+    );
+    connect.stop();
+    accept.stop();
+    connlat.stop();
+    life.stop();
+    let (lines, err) = counts.stop();
+    let table: Vec<&String> = lines.iter().filter(|l| l.contains(&p)).collect();
+    assert_eq!(table.len(), 2, "{lines:?} {err}");
+    assert!(lines[0].starts_with("LADDR"), "{lines:?}");
+    for l in table {
+        assert!(l.ends_with(" 1"), "one connection each: {l}");
     }
 }

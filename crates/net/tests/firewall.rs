@@ -366,3 +366,15 @@ fn generic_and_tc_modes_filter_and_count() {
         assert_eq!(rule.counters.dropped, 4, "{mode:?}: {st:?}");
     }
 }
+
+/// The README's example rules compile for every mode (no kernel needed).
+#[test]
+fn example_rules_compile_in_every_mode() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/firewall.toml");
+    let src = std::fs::read_to_string(path).expect("read examples/firewall.toml");
+    for mode in [Mode::Native, Mode::Generic, Mode::Tc] {
+        if let Err(e) = firewall::compile("examples/firewall.toml", &src, mode) {
+            panic!("{mode:?}: {e}");
+        }
+    }
+}

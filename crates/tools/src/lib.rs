@@ -22,6 +22,7 @@ pub mod net;
 pub mod script;
 pub mod syscalls;
 pub mod table;
+pub mod tcp;
 pub mod tool;
 
 mod bindsnoop;
@@ -37,6 +38,11 @@ mod opensnoop;
 mod runqlat;
 mod syscount;
 mod syslatency;
+mod tcpaccept;
+mod tcpconnect;
+mod tcpconnlat;
+mod tcplife;
+mod tcpstates;
 
 pub use table::{Column, Row, Table, Value};
 pub use tool::{Example, Flag, Options, Plain, Render, Tool, ToolError};
@@ -61,6 +67,11 @@ pub fn registry() -> &'static [&'static dyn Tool] {
         &offcputime::Offcputime,
         &biolatency::Biolatency,
         &biosnoop::Biosnoop,
+        &tcpconnect::Tcpconnect,
+        &tcpaccept::Tcpaccept,
+        &tcpconnlat::Tcpconnlat,
+        &tcplife::Tcplife,
+        &tcpstates::Tcpstates,
     ]
 }
 
