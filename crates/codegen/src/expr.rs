@@ -4,6 +4,7 @@ use kestrel_isa::{AluOp, Insn, JmpOp, Reg, Size};
 use kestrel_lang::ir::{BinOp, Builtin, Expr, ExprKind as K, UnOp};
 use kestrel_lang::Type;
 
+use crate::emit::Label;
 use crate::object::RuntimeValue;
 use crate::probe::{helper, Dest, ProbeCompiler};
 use crate::regs::CTX;
@@ -11,6 +12,84 @@ use crate::CodegenError;
 
 fn signed(t: Type) -> bool {
     matches!(t, Type::Int { signed: true, .. })
+}
+
+/// The right side of a comparison.
+enum Operand {
+    /// A constant that fits the instruction's 32-bit immediate.
+    Imm(i32),
+    /// A register holding the value.
+    Reg(Reg),
+}
+
+/// The evaluated operands of an integer comparison.
+struct Compare {
+    left: Reg,
+    right: Operand,
+    /// The pool register the caller keeps (for the 0/1 result) or releases.
+    owned: Reg,
+}
+
+impl Compare {
+    /// Jump to `target` when `left op right`.
+    fn jump(&self, pc: &mut ProbeCompiler<'_>, op: JmpOp, target: Label) {
+        match self.right {
+            Operand::Imm(imm) => pc.e.jump_imm(op, self.left, imm, target),
+            Operand::Reg(r) => pc.e.jump_reg(op, self.left, r, target),
+        }
+    }
+
+    /// Give back the right side's register unless it is the one the caller keeps.
+    fn release(&self, pc: &mut ProbeCompiler<'_>) {
+        if let Operand::Reg(r) = self.right {
+            if r != self.owned {
+                pc.pool.release(r);
+            }
+        }
+    }
+}
+
+/// `e` as an immediate operand, when it is an integer constant that fits (sign-extended) in 32
+/// bits — the same value `mov64_imm` would have produced in a register.
+fn small_constant(e: &Expr) -> Option<i32> {
+    match e.kind {
+        K::Int(v) => i32::try_from(v).ok(),
+        _ => None,
+    }
+}
+
+/// The conditional jump that is taken when the integer comparison `op` holds, or `None`
+/// when `op` is not a comparison. Comparisons are signed only when both sides are: a kernel
+/// address (u64) must stay greater than 0.
+fn comparison(op: BinOp, lhs: &Expr, rhs: &Expr) -> Option<JmpOp> {
+    let both_signed = signed(lhs.ty) && signed(rhs.ty);
+    let pick = |s, u| Some(if both_signed { s } else { u });
+    match op {
+        BinOp::Eq => Some(JmpOp::Jeq),
+        BinOp::Ne => Some(JmpOp::Jne),
+        BinOp::Lt => pick(JmpOp::Jslt, JmpOp::Jlt),
+        BinOp::Le => pick(JmpOp::Jsle, JmpOp::Jle),
+        BinOp::Gt => pick(JmpOp::Jsgt, JmpOp::Jgt),
+        BinOp::Ge => pick(JmpOp::Jsge, JmpOp::Jge),
+        _ => None,
+    }
+}
+
+/// The jump taken exactly when `op`'s is not (integers have no unordered case).
+fn negate(op: JmpOp) -> JmpOp {
+    match op {
+        JmpOp::Jeq => JmpOp::Jne,
+        JmpOp::Jne => JmpOp::Jeq,
+        JmpOp::Jlt => JmpOp::Jge,
+        JmpOp::Jge => JmpOp::Jlt,
+        JmpOp::Jle => JmpOp::Jgt,
+        JmpOp::Jgt => JmpOp::Jle,
+        JmpOp::Jslt => JmpOp::Jsge,
+        JmpOp::Jsge => JmpOp::Jslt,
+        JmpOp::Jsle => JmpOp::Jsgt,
+        JmpOp::Jsgt => JmpOp::Jsle,
+        other => other,
+    }
 }
 
 impl ProbeCompiler<'_> {
@@ -62,9 +141,7 @@ impl ProbeCompiler<'_> {
             } => {
                 let else_label = self.e.new_label();
                 let end = self.e.new_label();
-                let c = self.int(cond)?;
-                self.e.jump_imm(JmpOp::Jeq, c, 0, else_label);
-                self.pool.release(c);
+                self.branch(cond, false, else_label)?;
                 let t = self.int(then)?;
                 self.e.goto(end);
                 // The else path never ran the then-branch, so `t` is free to reuse there.
@@ -236,6 +313,55 @@ impl ProbeCompiler<'_> {
         if matches!(op, BinOp::LogAnd | BinOp::LogOr) {
             return self.logical(op == BinOp::LogAnd, lhs, rhs);
         }
+        if let Some(cmp) = comparison(op, lhs, rhs) {
+            let c = self.comparison_operands(lhs, rhs)?;
+            let yes = self.e.new_label();
+            let end = self.e.new_label();
+            c.jump(self, cmp, yes);
+            self.e.emit(Insn::mov64_imm(c.owned, 0));
+            self.e.goto(end);
+            self.e.bind(yes);
+            self.e.emit(Insn::mov64_imm(c.owned, 1));
+            self.e.bind(end);
+            c.release(self);
+            return Ok(c.owned);
+        }
+        let alu = match op {
+            BinOp::Add => AluOp::Add,
+            BinOp::Sub => AluOp::Sub,
+            BinOp::Mul => AluOp::Mul,
+            BinOp::Div => AluOp::Div,
+            BinOp::Mod => AluOp::Mod,
+            BinOp::BitAnd => AluOp::And,
+            BinOp::BitOr => AluOp::Or,
+            BinOp::BitXor => AluOp::Xor,
+            BinOp::Shl => AluOp::Lsh,
+            BinOp::Shr => AluOp::Rsh,
+            _ => return Err(CodegenError::Internal("comparison in binary()")),
+        };
+        // A constant right side becomes the instruction's immediate, except a zero divisor:
+        // the verifier rejects `/= 0` as an immediate but gives 0 for a register holding 0.
+        if let Some(imm) = small_constant(rhs) {
+            if imm != 0 || !matches!(alu, AluOp::Div | AluOp::Mod) {
+                let l = self.int(lhs)?;
+                self.e.emit(Insn::alu64_imm(alu, l, imm));
+                return Ok(l);
+            }
+        }
+        let (l, r, spilled) = self.both_operands(lhs, rhs)?;
+        self.e.emit(Insn::alu64_reg(alu, l, r));
+        if spilled {
+            self.e.emit(Insn::mov64_reg(r, l));
+            return Ok(r);
+        }
+        self.pool.release(r);
+        Ok(l)
+    }
+
+    /// Evaluate both sides of a binary operator into registers. When the pool ran dry the left
+    /// value was parked on the stack and comes back in scratch r1 (`spilled`): the caller must
+    /// move its result into the right register, which it then owns, before any helper call.
+    fn both_operands(&mut self, lhs: &Expr, rhs: &Expr) -> Result<(Reg, Reg, bool), CodegenError> {
         let mut l = self.int(lhs)?;
         // Keep one register free for the right side: park the left value on the stack.
         let spill = if self.pool.available() == 0 {
@@ -248,62 +374,77 @@ impl ProbeCompiler<'_> {
         };
         let r = self.int(rhs)?;
         if let Some(slot) = spill {
-            // No pool register may be free now; the left value comes back in scratch r1
-            // (no helper call happens before the result is moved to `r`).
             l = Reg::R1;
             self.e.emit(Insn::ldx(Size::DW, l, Reg::R10, slot));
         }
-        // Compare signed only when both sides are signed: a kernel address (u64) must stay
-        // greater than 0.
-        let both_signed = signed(lhs.ty) && signed(rhs.ty);
-        let alu = |op| Insn::alu64_reg(op, l, r);
-        match op {
-            BinOp::Add => self.e.emit(alu(AluOp::Add)),
-            BinOp::Sub => self.e.emit(alu(AluOp::Sub)),
-            BinOp::Mul => self.e.emit(alu(AluOp::Mul)),
-            BinOp::Div => self.e.emit(alu(AluOp::Div)),
-            BinOp::Mod => self.e.emit(alu(AluOp::Mod)),
-            BinOp::BitAnd => self.e.emit(alu(AluOp::And)),
-            BinOp::BitOr => self.e.emit(alu(AluOp::Or)),
-            BinOp::BitXor => self.e.emit(alu(AluOp::Xor)),
-            BinOp::Shl => self.e.emit(alu(AluOp::Lsh)),
-            BinOp::Shr => self.e.emit(alu(AluOp::Rsh)),
-            BinOp::Eq => self.bool_of(JmpOp::Jeq, l, Some(r), 0),
-            BinOp::Ne => self.bool_of(JmpOp::Jne, l, Some(r), 0),
-            BinOp::Lt => self.bool_of(
-                if both_signed { JmpOp::Jslt } else { JmpOp::Jlt },
-                l,
-                Some(r),
-                0,
-            ),
-            BinOp::Le => self.bool_of(
-                if both_signed { JmpOp::Jsle } else { JmpOp::Jle },
-                l,
-                Some(r),
-                0,
-            ),
-            BinOp::Gt => self.bool_of(
-                if both_signed { JmpOp::Jsgt } else { JmpOp::Jgt },
-                l,
-                Some(r),
-                0,
-            ),
-            BinOp::Ge => self.bool_of(
-                if both_signed { JmpOp::Jsge } else { JmpOp::Jge },
-                l,
-                Some(r),
-                0,
-            ),
-            BinOp::LogAnd | BinOp::LogOr => {
-                return Err(CodegenError::Internal("logical operator in binary()"))
+        Ok((l, r, spill.is_some()))
+    }
+
+    /// The operands of an integer comparison, the right side as an immediate when it is a
+    /// small constant.
+    fn comparison_operands(&mut self, lhs: &Expr, rhs: &Expr) -> Result<Compare, CodegenError> {
+        if let Some(imm) = small_constant(rhs) {
+            let l = self.int(lhs)?;
+            return Ok(Compare {
+                left: l,
+                right: Operand::Imm(imm),
+                owned: l,
+            });
+        }
+        let (l, r, spilled) = self.both_operands(lhs, rhs)?;
+        Ok(Compare {
+            left: l,
+            right: Operand::Reg(r),
+            // After a spill the left value sits in scratch r1; the right's register is ours.
+            owned: if spilled { r } else { l },
+        })
+    }
+
+    /// Jump to `target` when `cond` is false (`when == false`) or true (`when == true`),
+    /// without materialising a 0/1 value: comparisons become one conditional jump and
+    /// `&&`/`||`/`!` become control flow.
+    pub fn branch(&mut self, cond: &Expr, when: bool, target: Label) -> Result<(), CodegenError> {
+        match &cond.kind {
+            K::Unary {
+                op: UnOp::Not,
+                expr,
+            } => self.branch(expr, !when, target),
+            K::Binary {
+                op: op @ (BinOp::LogAnd | BinOp::LogOr),
+                lhs,
+                rhs,
+            } => {
+                // `a && b` is false when either is; `a || b` is true when either is.
+                let short_circuits = (*op == BinOp::LogAnd) != when;
+                if short_circuits {
+                    self.branch(lhs, when, target)?;
+                    self.branch(rhs, when, target)
+                } else {
+                    let skip = self.e.new_label();
+                    self.branch(lhs, !when, skip)?;
+                    self.branch(rhs, when, target)?;
+                    self.e.bind(skip);
+                    Ok(())
+                }
+            }
+            K::Binary { op, lhs, rhs } if comparison(*op, lhs, rhs).is_some() => {
+                let cmp = comparison(*op, lhs, rhs)
+                    .ok_or(CodegenError::Internal("comparison vanished"))?;
+                let jmp = if when { cmp } else { negate(cmp) };
+                let c = self.comparison_operands(lhs, rhs)?;
+                c.jump(self, jmp, target);
+                c.release(self);
+                self.pool.release(c.owned);
+                Ok(())
+            }
+            _ => {
+                let r = self.int(cond)?;
+                let jmp = if when { JmpOp::Jne } else { JmpOp::Jeq };
+                self.e.jump_imm(jmp, r, 0, target);
+                self.pool.release(r);
+                Ok(())
             }
         }
-        if spill.is_some() {
-            self.e.emit(Insn::mov64_reg(r, l));
-            return Ok(r);
-        }
-        self.pool.release(r);
-        Ok(l)
     }
 
     /// Short-circuit `&&` / `||` producing 0 or 1.

@@ -198,6 +198,35 @@ pub(crate) fn lost_events_map() -> MapSpec {
     }
 }
 
+/// The flag `exit()` sets so that probes stop counting before userspace has detached them.
+pub(crate) fn exit_flag_map() -> MapSpec {
+    MapSpec {
+        name: "exiting".into(),
+        kind: MapKind::Array,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 1,
+        flags: 0,
+        role: MapRole::ExitFlag,
+    }
+}
+
+/// True when some probe of `program` calls `exit()`.
+pub(crate) fn uses_exit(program: &kestrel_lang::ir::Program) -> bool {
+    fn any_exit(stmts: &[kestrel_lang::ir::Stmt]) -> bool {
+        stmts.iter().any(|s| match &s.kind {
+            kestrel_lang::ir::StmtKind::Exit => true,
+            kestrel_lang::ir::StmtKind::If {
+                then, otherwise, ..
+            } => any_exit(then) || any_exit(otherwise),
+            kestrel_lang::ir::StmtKind::While { body, .. }
+            | kestrel_lang::ir::StmtKind::ForMap { body, .. } => any_exit(body),
+            _ => false,
+        })
+    }
+    program.probes.iter().any(|p| any_exit(&p.body))
+}
+
 /// The per-CPU counters of updates each script map dropped because it was full, indexed by
 /// the map's index in the object (script maps come first, so `user_maps` entries suffice).
 pub(crate) fn map_full_map(user_maps: usize) -> MapSpec {

@@ -68,6 +68,10 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
     maps.push(layout::events_map());
     let lost_map = maps.len();
     maps.push(layout::lost_events_map());
+    let exit_flag = layout::uses_exit(program).then(|| {
+        maps.push(layout::exit_flag_map());
+        maps.len() - 1
+    });
     // Counters of updates lost to full maps, so userspace can warn instead of staying silent.
     let full_map = (!program.maps.is_empty()).then(|| {
         maps.push(layout::map_full_map(program.maps.len()));
@@ -122,6 +126,7 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
             probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples);
         compiler.scratch_map = scratch_map;
         compiler.lost_map = Some(lost_map);
+        compiler.exit_flag = exit_flag;
         compiler.full_map = full_map;
         compiler.stack_maps = stack_maps.clone();
         compiler.actions = &actions;

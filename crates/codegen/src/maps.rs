@@ -291,15 +291,32 @@ impl ProbeCompiler<'_> {
         self.e.emit(Insn::mov64_imm(b, 2));
         for shift in [32, 16, 8, 4, 2, 1] {
             let skip = self.e.new_label();
-            self.e.emit(Insn::mov64_reg(Reg::R1, Reg::R2));
-            self.e.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R1, shift));
-            self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, skip);
-            self.e.emit(Insn::mov64_reg(Reg::R2, Reg::R1));
+            if shift == 32 {
+                // 1 << 32 does not fit an immediate: test the high half instead.
+                self.e.emit(Insn::mov64_reg(Reg::R1, Reg::R2));
+                self.e.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R1, shift));
+                self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, skip);
+                self.e.emit(Insn::mov64_reg(Reg::R2, Reg::R1));
+            } else {
+                self.e.jump_imm(JmpOp::Jlt, Reg::R2, 1 << shift, skip);
+                self.e.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R2, shift));
+            }
             self.e.emit(Insn::alu64_imm(AluOp::Add, b, shift));
             self.e.bind(skip);
         }
         self.e.bind(done);
         Ok(b)
+    }
+
+    /// Jump to `target` when `v op k` (a signed comparison against a constant).
+    fn jump_if_signed(&mut self, op: JmpOp, v: Reg, k: i64, target: crate::emit::Label) {
+        match i32::try_from(k) {
+            Ok(imm) => self.e.jump_imm(op, v, imm, target),
+            Err(_) => {
+                self.e.mov_imm(Reg::R1, k);
+                self.e.jump_reg(op, v, Reg::R1, target);
+            }
+        }
     }
 
     /// The linear histogram bucket of `v` (see `ValueKind::Lhist`), in a new register.
@@ -312,20 +329,28 @@ impl ProbeCompiler<'_> {
     ) -> Result<Reg, CodegenError> {
         let b = self.alloc()?;
         let done = self.e.new_label();
-        let in_range = self.e.new_label();
         self.e.emit(Insn::mov64_imm(b, 0));
-        self.e.mov_imm(Reg::R1, min);
-        self.e.jump_reg(JmpOp::Jslt, v, Reg::R1, done);
+        self.jump_if_signed(JmpOp::Jslt, v, min, done);
         self.e.mov_imm(b, (max - min) / step + 1);
-        self.e.mov_imm(Reg::R1, max);
-        self.e.jump_reg(JmpOp::Jslt, v, Reg::R1, in_range);
-        self.e.goto(done);
-        self.e.bind(in_range);
+        self.jump_if_signed(JmpOp::Jsge, v, max, done);
         self.e.emit(Insn::mov64_reg(b, v));
-        self.e.mov_imm(Reg::R1, min);
-        self.e.emit(Insn::alu64_reg(AluOp::Sub, b, Reg::R1));
-        self.e.mov_imm(Reg::R1, step);
-        self.e.emit(Insn::alu64_reg(AluOp::Div, b, Reg::R1));
+        if min != 0 {
+            match i32::try_from(min) {
+                Ok(imm) => self.e.emit(Insn::alu64_imm(AluOp::Sub, b, imm)),
+                Err(_) => {
+                    self.e.mov_imm(Reg::R1, min);
+                    self.e.emit(Insn::alu64_reg(AluOp::Sub, b, Reg::R1));
+                }
+            }
+        }
+        // `b` is non-negative here, so the unsigned division is the arithmetic one.
+        match i32::try_from(step) {
+            Ok(imm) => self.e.emit(Insn::alu64_imm(AluOp::Div, b, imm)),
+            Err(_) => {
+                self.e.mov_imm(Reg::R1, step);
+                self.e.emit(Insn::alu64_reg(AluOp::Div, b, Reg::R1));
+            }
+        }
         self.e.emit(Insn::alu64_imm(AluOp::Add, b, 1));
         self.e.bind(done);
         Ok(b)

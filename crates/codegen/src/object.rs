@@ -256,6 +256,9 @@ pub enum MapRole {
     Scratch,
     /// A per-CPU array of one u64: events dropped because the ring buffer was full.
     LostEvents,
+    /// A shared array of one u64, set by `exit()`: once it is non-zero every probe but END
+    /// returns at once, so nothing counts events that happen after the script asked to stop.
+    ExitFlag,
     /// A per-CPU array of u64 indexed by the [`ObjectSpec::maps`] index of each script map:
     /// updates that failed because that map was full (it has `max_entries` elements).
     MapFull,

@@ -72,6 +72,8 @@ pub(crate) struct ProbeCompiler<'a> {
     pub scratch_map: Option<usize>,
     /// The per-CPU counter of events lost to a full ring buffer.
     pub lost_map: Option<usize>,
+    /// The map `exit()` sets (see `MapRole::ExitFlag`), when the script calls `exit()`.
+    pub exit_flag: Option<usize>,
     /// The stack-trace maps `kstack`/`ustack` store into.
     pub stack_maps: Vec<crate::stacks::StackMapRef>,
     /// Register variables are addressed from: r10 in a probe, r9 (the caller's frame) in a
@@ -110,6 +112,7 @@ impl<'a> ProbeCompiler<'a> {
             tuples,
             scratch_map: None,
             lost_map: None,
+            exit_flag: None,
             stack_maps: Vec::new(),
             var_base: Reg::R10,
             callbacks: Vec::new(),
@@ -124,6 +127,20 @@ impl<'a> ProbeCompiler<'a> {
         probe: &ir::Probe,
     ) -> Result<(Emitter, Vec<(Emitter, usize)>), CodegenError> {
         self.e.emit(Insn::mov64_reg(CTX, Reg::R1));
+        if !matches!(probe.attach, ir::Attach::Begin | ir::Attach::End) {
+            // After exit() nothing more may be counted, however long userspace takes to detach.
+            // BEGIN and END always run (a timer may fire exit() before BEGIN has run).
+            if let Some(flag) = self.exit_flag {
+                let running = self.e.new_label();
+                self.exit_flag_ptr(flag, running);
+                self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+                // Return right here: a jump to the epilogue could be too far for a big body.
+                self.e.jump_imm(JmpOp::Jeq, Reg::R1, 0, running);
+                self.e.emit(Insn::mov64_imm(Reg::R0, 0));
+                self.e.emit(Insn::exit());
+                self.e.bind(running);
+            }
+        }
         // Variables start zeroed: a variable assigned only on one branch reads as 0/"" on the
         // other, and the verifier never sees an uninitialised stack read.
         for var in &probe.vars {
@@ -135,9 +152,7 @@ impl<'a> ProbeCompiler<'a> {
         if let Some(pred) = &probe.predicate {
             self.e.set_span(Some((pred.span.start, pred.span.end)));
             let mark = self.frame.mark();
-            let r = self.int(pred)?;
-            self.e.jump_imm(JmpOp::Jeq, r, 0, self.epilogue);
-            self.pool.release(r);
+            self.branch(pred, false, self.epilogue)?;
             self.frame.reset(mark);
         }
         self.block(&probe.body)?;
@@ -292,11 +307,14 @@ impl<'a> ProbeCompiler<'a> {
                             cap: slot_size(ty),
                         },
                     )?,
-                    _ => {
-                        let r = self.int(value)?;
-                        self.e.emit(Insn::stx(Size::DW, base, off, r));
-                        self.pool.release(r);
-                    }
+                    _ => match value.kind {
+                        ir::ExprKind::Int(v) => self.store_u64(base, off, v as u64),
+                        _ => {
+                            let r = self.int(value)?;
+                            self.e.emit(Insn::stx(Size::DW, base, off, r));
+                            self.pool.release(r);
+                        }
+                    },
                 }
             }
             StmtKind::MapStore { map, keys, value } => self.map_store(*map, keys, value)?,
@@ -307,8 +325,13 @@ impl<'a> ProbeCompiler<'a> {
             StmtKind::Printf { id, args } => self.printf(*id, args)?,
             StmtKind::Exit => {
                 let off = self.frame.alloc(8);
-                self.e.mov_imm(Reg::R1, EVENT_EXIT as i64);
-                self.e.emit(Insn::stx(Size::DW, Reg::R10, off, Reg::R1));
+                if let Some(flag) = self.exit_flag {
+                    let absent = self.e.new_label();
+                    self.exit_flag_ptr(flag, absent);
+                    self.e.emit(Insn::st_imm(Size::DW, Reg::R0, 0, 1));
+                    self.e.bind(absent);
+                }
+                self.store_u64(Reg::R10, off, EVENT_EXIT);
                 self.ringbuf_output(off, 8);
                 self.e.goto(self.epilogue);
             }
@@ -318,9 +341,7 @@ impl<'a> ProbeCompiler<'a> {
                 let top = self.e.new_label();
                 let end = self.e.new_label();
                 self.e.bind(top);
-                let r = self.int(cond)?;
-                self.e.jump_imm(JmpOp::Jeq, r, 0, end);
-                self.pool.release(r);
+                self.branch(cond, false, end)?;
                 self.loops.push((top, end));
                 self.block(body)?;
                 self.loops.pop();
@@ -374,9 +395,7 @@ impl<'a> ProbeCompiler<'a> {
                 otherwise,
             } => {
                 let else_label = self.e.new_label();
-                let r = self.int(cond)?;
-                self.e.jump_imm(JmpOp::Jeq, r, 0, else_label);
-                self.pool.release(r);
+                self.branch(cond, false, else_label)?;
                 self.block(then)?;
                 if otherwise.is_empty() {
                     self.e.bind(else_label);
@@ -416,8 +435,7 @@ impl<'a> ProbeCompiler<'a> {
             }
             None => (Reg::R10, self.frame.alloc(size), None),
         };
-        self.e.mov_imm(Reg::R1, event_id as i64);
-        self.e.emit(Insn::stx(Size::DW, base, rec, Reg::R1));
+        self.store_u64(base, rec, event_id);
         for (arg, &field) in args.iter().zip(fields) {
             let off = rec + field as i16;
             match arg.ty {
@@ -490,6 +508,28 @@ impl<'a> ProbeCompiler<'a> {
                 .emit(Insn::alu64_imm(kestrel_isa::AluOp::Add, Reg::R1, 1));
             self.e.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
             self.e.bind(done);
+        }
+    }
+
+    /// `r0 = &exit_flag[0]`, jumping to `absent` if the lookup fails (it cannot for an array).
+    fn exit_flag_ptr(&mut self, flag: usize, absent: crate::emit::Label) {
+        let key = self.frame.alloc(8);
+        self.e.emit(Insn::st_imm(Size::W, Reg::R10, key, 0));
+        self.e.load_map(Reg::R1, flag);
+        self.stack_ptr(Reg::R2, key);
+        self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
+        self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, absent);
+    }
+
+    /// `*(u64 *)(base + off) = v`, as one store of an immediate when `v` fits one.
+    pub fn store_u64(&mut self, base: Reg, off: i16, v: u64) {
+        // The immediate is sign-extended to 64 bits, so u64::MAX is the immediate -1.
+        match i32::try_from(v as i64) {
+            Ok(imm) => self.e.emit(Insn::st_imm(Size::DW, base, off, imm)),
+            Err(_) => {
+                self.e.mov_imm(Reg::R1, v as i64);
+                self.e.emit(Insn::stx(Size::DW, base, off, Reg::R1));
+            }
         }
     }
 

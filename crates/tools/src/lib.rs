@@ -34,6 +34,7 @@ mod exitsnoop;
 mod killsnoop;
 mod mountsnoop;
 mod offcputime;
+mod oomkill;
 mod opensnoop;
 mod runqlat;
 mod syscount;
@@ -42,7 +43,10 @@ mod tcpaccept;
 mod tcpconnect;
 mod tcpconnlat;
 mod tcplife;
+mod tcpretrans;
+mod tcprtt;
 mod tcpstates;
+mod tcptop;
 
 pub use table::{Column, Row, Table, Value};
 pub use tool::{Example, Flag, Options, Plain, Render, Tool, ToolError};
@@ -72,6 +76,10 @@ pub fn registry() -> &'static [&'static dyn Tool] {
         &tcpconnlat::Tcpconnlat,
         &tcplife::Tcplife,
         &tcpstates::Tcpstates,
+        &tcpretrans::Tcpretrans,
+        &tcprtt::Tcprtt,
+        &tcptop::Tcptop,
+        &oomkill::Oomkill,
     ]
 }
 

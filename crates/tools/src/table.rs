@@ -131,7 +131,9 @@ impl Table {
 
     /// The header line (with its newline); empty in JSON mode or without columns.
     pub fn header(&self) -> String {
-        if self.json || self.columns.is_empty() {
+        // Tools that print sentences (oomkill) have unnamed columns and no header.
+        if self.json || self.columns.is_empty() || self.columns.iter().any(|c| c.header.is_empty())
+        {
             return String::new();
         }
         let cells: Vec<String> = self.columns.iter().map(|c| c.header.to_string()).collect();

@@ -50,6 +50,11 @@ pub struct Gen<'a> {
     reachable: bool,
     /// For labels not bound yet: the least `proven` over the jumps to them.
     incoming: HashMap<Label, u32>,
+    /// `Some(nl)` while r1 holds `r6 + 4 * IHL` of the IPv4 header at `nl` (straight-line
+    /// code only: forgotten at every label).
+    ihl_in_r1: Option<u32>,
+    /// Bytes from r1 known to be inside the packet while `ihl_in_r1` holds.
+    ihl_proven: u32,
 }
 
 fn jop(op: RelOp, jump_if: bool) -> JmpOp {
@@ -112,6 +117,8 @@ impl<'a> Gen<'a> {
             proven: 0,
             reachable: true,
             incoming: HashMap::new(),
+            ihl_in_r1: None,
+            ihl_proven: 0,
         }
     }
 
@@ -132,6 +139,7 @@ impl<'a> Gen<'a> {
             (false, None) => 0,
         };
         self.reachable = true;
+        self.ihl_in_r1 = None;
         self.a.bind(l);
     }
 
@@ -259,27 +267,36 @@ impl<'a> Gen<'a> {
                         o
                     }
                     Off::Abs(o) => {
+                        self.ihl_in_r1 = None;
                         self.a.push(Insn::mov64_reg(Reg::R1, Reg::R6));
                         o
                     }
                     Off::Ihl { nl, add } => {
-                        self.check(nl + 1)?;
-                        self.a
-                            .push(Insn::ldx(Size::B, Reg::R0, Reg::R6, off16(nl)?));
-                        self.a.push(Insn::alu64_imm(AluOp::And, Reg::R0, 0x0f));
-                        self.a.push(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 2));
-                        self.a.push(Insn::mov64_reg(Reg::R1, Reg::R6));
-                        self.a.push(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R0));
+                        if self.ihl_in_r1 != Some(nl) {
+                            self.check(nl + 1)?;
+                            self.a
+                                .push(Insn::ldx(Size::B, Reg::R0, Reg::R6, off16(nl)?));
+                            self.a.push(Insn::alu64_imm(AluOp::And, Reg::R0, 0x0f));
+                            self.a.push(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 2));
+                            self.a.push(Insn::mov64_reg(Reg::R1, Reg::R6));
+                            self.a.push(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R0));
+                            self.ihl_in_r1 = Some(nl);
+                            self.ihl_proven = 0;
+                        }
                         nl + add
                     }
                 };
                 if idx.is_some() {
                     self.a.jmp_imm(JmpOp::Jgt, r, MAX_IDX, self.reject);
                     self.a.push(Insn::alu64_reg(AluOp::Add, Reg::R1, r));
+                    // r1 now includes a variable index: no longer reusable.
+                    self.ihl_in_r1 = None;
                 }
                 let d = off16(disp)?;
                 if base == Reg::R6 {
                     self.check(disp + sz)?;
+                } else if self.ihl_in_r1.is_some() && disp + sz <= self.ihl_proven {
+                    // Already proven on this path.
                 } else {
                     self.a.push(Insn::mov64_reg(Reg::R0, base));
                     self.a.push(Insn::alu64_imm(
@@ -288,6 +305,9 @@ impl<'a> Gen<'a> {
                         i32::from(off16(disp + sz)?),
                     ));
                     self.a.jmp_reg(JmpOp::Jgt, Reg::R0, Reg::R7, self.reject);
+                    if self.ihl_in_r1.is_some() {
+                        self.ihl_proven = disp + sz;
+                    }
                 }
                 self.a.push(Insn::ldx(size_of(*size), r, base, d));
                 if *size > 1 {
