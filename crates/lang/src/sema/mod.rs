@@ -327,19 +327,21 @@ impl<'k> Checker<'k> {
                 (a, b) => a == b,
             };
             if !same {
-                return Err(self.error(
-                    Diagnostic::error(format!("type mismatch for @{}", map.name), at)
-                        .with_code(codes::TYPE_MISMATCH)
-                        .with_label(format!("this stores {}", value.describe()))
-                        .with_secondary(
-                            decl.span,
-                            format!(
-                                "@{} was first given {} here",
-                                map.name,
-                                decl.value.describe()
-                            ),
-                        ),
-                ));
+                let (now, first) = (self.describe_value(value), self.describe_value(decl.value));
+                let mut d = Diagnostic::error(format!("type mismatch for @{}", map.name), at)
+                    .with_code(codes::TYPE_MISMATCH)
+                    .with_label(format!("this stores {now}"))
+                    .with_secondary(
+                        decl.span,
+                        format!("@{} was first given {first} here", map.name),
+                    );
+                if now.starts_with('(') && first.starts_with('(') {
+                    d = d.with_note(
+                        "a map's tuples must have the same element types everywhere; cast an \
+                         element to match, e.g. (int64)$x",
+                    );
+                }
+                return Err(self.error(d));
             }
             // Strings keep the largest buffer any assignment needs.
             let id_keys: Vec<Type> = decl
@@ -364,6 +366,17 @@ impl<'k> Checker<'k> {
             });
             self.map_index.insert(map.name.clone(), id);
             Ok(id)
+        }
+    }
+
+    /// A map value kind for diagnostics, with a tuple's element types spelled out.
+    fn describe_value(&self, value: MapValue) -> String {
+        match value {
+            MapValue::Scalar(Type::Tuple { id, .. }) => match self.tuples.get(id as usize) {
+                Some(types) => format!("({})", describe_types(types)),
+                None => value.describe(),
+            },
+            other => other.describe(),
         }
     }
 
