@@ -690,6 +690,12 @@ const EXPRS: &[&str] = &[
     "ip[6:2] & 0x3fff != 0 and udp",
     "tcp[0:4] = 0x04d20050",
     "ip6[24:4] = 0x20010db8",
+    "port domain",
+    "port http",
+    "port https or port ntp",
+    "tcp port domain",
+    "portrange ssh-http",
+    "src port www",
     // loopback traffic
     "tcp port {P0}",
     "udp dst port {P1}",
@@ -707,7 +713,7 @@ const EXPRS: &[&str] = &[
 const UNSUPPORTED: &[&str] = &[
     "gateway foo",
     "host example.com",
-    "port http",
+    "port no-such-service",
     "ip broadcast",
     "mpls",
     "pppoes",

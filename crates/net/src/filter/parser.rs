@@ -850,12 +850,30 @@ impl Parser {
                         ))
                     }
                 };
-                let (lo, hi) = match w.split_once('-') {
-                    Some((a, b)) if kind == Kind::Portrange => (self.port(a)?, self.port(b)?),
-                    _ => {
-                        let p = self.port(&w)?;
-                        (p, p)
+                // Numbers, or service names (which may imply tcp or udp, as in libpcap).
+                let (lo, hi, real) = if kind == Kind::Portrange {
+                    let split = w
+                        .match_indices('-')
+                        .map(|(i, _)| (&w[..i], &w[i + 1..]))
+                        .find_map(|(a, b)| Some((self.port(a).ok()?, self.port(b).ok()?)));
+                    match split {
+                        Some(((a, pa), (b, pb))) => (a, b, if pa == pb { pa } else { None }),
+                        None => {
+                            return self.err(format!(
+                                "'{w}' is not a port range like 1000-2000 (ports or service names)"
+                            ))
+                        }
                     }
+                } else {
+                    let (p, real) = self.port(&w)?;
+                    (p, p, real)
+                };
+                let proto = match (proto, real) {
+                    (None, real) => real,
+                    (Some(q), Some(r)) if q != r => {
+                        return self.err(format!("port '{w}' is {}", r.name()));
+                    }
+                    (q, _) => q,
                 };
                 self.pos += 1;
                 let (lo, hi) = (lo.min(hi), lo.max(hi));
@@ -978,13 +996,17 @@ impl Parser {
         }
     }
 
-    fn port(&self, w: &str) -> Result<u16, FilterError> {
+    /// A port number, or a service name from /etc/services with the transport it implies.
+    fn port(&self, w: &str) -> Result<(u16, Option<Proto>), FilterError> {
         match parse_num(w) {
-            Some(n) if n <= 65535 => Ok(n as u16),
+            Some(n) if n <= 65535 => Ok((n as u16, None)),
             Some(n) => self.err(format!("port {n} is above 65535")),
-            None => self.err(format!(
-                "'{w}' is not a port number (service names are not supported: give a number)"
-            )),
+            None => match super::services::lookup(w) {
+                Some(found) => Ok(found),
+                None => self.err(format!(
+                    "'{w}' is not a port number or a service name in /etc/services"
+                )),
+            },
         }
     }
 
@@ -1138,6 +1160,7 @@ mod tests {
         assert!(parse("tcp and").is_err());
         assert!(parse("tcp[0:3] = 1").is_err());
         assert!(parse("port 70000").is_err());
+        assert!(parse("port no-such-service").is_err());
     }
 
     #[test]
