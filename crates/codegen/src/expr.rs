@@ -172,6 +172,7 @@ impl ProbeCompiler<'_> {
                 Ok(r)
             }
             K::Context(c) => self.context_int(c),
+            K::MapLen { map } => self.map_len(*map),
             K::TupleGet { tuple, offset } => {
                 let (base, tmp) = self.tuple_place(tuple)?;
                 let r = self.alloc()?;

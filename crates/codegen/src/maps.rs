@@ -96,9 +96,16 @@ impl ProbeCompiler<'_> {
             self.stack_ptr(Reg::R2, slot);
             self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
             self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, done);
-            self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-            self.e.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
-            self.e.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+            // One instruction fewer than load/add/store; the slot is this CPU's anyway.
+            self.e.emit(Insn::mov64_imm(Reg::R1, 1));
+            self.e.emit(Insn::atomic(
+                Size::DW,
+                AtomicOp::Add,
+                Reg::R0,
+                0,
+                Reg::R1,
+                false,
+            ));
             self.e.bind(done);
         }
     }

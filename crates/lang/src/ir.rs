@@ -521,6 +521,11 @@ pub enum ExprKind {
         /// The address.
         addr: Box<Expr>,
     },
+    /// `len(@map)`: the number of elements (counted by `bpf_for_each_map_elem`).
+    MapLen {
+        /// Which map.
+        map: MapId,
+    },
 }
 
 /// The address bytes of an `ntop()`.

@@ -172,7 +172,7 @@ the expression.";
     UNSUPPORTED_SYNTAX = "E0104", "unsupported syntax",
         "struct foo { int x; }\nBEGIN { exit(); }",
         "The script uses bpftrace syntax that kestrel does not implement yet, such as C struct \
-definitions or `offsetof`. kestrel reads kernel types from BTF, so `struct` definitions are \
+definitions. kestrel reads kernel types from BTF, so `struct` definitions are \
 usually unnecessary: cast to the kernel's own type, e.g. `(struct task_struct *)curtask`.";
     SCRIPT_TOO_LARGE = "E0105", "script too large",
         "",

@@ -226,6 +226,10 @@ impl Checker<'_> {
                 let n = self.sizeof_type(ty)?;
                 make(K::Int(i64::from(n)), Type::U64)
             }
+            A::Offsetof { ty, fields } => {
+                let n = self.offsetof(ty, fields, span)?;
+                make(K::Int(i64::from(n)), Type::U64)
+            }
         }
     }
 
@@ -926,6 +930,12 @@ impl Checker<'_> {
                     span,
                 })
             }
+            "len" => self.map_len(args, span, scope),
+            "path" => Err(self.error(
+                Diagnostic::error("path() cannot be used on this kernel", span)
+                    .with_code(codes::NOT_IN_THIS_PROBE)
+                    .with_note("path() needs the bpf_d_path helper, which the kernel allows only in fentry/fexit and LSM programs; this kernel refuses those (EPERM)"),
+            )),
             "cgroupid" => {
                 let [arg] = args else {
                     return Err(self.error(
@@ -966,7 +976,7 @@ impl Checker<'_> {
                         .with_hint(format!("write it as @name = {}(...)", name.name)),
                 )),
             other => {
-                const LATER: &[&str] = &["uaddr", "reg", "offsetof", "path", "len"];
+                const LATER: &[&str] = &["uaddr", "reg"];
                 if LATER.contains(&other) {
                     return Err(self.error(
                         Diagnostic::error(
