@@ -479,6 +479,15 @@ impl Checker<'_> {
         }
         let l = self.expect_int(l, "an operand")?;
         let r = self.expect_int(r, "an operand")?;
+        if let (B::Shl | B::Shr, K::Int(n)) = (op, &r.kind) {
+            if !(0..64).contains(n) {
+                return Err(self.error(
+                    Diagnostic::error(format!("cannot shift by {n} bits"), r.span)
+                        .with_code(codes::OUT_OF_RANGE)
+                        .with_label("a shift amount must be 0 to 63"),
+                ));
+            }
+        }
         let iop = match op {
             B::LogOr => ir::BinOp::LogOr,
             B::LogAnd => ir::BinOp::LogAnd,

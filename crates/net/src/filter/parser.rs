@@ -24,6 +24,8 @@ enum Kind {
     Net,
     Port,
     Portrange,
+    /// `[ip|ip6|ether] proto N`: a bare number after it is another protocol.
+    Proto,
 }
 
 /// Keywords libpcap knows that kestrel does not implement: a clear error, never a guess.
@@ -436,9 +438,11 @@ impl Parser {
                     return Ok((rel, None));
                 }
                 self.pos += 1;
-                let (e, q2) = self.expr(q)?;
+                let (e, _) = self.expr(q)?;
                 self.expect_sym(")")?;
-                return Ok((e, q2));
+                // As in libpcap, a bare value after a group takes the qualifiers from before
+                // the group, not from inside it.
+                return Ok((e, q));
             }
             Some(Tok::Sym("-")) => return Ok((self.relation()?, None)),
             Some(Tok::Word(w)) => {
@@ -815,6 +819,11 @@ impl Parser {
             }
         };
         self.pos += 1;
+        let quals = Quals {
+            proto: p,
+            dir: None,
+            kind: Some(Kind::Proto),
+        };
         Ok((
             Expr::Prim(
                 prim,
@@ -823,7 +832,7 @@ impl Parser {
                     end: self.prev_end(),
                 },
             ),
-            None,
+            Some(quals),
         ))
     }
 
@@ -838,6 +847,14 @@ impl Parser {
                 return self.err("expected an address or number, found the end of the expression")
             }
         };
+        if kind == Kind::Proto {
+            // A bare value continuing `ip proto 6 or 17`.
+            let start = self.here();
+            return match self.proto_prim(q.proto, start)? {
+                (Expr::Prim(prim, _), _) => Ok(prim),
+                _ => self.err("internal: protocol primitive expected"),
+            };
+        }
         match (kind, tok) {
             (Kind::Port | Kind::Portrange, Tok::Word(w)) => {
                 let proto = match q.proto {
@@ -858,6 +875,11 @@ impl Parser {
                         .find_map(|(a, b)| Some((self.port(a).ok()?, self.port(b).ok()?)));
                     match split {
                         Some(((a, pa), (b, pb))) => (a, b, if pa == pb { pa } else { None }),
+                        // A single port is the range of one (`portrange 50-60 or 80`).
+                        None if !w.contains('-') || self.port(&w).is_ok() => {
+                            let (p, real) = self.port(&w)?;
+                            (p, p, real)
+                        }
                         None => {
                             return self.err(format!(
                                 "'{w}' is not a port range like 1000-2000 (ports or service names)"
@@ -933,6 +955,25 @@ impl Parser {
                 if q.proto == Some(Proto::Ether) {
                     return self.err("'ether host' needs a MAC address like 02:00:00:00:00:01");
                 }
+                // A plain number is a whole 32-bit address (`host 53` is 0.0.0.53); as a net
+                // it is promoted (`net 10` is 10.0.0.0/8), as in libpcap.
+                if let Some(n) = parse_num(&w).filter(|_| !w.contains('.')) {
+                    self.check_ip_proto(q.proto, Proto::Ip)?;
+                    self.pos += 1;
+                    let (mut addr, mut mask) = (n, u32::MAX);
+                    if kind == Kind::Net {
+                        while addr != 0 && addr & 0xff00_0000 == 0 {
+                            addr <<= 8;
+                            mask <<= 8;
+                        }
+                    }
+                    return Ok(Prim::Net {
+                        proto: q.proto,
+                        dir,
+                        net: Net::V4 { addr, mask },
+                        shift,
+                    });
+                }
                 let parts: Option<Vec<u32>> = w.split('.').map(parse_dec_octet).collect();
                 let Some(parts) = parts.filter(|p| (1..=4).contains(&p.len())) else {
                     return self.err(format!(
@@ -951,20 +992,15 @@ impl Parser {
                 } else {
                     u32::MAX << (32 - 8 * parts.len())
                 };
-                if kind == Kind::Host {
-                    if parts.len() != 4 {
-                        return Err(FilterError::new(
-                            at,
-                            format!("'{w}' is not a full IPv4 address (a host needs four parts)"),
-                        ));
-                    }
-                } else if self.eat_sym("/") {
+                // A partial dotted host (`host 10.1`) is masked like a net, as in libpcap;
+                // only nets take `/len` or `mask`.
+                if kind == Kind::Net && self.eat_sym("/") {
                     let n = self.number("a prefix length")?;
                     if n > 32 {
                         return self.err(format!("prefix length {n} is above 32"));
                     }
                     mask = if n == 0 { 0 } else { u32::MAX << (32 - n) };
-                } else if self.peek_word() == Some("mask") {
+                } else if kind == Kind::Net && self.peek_word() == Some("mask") {
                     self.pos += 1;
                     let m = self.peek_word().map(|m| {
                         m.split('.')
