@@ -12,6 +12,9 @@ mod expr;
 mod format;
 mod lints;
 mod probes;
+mod probes_kernel;
+mod probes_perf;
+mod probes_user;
 mod stacks;
 mod stmt;
 
@@ -46,6 +49,9 @@ pub struct Options {
     pub str_len: u32,
     /// Allow functions that change the system (`system`, `signal`, `override`): `--unsafe`.
     pub unsafe_allowed: bool,
+    /// `-p PID`: uprobes attach to this process only, libraries are found in its mappings,
+    /// and every other probe (but BEGIN, END and interval) filters on it.
+    pub pid: Option<u32>,
 }
 
 impl Default for Options {
@@ -54,6 +60,7 @@ impl Default for Options {
             positional: Vec::new(),
             str_len: 64,
             unsafe_allowed: false,
+            pid: None,
         }
     }
 }
@@ -239,7 +246,7 @@ impl<'k> Checker<'k> {
         for probe in &program.probes {
             for spec in &probe.specs {
                 let spec = &self.substitute_positional(spec);
-                let resolved = match probes::resolve(spec, self.kernel) {
+                let resolved = match probes::resolve(spec, self.kernel, self.options.pid) {
                     Ok(r) => r,
                     Err(d) if d.code == Some(codes::GLOB_MATCHES_NOTHING) => {
                         glob_misses.push(d);
@@ -326,6 +333,7 @@ impl<'k> Checker<'k> {
             }
             None => None,
         };
+        let predicate = self.pid_filter(&scope.attach, predicate, span);
         let body = self.block(&probe.body.stmts, &mut scope);
         Ok(ir::Probe {
             attach: scope.attach,
@@ -333,6 +341,47 @@ impl<'k> Checker<'k> {
             predicate,
             body,
             vars: scope.vars,
+        })
+    }
+
+    /// With `-p PID`, `pid == PID && predicate` for probes the kernel does not already scope
+    /// to the process (everything but BEGIN, END, interval and pid-scoped uprobes).
+    fn pid_filter(
+        &self,
+        attach: &Attach,
+        predicate: Option<ir::Expr>,
+        span: Span,
+    ) -> Option<ir::Expr> {
+        let Some(pid) = self.options.pid else {
+            return predicate;
+        };
+        let scoped = match attach {
+            Attach::Begin | Attach::End | Attach::Interval { .. } => true,
+            Attach::Uprobe(u) => u.pid.is_some(),
+            _ => false,
+        };
+        if scoped {
+            return predicate;
+        }
+        let expr = |kind, ty| ir::Expr { kind, ty, span };
+        let test = expr(
+            ir::ExprKind::Binary {
+                op: ir::BinOp::Eq,
+                lhs: Box::new(expr(ir::ExprKind::Builtin(ir::Builtin::Pid), Type::U32)),
+                rhs: Box::new(expr(ir::ExprKind::Int(i64::from(pid)), Type::I64)),
+            },
+            Type::I64,
+        );
+        Some(match predicate {
+            None => test,
+            Some(p) => expr(
+                ir::ExprKind::Binary {
+                    op: ir::BinOp::LogAnd,
+                    lhs: Box::new(test),
+                    rhs: Box::new(p),
+                },
+                Type::I64,
+            ),
         })
     }
 
