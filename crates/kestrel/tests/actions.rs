@@ -155,3 +155,36 @@ fn default_map_limit_is_4096_and_bpftrace_variable_works() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("is full"), "{stderr}");
 }
+
+#[test]
+fn debugf_writes_to_the_kernel_trace_buffer() {
+    if !kernel_available("debugf_writes_to_the_kernel_trace_buffer") {
+        return;
+    }
+    let tag = format!("kestrel-debugf-{}", std::process::id());
+    let script = format!(r#"BEGIN {{ debugf("{tag} %d\n", 42); printf("done\n"); exit(); }}"#);
+    let out = kestrel()
+        .args(["-e", &script])
+        .output()
+        .expect("run kestrel");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("done"));
+    assert!(
+        stderr.contains("W0006") || stderr.contains("debugf()"),
+        "{stderr}"
+    );
+    // The non-consuming view of the trace buffer (trace_pipe would take the line away from
+    // anyone else reading it). kestrel mounted tracefs if it was missing.
+    let trace = [
+        "/sys/kernel/tracing/trace",
+        "/sys/kernel/debug/tracing/trace",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .expect("tracefs trace file readable");
+    assert!(
+        trace.contains(&format!("{tag} 42")),
+        "debugf line missing from the trace buffer"
+    );
+}
