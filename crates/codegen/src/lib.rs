@@ -141,6 +141,8 @@ pub fn compile_with(
     for (i, probe) in program.probes.iter().enumerate() {
         let mut compiler =
             probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples);
+        // Pointers a uprobe sees are user-space addresses.
+        compiler.user_memory = matches!(probe.attach, Attach::Uprobe(_));
         compiler.scratch_map = scratch_map;
         compiler.lost_map = Some(lost_map);
         compiler.exit_flag = exit_flag;
@@ -207,6 +209,25 @@ fn attach_point(a: &Attach) -> AttachPoint {
         Attach::Interval { period_ns } => AttachPoint::Interval {
             period_ns: *period_ns,
         },
+        Attach::Uprobe(u) => AttachPoint::Uprobe {
+            path: u.path.clone(),
+            offset: u.offset,
+            ret: u.ret,
+            pid: u.pid,
+            semaphore: u.semaphore,
+        },
+        Attach::Perf(p) => AttachPoint::Perf {
+            hardware: p.hardware,
+            config: p.config,
+            sample: p.sample,
+            frequency: p.frequency,
+        },
+        Attach::RawTracepoint { name } => AttachPoint::RawTracepoint { name: name.clone() },
+        Attach::Kernel(k) => AttachPoint::KernelFunc {
+            func: k.func.clone(),
+            provider: k.provider.clone(),
+            alternative: k.alternative.clone(),
+        },
     }
 }
 
@@ -233,6 +254,10 @@ fn program_symbol(a: &Attach, index: usize) -> String {
         Attach::End => "END".to_string(),
         Attach::Tracepoint { name, .. } => name.clone(),
         Attach::Interval { .. } => "interval".to_string(),
+        Attach::Uprobe(u) => u.func.rsplit(':').next().unwrap_or("uprobe").to_string(),
+        Attach::Perf(p) => p.name.split(':').next().unwrap_or("perf").to_string(),
+        Attach::RawTracepoint { name } => name.clone(),
+        Attach::Kernel(k) => k.func.clone(),
     };
     let mut s = format!("p{index}_{base}");
     s.retain(|c| c.is_ascii_alphanumeric() || c == '_');

@@ -81,6 +81,8 @@ pub(crate) struct ProbeCompiler<'a> {
     pub var_base: Reg,
     /// Callbacks compiled so far: their code and the instruction loading their address.
     pub callbacks: Vec<(Emitter, usize)>,
+    /// The probe runs on user-space code (uprobe, usdt): `str()` reads user memory.
+    pub user_memory: bool,
     /// Record layouts of the program's actions.
     pub actions: &'a [crate::object::ActionSpec],
     /// The per-CPU counters of updates dropped by full maps, if the program has maps.
@@ -116,6 +118,7 @@ impl<'a> ProbeCompiler<'a> {
             stack_maps: Vec::new(),
             var_base: Reg::R10,
             callbacks: Vec::new(),
+            user_memory: false,
             actions: &[],
             full_map: None,
         }

@@ -242,8 +242,7 @@ impl Session {
     pub fn attach(&mut self) -> Result<usize, RuntimeError> {
         for prog in &self.spec.programs {
             match attach::attach(&mut self.ebpf, prog) {
-                Ok(Some(link)) => self.links.push(link),
-                Ok(None) => {}
+                Ok(links) => self.links.extend(links),
                 Err(e) => {
                     self.detach();
                     return Err(e);

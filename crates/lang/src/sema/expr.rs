@@ -29,10 +29,7 @@ const BUILTINS: &[(&str, Builtin, Type)] = &[
 ];
 
 /// Builtins of the bpftrace language kestrel does not implement yet.
-const LATER_BUILTINS: &[&str] = &[
-    "kstack", "ustack", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "retval", "func", "probe",
-    "usermode",
-];
+const LATER_BUILTINS: &[&str] = &[];
 
 /// The type of integer arithmetic on `a` and `b`: 64-bit, signed unless both are unsigned.
 pub(crate) fn arith_type(a: Type, b: Type) -> Type {
@@ -549,6 +546,7 @@ impl Checker<'_> {
             return checked;
         }
         match name.name.as_str() {
+            "reg" => self.reg_call(args, span, scope),
             "str" => {
                 if args.is_empty() || args.len() > 2 {
                     return Err(self.error(
@@ -976,16 +974,6 @@ impl Checker<'_> {
                         .with_hint(format!("write it as @name = {}(...)", name.name)),
                 )),
             other => {
-                const LATER: &[&str] = &["uaddr", "reg"];
-                if LATER.contains(&other) {
-                    return Err(self.error(
-                        Diagnostic::error(
-                            format!("the function '{other}()' is not supported by kestrel yet"),
-                            name.span,
-                        )
-                        .with_code(codes::NOT_SUPPORTED),
-                    ));
-                }
                 let known = [
                     "printf",
                     "exit",
