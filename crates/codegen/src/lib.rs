@@ -54,9 +54,26 @@ pub enum CodegenError {
     Internal(&'static str),
 }
 
-/// Compile a checked program to an object: one program per probe, the script's maps plus the
-/// event ring buffer, and the printf format table.
+/// Choices that change the generated code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Count, per map, the updates that fail because a keyed map is full (about ten
+    /// instructions per update site, off the hot path but counted by the verifier). Without
+    /// it, userspace still notices a map that reached its size and warns, without the count.
+    pub count_map_full: bool,
+}
+
+/// Compile a checked program to an object with default [`CompileOptions`]: one program per
+/// probe, the script's maps plus the event ring buffer, and the printf format table.
 pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
+    compile_with(program, &CompileOptions::default())
+}
+
+/// Compile a checked program to an object with `options`.
+pub fn compile_with(
+    program: &ir::Program,
+    options: &CompileOptions,
+) -> Result<ObjectSpec, CodegenError> {
     let mut maps = Vec::with_capacity(program.maps.len() + 1);
     let mut layouts = Vec::with_capacity(program.maps.len());
     for (i, decl) in program.maps.iter().enumerate() {
@@ -73,7 +90,7 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
         maps.len() - 1
     });
     // Counters of updates lost to full maps, so userspace can warn instead of staying silent.
-    let full_map = (!program.maps.is_empty()).then(|| {
+    let full_map = (options.count_map_full && !program.maps.is_empty()).then(|| {
         maps.push(layout::map_full_map(program.maps.len()));
         maps.len() - 1
     });

@@ -83,8 +83,7 @@ pub fn analyze_with(
     // Pass 1: learn map types; its diagnostics are discarded (pass 2 repeats them).
     let mut first = Checker::new(kernel, Vec::new(), true, options);
     first.program(program);
-    let maps = first.maps;
-    let tuples = first.tuples;
+    let (maps, tuples) = relearn_tuple_maps(program, kernel, options, first.maps, first.tuples);
 
     let mut second = Checker::new(kernel, maps, false, options);
     // Tuple ids learned in pass 1 are already in map types; keep them stable.
@@ -106,6 +105,47 @@ pub fn analyze_with(
     } else {
         Err(second.errors)
     }
+}
+
+/// A tuple stored in a map during pass 1 may have been built from a map read before that
+/// map's type was final (it widens later in the pass), giving a narrower shape than pass 2
+/// will build from the final types: a bogus "type mismatch". Relearn the maps that hold or
+/// are keyed by tuples with every other map's final type known, until nothing changes.
+/// Map order (which is the print order at exit) is kept.
+fn relearn_tuple_maps(
+    program: &ast::Program,
+    kernel: &dyn KernelFacts,
+    options: &Options,
+    mut maps: Vec<MapDecl>,
+    mut tuples: Vec<Vec<Type>>,
+) -> (Vec<MapDecl>, Vec<Vec<Type>>) {
+    let has_tuple = |m: &MapDecl| {
+        matches!(m.value, MapValue::Scalar(Type::Tuple { .. }))
+            || m.keys.iter().any(|k| matches!(k, Type::Tuple { .. }))
+    };
+    for _ in 0..3 {
+        if !maps.iter().any(has_tuple) {
+            break;
+        }
+        let kept = maps.iter().filter(|m| !has_tuple(m)).cloned().collect();
+        let mut again = Checker::new(kernel, kept, true, options);
+        again.tuples = tuples.clone();
+        again.program(program);
+        let relearned: Vec<MapDecl> = maps
+            .iter()
+            .map(|m| {
+                let fresh = again.maps.iter().find(|n| n.name == m.name);
+                fresh.cloned().unwrap_or_else(|| m.clone())
+            })
+            .collect();
+        tuples = again.tuples;
+        let stable = relearned == maps;
+        maps = relearned;
+        if stable {
+            break;
+        }
+    }
+    (maps, tuples)
 }
 
 /// State shared by all probes during one pass.
@@ -186,7 +226,26 @@ impl<'k> Checker<'k> {
     }
 
     fn error(&mut self, d: Diagnostic) -> Reported {
-        self.errors.push(d);
+        // An unknown name is reported at its first use; later uses are echoes of it.
+        let name_error = matches!(
+            d.code,
+            Some(c) if [
+                codes::UNDEFINED_VARIABLE,
+                codes::UNDEFINED_MAP,
+                codes::UNKNOWN_FUNCTION,
+                codes::UNKNOWN_IDENTIFIER,
+                codes::UNKNOWN_TRACEPOINT_FIELD,
+            ]
+            .contains(&c)
+        );
+        let echo = name_error
+            && self
+                .errors
+                .iter()
+                .any(|e| e.code == d.code && e.title == d.title);
+        if !echo {
+            self.errors.push(d);
+        }
         Reported
     }
 
