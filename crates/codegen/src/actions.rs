@@ -144,6 +144,32 @@ impl ProbeCompiler<'_> {
         Ok(())
     }
 
+    /// `len(@map)`: `bpf_for_each_map_elem` with a callback that only continues returns the
+    /// number of elements it visited.
+    pub(crate) fn map_len(&mut self, map: usize) -> Result<Reg, CodegenError> {
+        let index = self
+            .maps
+            .get(map)
+            .map(|m| m.index)
+            .ok_or(CodegenError::Internal("len() of an unknown map"))?;
+        let mut cb = crate::emit::Emitter::default();
+        cb.emit(Insn::mov64_imm(Reg::R0, 0));
+        cb.emit(Insn::exit());
+        cb.finish()
+            .map_err(|_| CodegenError::Internal("len() callback"))?;
+        self.e.load_map(Reg::R1, index);
+        let at = self.e.insns.len();
+        // The loader points this at the callback (BPF_PSEUDO_FUNC) through a relocation.
+        self.e.emit2(Insn::ld_imm64(Reg::R2, 0));
+        self.e.emit(Insn::mov64_imm(Reg::R3, 0));
+        self.e.emit(Insn::mov64_imm(Reg::R4, 0));
+        self.e.emit(Insn::call_helper(helper::FOR_EACH_MAP_ELEM));
+        self.callbacks.push((cb, at));
+        let r = self.alloc()?;
+        self.e.emit(Insn::mov64_reg(r, Reg::R0));
+        Ok(r)
+    }
+
     /// `debugf(fmt, a, b, c)`: `bpf_trace_printk(fmt, sizeof fmt, a, b, c)` with the format
     /// on the stack.
     fn debugf(&mut self, format: &str, args: &[Expr]) -> Result<(), CodegenError> {

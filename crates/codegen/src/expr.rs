@@ -172,6 +172,7 @@ impl ProbeCompiler<'_> {
                 Ok(r)
             }
             K::Context(c) => self.context_int(c),
+            K::MapLen { map } => self.map_len(*map),
             K::TupleGet { tuple, offset } => {
                 let (base, tmp) = self.tuple_place(tuple)?;
                 let r = self.alloc()?;
@@ -340,8 +341,11 @@ impl ProbeCompiler<'_> {
         };
         // A constant right side becomes the instruction's immediate, except a zero divisor:
         // the verifier rejects `/= 0` as an immediate but gives 0 for a register holding 0.
+        // Shift immediates must be 0..63 (the kernel rejects others as malformed); a register
+        // holding a larger count is accepted, so those take the register path.
         if let Some(imm) = small_constant(rhs) {
-            if imm != 0 || !matches!(alu, AluOp::Div | AluOp::Mod) {
+            let bad_shift = matches!(alu, AluOp::Lsh | AluOp::Rsh) && !(0..64).contains(&imm);
+            if !bad_shift && (imm != 0 || !matches!(alu, AluOp::Div | AluOp::Mod)) {
                 let l = self.int(lhs)?;
                 self.e.emit(Insn::alu64_imm(alu, l, imm));
                 return Ok(l);

@@ -54,9 +54,26 @@ pub enum CodegenError {
     Internal(&'static str),
 }
 
-/// Compile a checked program to an object: one program per probe, the script's maps plus the
-/// event ring buffer, and the printf format table.
+/// Choices that change the generated code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Count, per map, the updates that fail because a keyed map is full (about ten
+    /// instructions per update site, off the hot path but counted by the verifier). Without
+    /// it, userspace still notices a map that reached its size and warns, without the count.
+    pub count_map_full: bool,
+}
+
+/// Compile a checked program to an object with default [`CompileOptions`]: one program per
+/// probe, the script's maps plus the event ring buffer, and the printf format table.
 pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
+    compile_with(program, &CompileOptions::default())
+}
+
+/// Compile a checked program to an object with `options`.
+pub fn compile_with(
+    program: &ir::Program,
+    options: &CompileOptions,
+) -> Result<ObjectSpec, CodegenError> {
     let mut maps = Vec::with_capacity(program.maps.len() + 1);
     let mut layouts = Vec::with_capacity(program.maps.len());
     for (i, decl) in program.maps.iter().enumerate() {
@@ -73,7 +90,7 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
         maps.len() - 1
     });
     // Counters of updates lost to full maps, so userspace can warn instead of staying silent.
-    let full_map = (!program.maps.is_empty()).then(|| {
+    let full_map = (options.count_map_full && !program.maps.is_empty()).then(|| {
         maps.push(layout::map_full_map(program.maps.len()));
         maps.len() - 1
     });
@@ -124,6 +141,8 @@ pub fn compile(program: &ir::Program) -> Result<ObjectSpec, CodegenError> {
     for (i, probe) in program.probes.iter().enumerate() {
         let mut compiler =
             probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples);
+        // Pointers a uprobe sees are user-space addresses.
+        compiler.user_memory = matches!(probe.attach, Attach::Uprobe(_));
         compiler.scratch_map = scratch_map;
         compiler.lost_map = Some(lost_map);
         compiler.exit_flag = exit_flag;
@@ -190,6 +209,25 @@ fn attach_point(a: &Attach) -> AttachPoint {
         Attach::Interval { period_ns } => AttachPoint::Interval {
             period_ns: *period_ns,
         },
+        Attach::Uprobe(u) => AttachPoint::Uprobe {
+            path: u.path.clone(),
+            offset: u.offset,
+            ret: u.ret,
+            pid: u.pid,
+            semaphore: u.semaphore,
+        },
+        Attach::Perf(p) => AttachPoint::Perf {
+            hardware: p.hardware,
+            config: p.config,
+            sample: p.sample,
+            frequency: p.frequency,
+        },
+        Attach::RawTracepoint { name } => AttachPoint::RawTracepoint { name: name.clone() },
+        Attach::Kernel(k) => AttachPoint::KernelFunc {
+            func: k.func.clone(),
+            provider: k.provider.clone(),
+            alternative: k.alternative.clone(),
+        },
     }
 }
 
@@ -216,6 +254,10 @@ fn program_symbol(a: &Attach, index: usize) -> String {
         Attach::End => "END".to_string(),
         Attach::Tracepoint { name, .. } => name.clone(),
         Attach::Interval { .. } => "interval".to_string(),
+        Attach::Uprobe(u) => u.func.rsplit(':').next().unwrap_or("uprobe").to_string(),
+        Attach::Perf(p) => p.name.split(':').next().unwrap_or("perf").to_string(),
+        Attach::RawTracepoint { name } => name.clone(),
+        Attach::Kernel(k) => k.func.clone(),
     };
     let mut s = format!("p{index}_{base}");
     s.retain(|c| c.is_ascii_alphanumeric() || c == '_');

@@ -11,6 +11,12 @@ use crate::CodegenError;
 /// `E2BIG`: what `bpf_map_update_elem` returns (negated) when a hash map is full.
 const E2BIG: i32 = 7;
 
+/// Whether updates of this map can fail for lack of room: not when it has no keys and no
+/// histogram buckets (it then holds exactly one element).
+fn can_fill(layout: &MapLayout) -> bool {
+    !layout.key_fields.is_empty() || layout.bucket_offset.is_some()
+}
+
 impl ProbeCompiler<'_> {
     fn layout(&self, map: usize) -> Result<MapLayout, CodegenError> {
         self.maps
@@ -78,7 +84,9 @@ impl ProbeCompiler<'_> {
         self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
     }
 
-    fn call_update(&mut self, index: usize, key: i16, value: i16, flags: i32) {
+    /// `bpf_map_update_elem(&map, key, value, flags)`; `can_fill` is false for maps that
+    /// always hold one element (no keys, not a histogram), which can never be full.
+    fn call_update(&mut self, index: usize, key: i16, value: i16, flags: i32, can_fill: bool) {
         self.e.load_map(Reg::R1, index);
         self.stack_ptr(Reg::R2, key);
         self.stack_ptr(Reg::R3, value);
@@ -86,7 +94,7 @@ impl ProbeCompiler<'_> {
         self.e.emit(Insn::call_helper(helper::MAP_UPDATE_ELEM));
         // A full hash map fails new keys with -E2BIG: count it per map so userspace can
         // warn. Only the failure path pays for more than one compare.
-        if let Some(full) = self.full_map {
+        if let Some(full) = self.full_map.filter(|_| can_fill) {
             let done = self.e.new_label();
             self.e.jump_imm(JmpOp::Jne, Reg::R0, -E2BIG, done);
             let slot = self.frame.alloc(8);
@@ -96,9 +104,16 @@ impl ProbeCompiler<'_> {
             self.stack_ptr(Reg::R2, slot);
             self.e.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
             self.e.jump_imm(JmpOp::Jeq, Reg::R0, 0, done);
-            self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
-            self.e.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
-            self.e.emit(Insn::stx(Size::DW, Reg::R0, 0, Reg::R1));
+            // One instruction fewer than load/add/store; the slot is this CPU's anyway.
+            self.e.emit(Insn::mov64_imm(Reg::R1, 1));
+            self.e.emit(Insn::atomic(
+                Size::DW,
+                AtomicOp::Add,
+                Reg::R0,
+                0,
+                Reg::R1,
+                false,
+            ));
             self.e.bind(done);
         }
     }
@@ -144,7 +159,7 @@ impl ProbeCompiler<'_> {
             }
         }
         let key = self.build_key(&layout, keys, None)?;
-        self.call_update(layout.index, key, val, BPF_ANY);
+        self.call_update(layout.index, key, val, BPF_ANY, can_fill(&layout));
         Ok(())
     }
 
@@ -263,7 +278,7 @@ impl ProbeCompiler<'_> {
         if layout.value_size == 16 {
             self.e.emit(Insn::st_imm(Size::DW, Reg::R10, val + 8, 1));
         }
-        self.call_update(layout.index, key, val, BPF_NOEXIST);
+        self.call_update(layout.index, key, val, BPF_NOEXIST, can_fill(&layout));
         self.e.bind(end);
         if let Some(v) = v {
             self.pool.release(v);

@@ -151,6 +151,45 @@ pub enum AttachPoint {
         /// Period in nanoseconds.
         period_ns: u64,
     },
+    /// A uprobe or uretprobe (also what usdt probes become): an instruction of a binary.
+    Uprobe {
+        /// The binary.
+        path: String,
+        /// File offset of the instruction.
+        offset: u64,
+        /// Fire on return.
+        ret: bool,
+        /// Only in this process.
+        pid: Option<u32>,
+        /// File offset of a usdt semaphore the kernel counts up while attached.
+        semaphore: Option<u64>,
+    },
+    /// A perf event sampled on every online CPU (`profile`, `software`, `hardware`).
+    Perf {
+        /// `PERF_TYPE_HARDWARE` rather than `PERF_TYPE_SOFTWARE`.
+        hardware: bool,
+        /// The event's config value.
+        config: u64,
+        /// Events between samples, or samples per second when `frequency`.
+        sample: u64,
+        /// `sample` is a frequency.
+        frequency: bool,
+    },
+    /// A raw tracepoint.
+    RawTracepoint {
+        /// Tracepoint name, e.g. `sys_enter`.
+        name: String,
+    },
+    /// A kernel function: kprobe/kretprobe (perf kprobe events) or kfunc/kretfunc
+    /// (fentry/fexit tracing programs).
+    KernelFunc {
+        /// The function.
+        func: String,
+        /// `kprobe`, `kretprobe`, `kfunc` or `kretfunc`.
+        provider: String,
+        /// What to use where the kernel cannot attach it (shown in the error).
+        alternative: String,
+    },
 }
 
 impl AttachPoint {
@@ -159,7 +198,18 @@ impl AttachPoint {
         match self {
             AttachPoint::Begin | AttachPoint::End => "raw_tracepoint/kestrel_once".to_string(),
             AttachPoint::Tracepoint { category, name } => format!("tracepoint/{category}/{name}"),
-            AttachPoint::Interval { .. } => "perf_event".to_string(),
+            AttachPoint::Interval { .. } | AttachPoint::Perf { .. } => "perf_event".to_string(),
+            AttachPoint::Uprobe { ret: false, .. } => "uprobe".to_string(),
+            AttachPoint::Uprobe { ret: true, .. } => "uretprobe".to_string(),
+            AttachPoint::RawTracepoint { name } => format!("raw_tracepoint/{name}"),
+            AttachPoint::KernelFunc { func, provider, .. } => {
+                let kind = match provider.as_str() {
+                    "kfunc" => "fentry",
+                    "kretfunc" => "fexit",
+                    other => other,
+                };
+                format!("{kind}/{func}")
+            }
         }
     }
 }

@@ -81,6 +81,8 @@ pub(crate) struct ProbeCompiler<'a> {
     pub var_base: Reg,
     /// Callbacks compiled so far: their code and the instruction loading their address.
     pub callbacks: Vec<(Emitter, usize)>,
+    /// The probe runs on user-space code (uprobe, usdt): `str()` reads user memory.
+    pub user_memory: bool,
     /// Record layouts of the program's actions.
     pub actions: &'a [crate::object::ActionSpec],
     /// The per-CPU counters of updates dropped by full maps, if the program has maps.
@@ -116,6 +118,7 @@ impl<'a> ProbeCompiler<'a> {
             stack_maps: Vec::new(),
             var_base: Reg::R10,
             callbacks: Vec::new(),
+            user_memory: false,
             actions: &[],
             full_map: None,
         }
@@ -401,7 +404,11 @@ impl<'a> ProbeCompiler<'a> {
                     self.e.bind(else_label);
                 } else {
                     let end = self.e.new_label();
-                    self.e.goto(end);
+                    // A branch that always jumps away needs no jump over the other one (it
+                    // would be unreachable, which the verifier rejects).
+                    if falls_through(then) {
+                        self.e.goto(end);
+                    }
                     self.e.bind(else_label);
                     self.block(otherwise)?;
                     self.e.bind(end);
@@ -594,12 +601,15 @@ fn terminates(s: &ir::Stmt) -> bool {
         StmtKind::Exit | StmtKind::Return | StmtKind::Break | StmtKind::Continue => true,
         StmtKind::If {
             then, otherwise, ..
-        } => then.last().is_some_and(terminates) && otherwise.last().is_some_and(terminates),
+        } => then.iter().any(terminates) && otherwise.iter().any(terminates),
         _ => false,
     }
 }
 
-/// True when control can reach the end of `stmts`.
+/// True when control can reach the end of `stmts`. [`ProbeCompiler::block`] stops emitting
+/// at the first statement that always jumps away, so any such statement (not only the last)
+/// means the end is never reached: emitting a jump there would be unreachable code, which
+/// the verifier rejects (a fuzz finding: `while (..) { break; @x = 1; }`).
 fn falls_through(stmts: &[ir::Stmt]) -> bool {
-    !stmts.last().is_some_and(terminates)
+    !stmts.iter().any(terminates)
 }

@@ -74,9 +74,14 @@ impl ProbeCompiler<'_> {
                 self.e.emit(Insn::mov64_reg(Reg::R3, p));
                 self.pool.release(p);
                 self.ptr_to(Reg::R1, d.base, d.off);
-                // bpf_probe_read_str picks user or kernel memory by address, as bpftrace's
-                // str() does for pointers of either kind.
-                self.e.emit(Insn::call_helper(helper::PROBE_READ_STR));
+                // In uprobes pointers are user addresses; elsewhere bpf_probe_read_str picks
+                // user or kernel memory by address, as bpftrace's str() does.
+                let read = if self.user_memory {
+                    helper::PROBE_READ_USER_STR
+                } else {
+                    helper::PROBE_READ_STR
+                };
+                self.e.emit(Insn::call_helper(read));
             }
             K::MapRead { map, keys } => {
                 let found = self.e.new_label();

@@ -95,3 +95,7 @@ snapshot!(
     join_argv,
     r#"tracepoint:syscalls:sys_enter_execve { join(args->argv, ","); }"#
 );
+snapshot!(
+    len_map,
+    r#"BEGIN { @a[1] = 1; printf("%d\n", len(@a)); exit(); }"#
+);

@@ -67,6 +67,8 @@ pub fn tracepoints(kernel: &dyn KernelFacts) -> Vec<TracepointInfo> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum MapKind {
     Int,
+    Str,
+    Tuple,
     Agg(&'static str),
 }
 
@@ -87,6 +89,8 @@ struct Gen<'a> {
     tp: Option<usize>,
     out: String,
     counter: usize,
+    /// Inside the body of a `for` over a map (no nesting, no probe context).
+    in_for: bool,
 }
 
 const INT_BUILTINS: &[&str] = &[
@@ -160,7 +164,34 @@ impl Gen<'_> {
                     .to_string(),
             };
         }
-        match self.rng.below(6) {
+        match self.rng.below(8) {
+            6 => {
+                let keyed: Vec<(String, usize)> = self
+                    .maps
+                    .iter()
+                    .filter(|m| m.keys > 0 && m.kind != MapKind::Tuple)
+                    .map(|m| (m.name.clone(), m.keys))
+                    .collect();
+                match self.rng.pick(&keyed).cloned() {
+                    Some((name, keys)) => format!("has_key({})", self.map_ref(&name, keys)),
+                    None => format!("bswap({})", self.int_expr(depth - 1)),
+                }
+            }
+            7 => match self.rng.below(4) {
+                0 => format!("({} == \"s{}\")", self.str_expr(), self.rng.below(3)),
+                1 => format!(
+                    "strncmp({}, {}, {})",
+                    self.str_expr(),
+                    self.str_expr(),
+                    self.rng.below(20)
+                ),
+                2 => format!(
+                    "strcontains({}, \"{}\")",
+                    self.str_expr(),
+                    ["", "s", "1", "sh"][self.rng.below(4)]
+                ),
+                _ => format!("({} != {})", self.str_expr(), self.str_expr()),
+            },
             0 => {
                 let op = self.rng.pick(&["-", "!", "~"]).copied().unwrap_or("-");
                 format!("{op}({})", self.int_expr(depth - 1))
@@ -211,6 +242,16 @@ impl Gen<'_> {
             .tp
             .map(|t| self.tps[t].str_fields.clone())
             .unwrap_or_default();
+        let str_maps: Vec<(String, usize)> = self
+            .maps
+            .iter()
+            .filter(|m| m.kind == MapKind::Str)
+            .map(|m| (m.name.clone(), m.keys))
+            .collect();
+        if !str_maps.is_empty() && self.rng.one_in(5) {
+            let (name, keys) = self.rng.pick(&str_maps).cloned().unwrap_or_default();
+            return self.map_ref(&name, keys);
+        }
         match self.rng.below(4) {
             0 if !str_vars.is_empty() => {
                 format!("${}", self.rng.pick(&str_vars).cloned().unwrap_or_default())
@@ -260,6 +301,10 @@ impl Gen<'_> {
     }
 
     fn stmt(&mut self, indent: usize, depth: u32) {
+        if self.rng.one_in(4) {
+            self.extra_stmt(indent, depth);
+            return;
+        }
         match self.rng.below(if depth == 0 { 7 } else { 10 }) {
             0 => {
                 // A new or existing integer map.
@@ -269,20 +314,20 @@ impl Gen<'_> {
                     .filter(|m| m.kind == MapKind::Int)
                     .map(|m| (m.name.clone(), m.keys))
                     .collect();
-                let (name, keys) = match self.rng.pick(&existing).cloned() {
-                    Some(m) if self.rng.one_in(2) => m,
-                    _ => {
-                        let m = (self.fresh("m"), self.rng.below(3));
-                        self.maps.push(Map {
-                            name: m.0.clone(),
-                            keys: m.1,
-                            kind: MapKind::Int,
-                        });
-                        m
-                    }
+                let (name, keys, new) = match self.rng.pick(&existing).cloned() {
+                    Some((n, k)) if self.rng.one_in(2) => (n, k, false),
+                    _ => (self.fresh("m"), self.rng.below(3), true),
                 };
                 let target = self.map_ref(&name, keys);
+                // The value is built before a new map is known, so it cannot read itself.
                 let value = self.int_expr(2);
+                if new {
+                    self.maps.push(Map {
+                        name,
+                        keys,
+                        kind: MapKind::Int,
+                    });
+                }
                 let op = self
                     .rng
                     .pick(&["=", "=", "+=", "|="])
@@ -294,13 +339,13 @@ impl Gen<'_> {
                 let agg = self.rng.pick(AGGS).copied().unwrap_or("count");
                 let name = self.fresh("a");
                 let keys = self.rng.below(2);
+                let target = self.map_ref(&name, keys);
+                let arg = self.int_expr(1);
                 self.maps.push(Map {
                     name: name.clone(),
                     keys,
                     kind: MapKind::Agg(agg),
                 });
-                let target = self.map_ref(&name, keys);
-                let arg = self.int_expr(1);
                 let call = match agg {
                     "count" => "count()".to_string(),
                     "lhist" => format!("lhist({arg}, 0, 100, 10)"),
@@ -401,6 +446,96 @@ impl Gen<'_> {
     }
 }
 
+impl Gen<'_> {
+    /// Rarer statements: string and tuple maps, map iteration, map-wide actions, stacks.
+    fn extra_stmt(&mut self, indent: usize, depth: u32) {
+        match self.rng.below(6) {
+            0 => {
+                let name = self.fresh("s");
+                let keys = self.rng.below(2);
+                let target = self.map_ref(&name, keys);
+                let v = self.str_expr();
+                self.maps.push(Map {
+                    name: name.clone(),
+                    keys,
+                    kind: MapKind::Str,
+                });
+                self.line(indent, &format!("{target} = {v};"));
+            }
+            1 => {
+                let name = self.fresh("t");
+                self.maps.push(Map {
+                    name: name.clone(),
+                    keys: 1,
+                    kind: MapKind::Tuple,
+                });
+                let target = self.map_ref(&name, 1);
+                let (a, b) = (self.int_expr(1), self.str_expr());
+                self.line(indent, &format!("{target} = ({a}, {b});"));
+            }
+            2 if depth > 0 && !self.in_for => {
+                // for over a one-key integer map, assigned first so its type is known.
+                let name = self.fresh("f");
+                let v = self.int_expr(1);
+                self.maps.push(Map {
+                    name: name.clone(),
+                    keys: 1,
+                    kind: MapKind::Int,
+                });
+                let k = self.rng.below(5);
+                self.line(indent, &format!("@{name}[{k}] = {v};"));
+                let kv = self.fresh("kv");
+                self.line(indent, &format!("for (${kv} : @{name}) {{"));
+                self.in_for = true;
+                let saved = self.vars.len();
+                let tp = self.tp.take();
+                self.line(
+                    indent + 1,
+                    &format!("printf(\"kv %d %d\\n\", ${kv}.0, ${kv}.1);"),
+                );
+                let n = self.rng.below(2);
+                self.stmts(indent + 1, 0, n);
+                self.tp = tp;
+                self.vars.truncate(saved);
+                self.in_for = false;
+                self.line(indent, "}");
+            }
+            3 => {
+                let all: Vec<String> = self
+                    .maps
+                    .iter()
+                    .filter(|m| m.kind != MapKind::Int || m.keys > 0)
+                    .map(|m| m.name.clone())
+                    .collect();
+                if let Some(name) = self.rng.pick(&all).cloned() {
+                    let action = self.rng.pick(&["print", "clear", "zero"]).copied();
+                    self.line(indent, &format!("{}(@{name});", action.unwrap_or("print")));
+                }
+            }
+            4 if self.tp.is_some() && !self.in_for => {
+                let name = self.fresh("st");
+                // Keyed by stacks, not integers: recorded as key-less so nothing indexes it.
+                self.maps.push(Map {
+                    name: name.clone(),
+                    keys: 0,
+                    kind: MapKind::Agg("count"),
+                });
+                let which = if self.rng.one_in(2) {
+                    "kstack"
+                } else {
+                    "ustack"
+                };
+                let depth = 1 + self.rng.below(8);
+                self.line(indent, &format!("@{name}[{which}({depth})] = count();"));
+            }
+            _ => {
+                let v = self.int_expr(2);
+                self.line(indent, &format!("printf(\"%s %d\\n\", comm, {v});"));
+            }
+        }
+    }
+}
+
 /// A script of one to four probes.
 pub fn script(rng: &mut Rng, tps: &[TracepointInfo]) -> String {
     let mut g = Gen {
@@ -411,16 +546,28 @@ pub fn script(rng: &mut Rng, tps: &[TracepointInfo]) -> String {
         tp: None,
         out: String::new(),
         counter: 0,
+        in_for: false,
     };
     let probes = 1 + g.rng.below(4);
     for _ in 0..probes {
         g.vars.clear();
-        let kind = g.rng.below(5);
+        let kind = g.rng.below(6);
         g.tp = None;
         let head = match kind {
             0 => "BEGIN".to_string(),
             1 => "END".to_string(),
             2 => format!("interval:ms:{}", 10 + g.rng.below(1000)),
+            // Perf-event and raw-tracepoint programs (no `args` fields there).
+            3 => g
+                .rng
+                .pick(&[
+                    "profile:hz:99",
+                    "software:page-faults:100",
+                    "rawtracepoint:sys_enter",
+                ])
+                .copied()
+                .unwrap_or("BEGIN")
+                .to_string(),
             _ if !tps.is_empty() => {
                 let t = g.rng.below(tps.len());
                 g.tp = Some(t);

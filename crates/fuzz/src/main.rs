@@ -8,7 +8,7 @@ use std::time::Duration;
 use kestrel_fuzz::runner::{self, Config};
 use kestrel_fuzz::targets::Target;
 
-const USAGE: &str = "usage: kestrel-fuzz [--target parse|sema|isa|compile]... [--seconds N] [--runs N] [--seed N] [--budget-ms N] [--save DIR]\n       kestrel-fuzz --check FILE";
+const USAGE: &str = "usage: kestrel-fuzz [--target parse|sema|isa|compile]... [--seconds N] [--runs N] [--seed N] [--budget-ms N] [--save DIR]\n       kestrel-fuzz --check FILE\n       kestrel-fuzz --generate N [SEED]";
 
 fn parse_args() -> Result<Config, String> {
     let mut config = Config {
@@ -81,8 +81,44 @@ fn check_one(path: &str) -> ExitCode {
     }
 }
 
+/// `--generate N [SEED]`: print N generated scripts and how many of them compile.
+fn generate(n: usize, seed: u64) -> ExitCode {
+    let harness = kestrel_fuzz::targets::Harness::new();
+    let tps = kestrel_fuzz::generate::tracepoints(harness.kernel());
+    let mut rng = kestrel_fuzz::rng::Rng::new(seed);
+    let mut compiled = 0;
+    for i in 0..n {
+        let s = kestrel_fuzz::generate::script(&mut rng, &tps);
+        let verdict = match harness.compile(&s) {
+            Ok(true) => {
+                compiled += 1;
+                "compiles".to_string()
+            }
+            Ok(false) => {
+                let diags = match kestrel_lang::parse(&s) {
+                    Err(d) => d,
+                    Ok(ast) => kestrel_lang::analyze(&ast, harness.kernel())
+                        .err()
+                        .unwrap_or_default(),
+                };
+                let first = diags.first().map(|d| d.title.clone()).unwrap_or_default();
+                format!("rejected: {first}")
+            }
+            Err(e) => format!("FINDING: {e}"),
+        };
+        println!("// #{i}: {verdict}\n{s}");
+    }
+    eprintln!("{compiled} of {n} generated scripts compile");
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--generate") {
+        let n = argv.get(2).and_then(|v| v.parse().ok()).unwrap_or(10);
+        let seed = argv.get(3).and_then(|v| v.parse().ok()).unwrap_or(1);
+        return generate(n, seed);
+    }
     if argv.get(1).map(String::as_str) == Some("--check") {
         return match argv.get(2) {
             Some(p) => check_one(p),

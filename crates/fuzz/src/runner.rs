@@ -80,11 +80,10 @@ impl Worker {
                 let harness = Harness::new();
                 for (target, input) in job_rx {
                     let result = panic::catch_unwind(AssertUnwindSafe(|| match target {
-                        Target::Compile => {
-                            let src = String::from_utf8_lossy(&input);
-                            harness.compile(&src)
-                        }
-                        t => harness.run(t, &input).map(|_| false),
+                        // Mutated scripts may hold invalid UTF-8; compile what the CLI
+                        // would show, rather than skipping them.
+                        Target::Compile => harness.compile(&String::from_utf8_lossy(&input)),
+                        t => harness.run(t, &input),
                     }));
                     let reply = match result {
                         Ok(Ok(accepted)) => (Ok(()), accepted),

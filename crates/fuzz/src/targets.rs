@@ -71,21 +71,20 @@ impl Harness {
         self.kernel.as_ref()
     }
 
-    /// Run `target` on `input`.
-    pub fn run(&self, target: Target, input: &[u8]) -> Result<(), String> {
+    /// Run `target` on `input`; `Ok(true)` when the input was accepted (parsed, analysed,
+    /// decoded or compiled, depending on the target).
+    pub fn run(&self, target: Target, input: &[u8]) -> Result<bool, String> {
+        if target == Target::Isa {
+            return isa(input);
+        }
+        // Scripts are UTF-8 (the CLI rejects other bytes before the compiler).
+        let Ok(src) = std::str::from_utf8(input) else {
+            return Ok(false);
+        };
         match target {
-            Target::Isa => isa(input),
-            _ => {
-                // Scripts are UTF-8 (the CLI rejects other bytes before the compiler).
-                let Ok(src) = std::str::from_utf8(input) else {
-                    return Ok(());
-                };
-                match target {
-                    Target::Parse => parse(src),
-                    Target::Sema => self.sema(src).map(|_| ()),
-                    _ => self.compile(src).map(|_| ()),
-                }
-            }
+            Target::Parse => parse(src),
+            Target::Sema => self.sema(src).map(|p| p.is_some()),
+            _ => self.compile(src),
         }
     }
 
@@ -133,10 +132,10 @@ impl Harness {
     }
 }
 
-fn parse(src: &str) -> Result<(), String> {
+fn parse(src: &str) -> Result<bool, String> {
     match kestrel_lang::parse(src) {
-        Ok(_) => Ok(()),
-        Err(d) => well_formed(&d, src),
+        Ok(_) => Ok(true),
+        Err(d) => well_formed(&d, src).map(|()| false),
     }
 }
 
@@ -164,14 +163,14 @@ fn well_formed(diags: &[Diagnostic], src: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn isa(input: &[u8]) -> Result<(), String> {
+fn isa(input: &[u8]) -> Result<bool, String> {
     let usable = input.len() - input.len() % 8;
     let Ok(insns) = kestrel_isa::decode(&input[..usable]) else {
-        return Ok(());
+        return Ok(false);
     };
     let text = kestrel_isa::disassemble(&insns);
     match kestrel_isa::assemble(&text) {
-        Ok(back) if back == insns => Ok(()),
+        Ok(back) if back == insns => Ok(true),
         Ok(back) => Err(format!(
             "disassembly does not assemble back to the same code:\n{text}\nassembled:\n{}",
             kestrel_isa::disassemble(&back)

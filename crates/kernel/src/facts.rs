@@ -38,6 +38,39 @@ pub trait KernelFacts {
         })
     }
 
+    /// The file a uprobe or usdt target names: a path, or a bare binary or library name
+    /// (`libc`) searched in `-p PID`'s mappings, the linker cache, `PATH` and the library
+    /// directories.
+    fn user_binary(
+        &self,
+        target: &str,
+        pid: Option<u32>,
+    ) -> Result<std::path::PathBuf, KernelError> {
+        crate::userbin::resolve_binary(target, pid)
+    }
+
+    /// The defined function symbols of the user-space ELF file at `path`, sorted by name.
+    fn user_functions(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Vec<crate::UserSymbol>, KernelError> {
+        crate::userbin::function_symbols(path)
+    }
+
+    /// The defined function and data symbols of the user-space ELF file at `path`.
+    fn user_symbols(&self, path: &std::path::Path) -> Result<Vec<crate::UserSymbol>, KernelError> {
+        crate::userbin::all_symbols(path)
+    }
+
+    /// The file offset of virtual address `vaddr` in the ELF file at `path`.
+    fn user_file_offset(
+        &self,
+        path: &std::path::Path,
+        vaddr: u64,
+    ) -> Result<Option<u64>, KernelError> {
+        crate::userbin::file_offset(path, vaddr)
+    }
+
     /// The address of the kernel symbol `name` (`kaddr("...")`), `None` when there is no
     /// such symbol.
     fn kernel_symbol(&self, name: &str) -> Result<Option<u64>, KernelError> {

@@ -27,6 +27,7 @@ mod listing;
 mod mount;
 mod mountinfo;
 pub mod tracefs;
+pub mod userbin;
 
 pub use facts::{FixtureKernel, KernelFacts, LiveKernel};
 pub use format::parse_format;
@@ -35,6 +36,7 @@ pub use mount::{
     TRACEFS_PATH,
 };
 pub use tracefs::{TracepointField, TracepointFormat, TracepointId};
+pub use userbin::UserSymbol;
 
 /// Errors from reading kernel facts. Each names the path or object involved.
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,11 @@ pub struct Cli {
     #[arg(short = 'c', value_name = "COMMAND")]
     pub command: Option<String>,
 
+    /// Trace process PID only: uprobes attach to it (libraries are found in its mappings)
+    /// and every other probe filters on it.
+    #[arg(short = 'p', value_name = "PID")]
+    pub pid: Option<u32>,
+
     /// Print the compiled form instead of running it (no root needed).
     #[arg(short = 'd', long = "dump", value_enum, value_name = "WHAT")]
     pub dump: Option<Dump>,
@@ -94,6 +99,7 @@ impl Cli {
         };
         let mut options = kestrel_lang::Options {
             positional,
+            pid: self.pid,
             unsafe_allowed: self.allow_unsafe,
             ..Default::default()
         };

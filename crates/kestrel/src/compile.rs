@@ -105,7 +105,14 @@ fn compile_here(
         .cloned()
         .collect();
     emit(&warnings, name, source);
-    let object = kestrel_codegen::compile(&analysis.program).context("code generation failed")?;
+    // KESTREL_COUNT_MAP_FULL=1: count updates dropped by full maps in the kernel (exact
+    // counts in the warning, ~10 instructions per update site); otherwise userspace only
+    // notices that a map reached its size.
+    let options = kestrel_codegen::CompileOptions {
+        count_map_full: std::env::var("KESTREL_COUNT_MAP_FULL").is_ok_and(|v| v == "1"),
+    };
+    let object = kestrel_codegen::compile_with(&analysis.program, &options)
+        .context("code generation failed")?;
     Ok(Some(Compiled {
         program: analysis.program,
         object,

@@ -38,6 +38,46 @@ pub fn emit(diags: &[Diagnostic], name: &str, source: &str) {
     }
 }
 
+/// Print a one-line error that is not about a place in the script (a missing file, no
+/// privileges, ...): `error: ...`, or with `-f json` a JSON line without a position.
+pub fn fatal(message: &str) {
+    if FORMAT.get() == Some(&DiagFormat::Json) {
+        // Keys in the same order as positioned diagnostics: type, code, message.
+        eprintln!(
+            "{{\"type\":\"error\",\"code\":null,\"message\":{}}}",
+            serde_json::Value::from(message)
+        );
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// Print a diagnostic that has no source position (its span is meaningless): the title,
+/// notes and hint on plain lines, or a JSON line without `line`/`col`.
+pub fn emit_unplaced(d: &Diagnostic) {
+    let code = d.code.map(|c| c.as_str());
+    if FORMAT.get() == Some(&DiagFormat::Json) {
+        eprintln!(
+            "{{\"type\":\"error\",\"code\":{},\"message\":{},\"notes\":{},\"hint\":{}}}",
+            serde_json::json!(code),
+            serde_json::json!(d.title),
+            serde_json::json!(d.notes),
+            serde_json::json!(d.hint)
+        );
+        return;
+    }
+    match code {
+        Some(c) => eprintln!("error[{c}]: {}", d.title),
+        None => eprintln!("error: {}", d.title),
+    }
+    for n in &d.notes {
+        eprintln!("  = note: {n}");
+    }
+    if let Some(h) = &d.hint {
+        eprintln!("  = hint: {h}");
+    }
+}
+
 /// `kestrel --explain CODE`: the long explanation, or an error naming where codes are listed.
 pub fn explain(code: &str) -> anyhow::Result<()> {
     match kestrel_lang::diag::codes::lookup(code.trim()) {

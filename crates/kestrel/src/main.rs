@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            diagnostics::fatal(&format!("{e:#}"));
             ExitCode::from(1)
         }
     }

@@ -22,7 +22,7 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     if let Some(why) = missing_privileges() {
-        eprintln!("error: {why}");
+        crate::diagnostics::fatal(&why);
         return Ok(ExitCode::from(1));
     }
     let kernel = crate::compile::kernel_facts(false, cli.verbose)?;
@@ -145,12 +145,17 @@ pub fn report_verbose(
         insn,
     } = e
     else {
-        eprintln!("error: {e}");
+        crate::diagnostics::fatal(&e.to_string());
         return ExitCode::from(1);
     };
     use kestrel_lang::diag::codes;
     let why = kestrel_runtime::verifier::explain(log);
     let last = kestrel_runtime::verifier::tail(log, 1).join("");
+    // Some messages name the instruction only in their text ("unreachable insn 14").
+    let insn = insn.or_else(|| {
+        last.rsplit_once("insn ")
+            .and_then(|(_, n)| n.trim().parse::<usize>().ok())
+    });
     let span = object
         .programs
         .iter()
@@ -181,15 +186,7 @@ pub fn report_verbose(
     if span.is_some() {
         crate::diagnostics::emit(&[d], name, source);
     } else {
-        // No source position to point at: the same facts on plain lines.
-        let code = codes::VERIFIER_REJECTED;
-        eprintln!("error[{code}]: {}", d.title);
-        for n in &d.notes {
-            eprintln!("  = note: {n}");
-        }
-        if let Some(h) = &d.hint {
-            eprintln!("  = hint: {h}");
-        }
+        crate::diagnostics::emit_unplaced(&d);
     }
     if verbose {
         eprintln!("verifier log (last lines):");

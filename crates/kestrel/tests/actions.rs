@@ -105,6 +105,7 @@ fn full_map_warns_once_and_keeps_its_limit() {
     }
     let out = kestrel()
         .env("KESTREL_MAP_KEYS_MAX", "10")
+        .env("KESTREL_COUNT_MAP_FULL", "1")
         .arg("-e")
         .arg(r#"BEGIN { $i = 0; while ($i < 30) { @m[$i] = count(); $i++; } $i = 0; while ($i < 5) { @m[100 + $i] = count(); $i++; } exit(); }"#)
         .output()
@@ -135,6 +136,7 @@ fn default_map_limit_is_4096_and_bpftrace_variable_works() {
     let script = "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @m[@n] = 1; @n = @n + 1; } END { clear(@m); }";
     let child = "python3 -c 'import os\nfor _ in range(4100): os.getppid()'";
     let out = kestrel()
+        .env("KESTREL_COUNT_MAP_FULL", "1")
         .args(["-e", script, "-c", child])
         .output()
         .expect("run kestrel");
@@ -154,4 +156,62 @@ fn default_map_limit_is_4096_and_bpftrace_variable_works() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("is full"), "{stderr}");
+}
+
+#[test]
+fn debugf_writes_to_the_kernel_trace_buffer() {
+    if !kernel_available("debugf_writes_to_the_kernel_trace_buffer") {
+        return;
+    }
+    let tag = format!("kestrel-debugf-{}", std::process::id());
+    let script = format!(r#"BEGIN {{ debugf("{tag} %d\n", 42); printf("done\n"); exit(); }}"#);
+    let out = kestrel()
+        .args(["-e", &script])
+        .output()
+        .expect("run kestrel");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("done"));
+    assert!(
+        stderr.contains("W0006") || stderr.contains("debugf()"),
+        "{stderr}"
+    );
+    // The non-consuming view of the trace buffer (trace_pipe would take the line away from
+    // anyone else reading it). kestrel mounted tracefs if it was missing.
+    let trace = [
+        "/sys/kernel/tracing/trace",
+        "/sys/kernel/debug/tracing/trace",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .expect("tracefs trace file readable");
+    assert!(
+        trace.contains(&format!("{tag} 42")),
+        "debugf line missing from the trace buffer"
+    );
+}
+
+#[test]
+fn full_map_is_noticed_without_kernel_counters() {
+    if !kernel_available("full_map_is_noticed_without_kernel_counters") {
+        return;
+    }
+    let out = kestrel()
+        .env("KESTREL_MAP_KEYS_MAX", "10")
+        .env_remove("KESTREL_COUNT_MAP_FULL")
+        .arg("-e")
+        .arg(r#"BEGIN { $i = 0; while ($i < 30) { @m[$i] = 1; $i++; } @ok[1] = 1; exit(); }"#)
+        .output()
+        .expect("run kestrel");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("WARNING: map"))
+        .collect();
+    assert_eq!(
+        warnings,
+        vec!["WARNING: map @m is full: it holds 10 elements and updates that add keys are dropped (raise KESTREL_MAP_KEYS_MAX; KESTREL_COUNT_MAP_FULL=1 counts them)"],
+        "{stderr}"
+    );
 }

@@ -15,7 +15,8 @@
 //! `reject` (lines that must not appear), `stderr` (substrings of stderr), `exit_code`
 //! (default 0), `bpftrace` (how bpftrace differs, when it does). In `script`, `args` and
 //! `workload`, `{uniq}` becomes a name unique to the case (usable as a comm, ≤ 15 bytes) and
-//! `{tmp}` a private directory; `{bin}` is `{tmp}/{uniq}`, a copy of /bin/true.
+//! `{tmp}` a private directory; `{bin}` is `{tmp}/{uniq}`, a copy of /bin/true — or, when the
+//! case has `c_source`, that C program compiled with `cc -O1`.
 
 mod common;
 
@@ -60,6 +61,10 @@ struct Case {
     /// exited by itself.
     #[serde(default)]
     timeout: Option<u64>,
+    /// C source compiled with `cc -O1` to `{bin}` (instead of the copy of /bin/true) before
+    /// kestrel starts, for probes on user-space functions.
+    #[serde(default)]
+    c_source: Option<String>,
 }
 
 fn suite_dir() -> PathBuf {
@@ -96,6 +101,21 @@ fn run_case(index: usize, file: &str, case: &Case) -> Option<String> {
     std::fs::create_dir_all(&tmp).ok()?;
     let bin = tmp.join(&uniq);
     let _ = std::fs::copy("/bin/true", &bin);
+    if let Some(source) = &case.c_source {
+        let src = tmp.join(format!("{uniq}.c"));
+        std::fs::write(&src, source).ok()?;
+        let _ = std::fs::remove_file(&bin);
+        let built = Command::new("cc")
+            .args(["-O1", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .status();
+        if !built.as_ref().is_ok_and(|s| s.success()) {
+            return Some(format!(
+                "cannot compile the case's c_source with cc: {built:?}"
+            ));
+        }
+    }
     let subst = |s: &str| {
         s.replace("{bin}", &bin.to_string_lossy())
             .replace("{uniq}", &uniq)

@@ -137,3 +137,18 @@ fn colour_only_on_a_terminal_without_no_color() {
     );
     assert!(!plain.contains('\x1b'), "{plain:?}");
 }
+
+#[test]
+fn json_format_also_covers_errors_without_a_position() {
+    let out = kestrel()
+        .args(["-f", "json", "/nonexistent/kestrel-script.bt"])
+        .output()
+        .expect("run kestrel");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(r#"{"type":"error","code":null,"message":"cannot read script '/nonexistent/kestrel-script.bt'"#),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

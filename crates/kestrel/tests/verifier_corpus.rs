@@ -83,6 +83,9 @@ fn every_compiled_script_passes_the_verifier() {
                     "probe {probe} rejected at insn {insn:?}: {why}\n  {tail}\nscript:\n{script}"
                 ));
             }
+            // A probe type this kernel lacks (kfunc here) is refused before the verifier
+            // runs: nothing to say about codegen.
+            Err(RuntimeError::Unavailable { .. }) => {}
             Err(e) => failures.push(format!("{e}\nscript:\n{script}")),
         }
     }

@@ -261,6 +261,13 @@ pub enum ExprKind {
     },
     /// `sizeof(type)` (an expression operand is parsed as `Call`).
     SizeofType(TypeName),
+    /// `offsetof(struct T, member)` or `offsetof(struct T, a.b)`: a member's byte offset.
+    Offsetof {
+        /// The struct or union.
+        ty: TypeName,
+        /// The member path (nested members separated by `.`).
+        fields: Vec<Ident>,
+    },
 }
 
 /// A type as written in a cast or `sizeof`.

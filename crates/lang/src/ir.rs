@@ -48,6 +48,65 @@ pub enum Attach {
         /// Period in nanoseconds.
         period_ns: u64,
     },
+    /// `uprobe:BINARY:FUNC` / `uretprobe:...` / `usdt:BINARY:PROVIDER:NAME`: an instruction
+    /// of a user-space binary.
+    Uprobe(UprobeTarget),
+    /// `profile:hz:N`, `software:EVENT:N`, `hardware:EVENT:N`: a perf event sampled on every
+    /// CPU.
+    Perf(PerfTarget),
+    /// `rawtracepoint:NAME`: a raw tracepoint (arguments are the u64 array in the context).
+    RawTracepoint {
+        /// Tracepoint name, e.g. `sys_enter`.
+        name: String,
+    },
+    /// `kprobe:FUNC` / `kretprobe:FUNC` / `kfunc:FUNC` / `kretfunc:FUNC`: a kernel function.
+    Kernel(KernelFuncTarget),
+}
+
+/// Where a uprobe, uretprobe or usdt probe attaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UprobeTarget {
+    /// `uprobe`, `uretprobe` or `usdt`.
+    pub provider: String,
+    /// The binary's path.
+    pub path: String,
+    /// The function symbol, the hex address, or `PROVIDER:NAME` for usdt.
+    pub func: String,
+    /// File offset of the instruction in the binary.
+    pub offset: u64,
+    /// Fire on return instead of entry.
+    pub ret: bool,
+    /// Only in this process (`-p PID`).
+    pub pid: Option<u32>,
+    /// File offset of a usdt semaphore the kernel should count up while attached.
+    pub semaphore: Option<u64>,
+}
+
+/// A perf event that runs the probe every `sample` occurrences (or `sample` times a second).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PerfTarget {
+    /// The probe as written by the user, normalised (`profile:hz:99`, `software:faults:100`).
+    pub name: String,
+    /// A hardware counter (`PERF_TYPE_HARDWARE`) rather than a software one.
+    pub hardware: bool,
+    /// The `perf_sw_ids` / `perf_hw_id` value.
+    pub config: u64,
+    /// Events between samples, or samples per second when `frequency`.
+    pub sample: u64,
+    /// `sample` is a frequency in Hz.
+    pub frequency: bool,
+}
+
+/// A kernel function probe (kprobe, kretprobe, kfunc/fentry, kretfunc/fexit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelFuncTarget {
+    /// `kprobe`, `kretprobe`, `kfunc` or `kretfunc`.
+    pub provider: String,
+    /// The kernel function.
+    pub func: String,
+    /// What to use instead where the kernel cannot attach this probe, e.g.
+    /// `tracepoint:syscalls:sys_enter_openat`.
+    pub alternative: String,
 }
 
 impl Attach {
@@ -58,6 +117,10 @@ impl Attach {
             Attach::End => "END".into(),
             Attach::Tracepoint { category, name } => format!("tracepoint:{category}:{name}"),
             Attach::Interval { period_ns } => format!("interval:ns:{period_ns}"),
+            Attach::Uprobe(u) => format!("{}:{}:{}", u.provider, u.path, u.func),
+            Attach::Perf(p) => p.name.clone(),
+            Attach::RawTracepoint { name } => format!("rawtracepoint:{name}"),
+            Attach::Kernel(k) => format!("{}:{}", k.provider, k.func),
         }
     }
 }
@@ -520,6 +583,11 @@ pub enum ExprKind {
     Usym {
         /// The address.
         addr: Box<Expr>,
+    },
+    /// `len(@map)`: the number of elements (counted by `bpf_for_each_map_elem`).
+    MapLen {
+        /// Which map.
+        map: MapId,
     },
 }
 

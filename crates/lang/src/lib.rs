@@ -9,6 +9,7 @@ pub mod diag;
 pub mod ir;
 pub mod lexer;
 pub mod parser;
+pub mod perf_events;
 pub mod probe_ctx;
 pub mod sema;
 pub mod span;

@@ -89,6 +89,10 @@ impl Actions {
                     return Ok(());
                 };
                 if json {
+                    // bpftrace prints no JSON object for an empty map.
+                    if entries.is_empty() {
+                        return Ok(());
+                    }
                     crate::output::json::render_map_json_top(layout, &entries, *top, *div)
                 } else {
                     let s = crate::output::text::render_map_text_top(layout, &entries, *top, *div);
@@ -258,4 +262,78 @@ fn read_map<'a>(maps: &MapAccess<'a>, index: usize) -> Result<MapRead<'a>, Runti
     };
     let entries = maps::read_entries(map_spec, &live.data, maps::possible_cpus()?)?;
     Ok(Some((layout, entries)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use kestrel_codegen::{Field, UserMapLayout, ValueKind};
+
+    use crate::output::{render_map_json_top, render_map_text_top, RawEntry};
+
+    fn entry(k: u64, v: u64) -> RawEntry {
+        RawEntry {
+            key: k.to_le_bytes().to_vec(),
+            values: vec![v.to_le_bytes().to_vec()],
+        }
+    }
+
+    #[test]
+    fn top_keeps_the_largest_and_div_divides() {
+        let layout = UserMapLayout {
+            display: "@a".into(),
+            keys: vec![Field {
+                offset: 0,
+                ty: ScalarType::Int {
+                    size: 8,
+                    signed: true,
+                },
+            }],
+            value: ValueKind::Count,
+        };
+        let entries = [entry(1, 10), entry(2, 5), entry(3, 30)];
+        assert_eq!(
+            render_map_text_top(&layout, &entries, 0, 0),
+            "@a[2]: 5\n@a[1]: 10\n@a[3]: 30\n"
+        );
+        assert_eq!(
+            render_map_text_top(&layout, &entries, 2, 5),
+            "@a[1]: 2\n@a[3]: 6\n"
+        );
+        assert_eq!(
+            render_map_json_top(&layout, &entries, 1, 0),
+            "{\"type\": \"map\", \"data\": {\"@a\": {\"3\": 30}}}\n"
+        );
+    }
+
+    #[test]
+    fn values_as_json() {
+        let int = ScalarType::Int {
+            size: 8,
+            signed: true,
+        };
+        assert_eq!(json_value(&int, &(-3i64).to_le_bytes()), "-3");
+        let tuple = ScalarType::Tuple {
+            fields: vec![
+                Field {
+                    offset: 0,
+                    ty: int.clone(),
+                },
+                Field {
+                    offset: 8,
+                    ty: ScalarType::Str { len: 8 },
+                },
+            ],
+            size: 16,
+        };
+        let mut bytes = 7i64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"ab\0\0\0\0\0\0");
+        assert_eq!(json_value(&tuple, &bytes), "[7,\"ab\"]");
+    }
+
+    #[test]
+    fn shell_output_is_captured() {
+        assert_eq!(run_shell("echo hi; echo there"), "hi\nthere\n");
+    }
 }

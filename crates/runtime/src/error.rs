@@ -75,6 +75,16 @@ pub enum RuntimeError {
         path: String,
     },
 
+    /// The kernel cannot run this kind of probe (no kprobes, fentry refused, no hardware
+    /// counters); `reason` says why and what to use instead.
+    #[error("cannot attach probe '{probe}': {reason}")]
+    Unavailable {
+        /// The probe.
+        probe: String,
+        /// Why, and the alternative.
+        reason: String,
+    },
+
     /// Attaching a probe failed (perf_event_open, BPF_LINK_CREATE, ioctl ...).
     #[error("cannot attach probe '{probe}': {source}")]
     Attach {

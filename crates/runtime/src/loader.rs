@@ -1,7 +1,9 @@
 //! The only module that knows how aya 0.14 loads objects: ELF bytes → maps created →
 //! programs through the verifier. An aya upgrade should touch this file and `attach.rs`.
 
-use aya::programs::{PerfEvent, Program, ProgramError, RawTracePoint, TracePoint};
+use aya::programs::{
+    FEntry, FExit, KProbe, PerfEvent, Program, ProgramError, RawTracePoint, TracePoint, UProbe,
+};
 use aya::{Ebpf, EbpfError, EbpfLoader, VerifierLogLevel};
 use kestrel_codegen::{elf::write_elf, ObjectSpec, ProgramSpec, RuntimeValue};
 
@@ -101,6 +103,22 @@ pub(crate) fn load_program(ebpf: &mut Ebpf, prog: &ProgramSpec) -> Result<(), Ru
         Program::TracePoint(p) => TracePoint::load(p),
         Program::PerfEvent(p) => PerfEvent::load(p),
         Program::RawTracePoint(p) => RawTracePoint::load(p),
+        Program::UProbe(p) => UProbe::load(p),
+        Program::KProbe(p) => KProbe::load(p),
+        Program::FEntry(p) => {
+            let func = kernel_func(prog);
+            kernel_btf(prog).and_then(|btf| {
+                FEntry::load(p, &func, &btf).map_err(|e| crate::attach::kernel_func_error(prog, &e))
+            })?;
+            return Ok(());
+        }
+        Program::FExit(p) => {
+            let func = kernel_func(prog);
+            kernel_btf(prog).and_then(|btf| {
+                FExit::load(p, &func, &btf).map_err(|e| crate::attach::kernel_func_error(prog, &e))
+            })?;
+            return Ok(());
+        }
         _ => Err(ProgramError::UnexpectedProgramType),
     };
     result.map_err(|e| load_error(prog, e))
@@ -147,4 +165,17 @@ fn load_error(prog: &ProgramSpec, e: ProgramError) -> RuntimeError {
             source: Box::new(other),
         },
     }
+}
+
+/// The kernel function of a kfunc/kretfunc program.
+fn kernel_func(prog: &ProgramSpec) -> String {
+    match &prog.attach {
+        kestrel_codegen::AttachPoint::KernelFunc { func, .. } => func.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The running kernel's BTF, which fentry/fexit programs are loaded against.
+fn kernel_btf(prog: &ProgramSpec) -> Result<aya::Btf, RuntimeError> {
+    aya::Btf::from_sys_fs().map_err(|e| crate::attach::kernel_func_error(prog, &e))
 }

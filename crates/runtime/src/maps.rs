@@ -115,6 +115,33 @@ pub(crate) fn read_entries(
     Ok(entries)
 }
 
+/// How many elements `data` holds, counting at most `limit` (key iteration only).
+pub(crate) fn count_keys(
+    spec: &MapSpec,
+    data: &MapData,
+    limit: usize,
+) -> Result<usize, RuntimeError> {
+    let raw = RawMap::new(data.fd().as_fd(), spec.key_size, spec.value_size, false, 1);
+    let mut key: Option<Vec<u8>> = None;
+    let mut next = vec![0u8; raw.key_size()];
+    let mut n = 0;
+    while n < limit {
+        let more =
+            raw.next_key(key.as_deref(), &mut next)
+                .map_err(|source| RuntimeError::MapRead {
+                    map: spec.name.clone(),
+                    op: "BPF_MAP_GET_NEXT_KEY",
+                    source,
+                })?;
+        if !more {
+            break;
+        }
+        n += 1;
+        key = Some(next.clone());
+    }
+    Ok(n)
+}
+
 /// Deletes every element of `data` (`clear(@map)`); with `zero`, stores a zero value under
 /// every key instead (`zero(@map)`), keeping the keys.
 pub(crate) fn clear_entries(

@@ -81,6 +81,8 @@ pub struct Session {
     /// about (by object map index).
     map_full: Option<LiveMap>,
     map_full_warned: std::collections::HashSet<usize>,
+    /// When kestrel last looked for full maps (without kernel counters).
+    full_checked_at: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for Session {
@@ -201,6 +203,7 @@ impl Session {
             actions,
             map_full,
             map_full_warned: std::collections::HashSet::new(),
+            full_checked_at: None,
         })
     }
 
@@ -239,8 +242,7 @@ impl Session {
     pub fn attach(&mut self) -> Result<usize, RuntimeError> {
         for prog in &self.spec.programs {
             match attach::attach(&mut self.ebpf, prog) {
-                Ok(Some(link)) => self.links.push(link),
-                Ok(None) => {}
+                Ok(links) => self.links.extend(links),
                 Err(e) => {
                     self.detach();
                     return Err(e);
@@ -337,7 +339,7 @@ impl Session {
     /// was full (`WARNING: map @m is full: N updates were dropped ...`).
     fn report_full_maps(&mut self) -> Result<(), RuntimeError> {
         let Some(live) = &self.map_full else {
-            return Ok(());
+            return self.notice_full_maps();
         };
         let Some(map_spec) = self.spec.maps.get(live.index) else {
             return Ok(());
@@ -374,6 +376,51 @@ impl Session {
             );
         }
         Ok(())
+    }
+
+    /// Without in-kernel counters: about once a second (and at the end), warns once per map
+    /// that holds as many elements as it can, since updates adding keys then fail.
+    fn notice_full_maps(&mut self) -> Result<(), RuntimeError> {
+        // Key iteration costs a syscall per element: look at most once a second.
+        let due = self
+            .full_checked_at
+            .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1));
+        if !due && !self.detached() {
+            return Ok(());
+        }
+        self.full_checked_at = Some(std::time::Instant::now());
+        for live in &self.user_maps {
+            if self.map_full_warned.contains(&live.index) {
+                continue;
+            }
+            let Some(spec) = self.spec.maps.get(live.index) else {
+                continue;
+            };
+            let MapRole::User(layout) = &spec.role else {
+                continue;
+            };
+            let keyed = !layout.keys.is_empty()
+                || matches!(
+                    layout.value,
+                    kestrel_codegen::ValueKind::Hist | kestrel_codegen::ValueKind::Lhist { .. }
+                );
+            if !keyed || !matches!(spec.kind, MapKind::Hash | MapKind::PerCpuHash) {
+                continue;
+            }
+            let limit = spec.max_entries as usize;
+            if maps::count_keys(spec, &live.data, limit)? >= limit {
+                self.map_full_warned.insert(live.index);
+                eprintln!(
+                    "WARNING: map {} is full: it holds {limit} elements and updates that add keys are dropped (raise KESTREL_MAP_KEYS_MAX; KESTREL_COUNT_MAP_FULL=1 counts them)",
+                    layout.display
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn detached(&self) -> bool {
+        self.links.is_empty()
     }
 
     /// Detaches all probes, runs the END programs once and prints their events.

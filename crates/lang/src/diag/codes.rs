@@ -172,7 +172,7 @@ the expression.";
     UNSUPPORTED_SYNTAX = "E0104", "unsupported syntax",
         "struct foo { int x; }\nBEGIN { exit(); }",
         "The script uses bpftrace syntax that kestrel does not implement yet, such as C struct \
-definitions or `offsetof`. kestrel reads kernel types from BTF, so `struct` definitions are \
+definitions. kestrel reads kernel types from BTF, so `struct` definitions are \
 usually unnecessary: cast to the kernel's own type, e.g. `(struct task_struct *)curtask`.";
     SCRIPT_TOO_LARGE = "E0105", "script too large",
         "",
@@ -182,8 +182,9 @@ usually unnecessary: cast to the kernel's own type, e.g. `(struct task_struct *)
     UNKNOWN_PROBE_TYPE = "E0201", "unknown probe type",
         "tracepiont:syscalls:sys_enter_openat { exit(); }",
         "The text before the first `:` of a probe is not a probe type kestrel knows. kestrel \
-supports `BEGIN`, `END`, `tracepoint:` (`t:`) and `interval:` (`i:`); other bpftrace probe \
-types (kprobe, uprobe, ...) give E0204 instead.";
+supports `BEGIN`, `END`, `tracepoint:` (`t:`), `rawtracepoint:` (`rt:`), `interval:` (`i:`), \
+`profile:` (`p:`), `software:` (`s:`), `hardware:` (`h:`), `uprobe:` (`u:`), `uretprobe:` \
+(`ur:`), `usdt:` (`U:`), `kprobe:`, `kretprobe:`, `kfunc:` and `kretfunc:`.";
     MALFORMED_PROBE = "E0202", "malformed probe",
         "tracepoint:syscalls { exit(); }",
         "The probe has the wrong number of parts. A tracepoint is `tracepoint:CATEGORY:NAME` \
@@ -195,7 +196,7 @@ in the same category (or the closest category). List tracepoints with \
 `kestrel -l 'tracepoint:CATEGORY:*'`; tracepoints also differ between kernel versions and \
 configurations.";
     CANNOT_ATTACH = "E0204", "probe type not available",
-        "kprobe:do_sys_open { exit(); }",
+        "kprobe:vfs_* { exit(); }",
         "The probe type exists in bpftrace but cannot be used: either kestrel does not support \
 it yet, or the kernel lacks it (this machine's kernel has no kprobes or fentry), or the kernel's \
 tracepoint list could not be read. The message says which; use a tracepoint instead where one \
@@ -203,7 +204,8 @@ exists (`kestrel -l 'tracepoint:*'`).";
     INVALID_INTERVAL = "E0205", "invalid interval",
         "interval:s:0 { exit(); }",
         "An interval probe needs a positive period in a known unit (`s`, `ms`, `us`, `hz`), no \
-shorter than 10us.";
+shorter than 10us. A profile probe needs a positive rate or period (`hz`, `s`, `ms`, `us`); \
+a software or hardware probe a positive count.";
     NO_PROBES = "E0206", "the script has no probes",
         "",
         "A script needs at least one probe, e.g. `BEGIN { printf(\"hello\\n\"); exit(); }`.";
@@ -212,6 +214,22 @@ shorter than 10us.";
         "A wildcard probe matches no tracepoint on this kernel, and no other probe of the \
 script attaches, so nothing would ever run. Check the pattern with `kestrel -l 'PATTERN'`. \
 When other probes do attach, this is only warning W0005.";
+
+    BINARY_NOT_FOUND = "E0208", "binary or library not found",
+        "uprobe:/nonexistent/kestrel/bin:main { exit(); }",
+        "A uprobe or usdt probe names a binary that does not exist. Give a path \
+(`uprobe:/usr/bin/bash:readline`) or a library name that the dynamic linker knows \
+(`uprobe:libc:malloc`); with `-p PID` library names are looked up in that process's \
+mappings first.";
+    UNKNOWN_USER_SYMBOL = "E0209", "unknown user-space symbol",
+        "",
+        "The binary has no function (or, for `uaddr()`, no symbol) of that name, or a pattern \
+matches none. The hint suggests the closest name; list them with \
+`kestrel -l 'uprobe:BINARY:*'`. Stripped binaries keep only their dynamic symbols.";
+    UNKNOWN_PERF_EVENT = "E0210", "unknown perf event",
+        "software:page-fault { exit(); }",
+        "`software:` and `hardware:` probes take one of the perf event names bpftrace knows \
+(`kestrel -l 'software:*'`, `kestrel -l 'hardware:*'`), e.g. `software:page-faults:100`.";
 
     // ---- names ---------------------------------------------------------------------------
     UNKNOWN_FUNCTION = "E0301", "unknown function",
@@ -249,9 +267,17 @@ member.";
         "`kaddr()` names a symbol that is not in /proc/kallsyms. Check the spelling; static \
 functions may have been inlined or renamed by the compiler.";
     NOT_SUPPORTED = "E0309", "not supported by kestrel yet",
-        "BEGIN { @x = uaddr(\"main\"); }",
+        "kretfunc:do_sys_openat2 { @x = retval; }",
         "The script uses a bpftrace feature that kestrel does not implement yet. The message \
 names it; see docs/architecture.md for what is supported.";
+
+    CONTEXT_UNAVAILABLE = "E0310", "builtin not available in this probe",
+        "BEGIN { @x = arg0; }",
+        "Builtins such as `arg0`, `sarg0`, `retval`, `func`, `usermode` and `reg()` read the \
+probe's context, which only some probe types have: arguments exist in uprobes, kprobes, \
+kfuncs and raw tracepoints (tracepoints use `args->FIELD`), `retval` in return probes, \
+registers in probes on code (uprobe, kprobe, profile, software, hardware). The hint says where \
+the builtin exists.";
 
     // ---- types ---------------------------------------------------------------------------
     TYPE_MISMATCH = "E0401", "type mismatch",

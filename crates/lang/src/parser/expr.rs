@@ -306,11 +306,7 @@ impl Parser<'_> {
                 })
             }
             TokenKind::Keyword(Keyword::Sizeof) => self.sizeof(),
-            TokenKind::Keyword(Keyword::Offsetof) => {
-                let d = Diagnostic::error("'offsetof' is not supported yet", tok.span)
-                    .with_code(codes::UNSUPPORTED_SYNTAX);
-                Err(self.report(d))
-            }
+            TokenKind::Keyword(Keyword::Offsetof) => self.offsetof(),
             TokenKind::Punct(Punct::LParen) => self.paren_or_tuple(),
             _ => Err(self.unexpected("an expression")),
         }
@@ -407,6 +403,36 @@ impl Parser<'_> {
             },
         };
         Ok(Expr { kind, span })
+    }
+
+    /// `offsetof(struct T, member)`, `offsetof(struct T, a.b)`.
+    fn offsetof(&mut self) -> PResult<Expr> {
+        let kw = self.bump();
+        let open = self.expect(Punct::LParen, "'(' after 'offsetof'")?;
+        let ty = self.type_name()?;
+        self.expect(Punct::Comma, "',' after the type in offsetof")?;
+        let mut fields = Vec::new();
+        loop {
+            let tok = self.peek().clone();
+            let TokenKind::Ident(name) = &tok.kind else {
+                return Err(self.unexpected("a member name"));
+            };
+            self.bump();
+            fields.push(Ident {
+                name: name.clone(),
+                span: tok.span,
+            });
+            if self.eat(Punct::Dot).is_none() {
+                break;
+            }
+        }
+        let Some(close) = self.eat(Punct::RParen) else {
+            return Err(self.unexpected_with("')'", Some((open.span, "to close this"))));
+        };
+        Ok(Expr {
+            kind: ExprKind::Offsetof { ty, fields },
+            span: kw.span.to(close.span),
+        })
     }
 
     /// `uint8`, `struct task_struct *`, `int8 **`, ...

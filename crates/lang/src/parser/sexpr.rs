@@ -197,6 +197,15 @@ pub(super) fn write_expr(out: &mut String, e: &Expr) {
             write_type(out, ty);
             out.push(')');
         }
+        ExprKind::Offsetof { ty, fields } => {
+            out.push_str("(offsetof ");
+            write_type(out, ty);
+            for f in fields {
+                out.push(' ');
+                out.push_str(&f.name);
+            }
+            out.push(')');
+        }
     }
 }
 

@@ -402,6 +402,46 @@ impl Checker<'_> {
         }))
     }
 
+    /// `len(@map)`: the number of elements of a map.
+    pub(super) fn map_len(
+        &mut self,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &mut ProbeScope,
+    ) -> Checked<ir::Expr> {
+        let [arg] = args else {
+            return Err(self.error(
+                Diagnostic::error("len() takes one map, e.g. len(@m)", span)
+                    .with_code(codes::BAD_ARGUMENTS),
+            ));
+        };
+        if matches!(arg.kind, A::Builtin(ref b) if b == "ustack" || b == "kstack") {
+            return Err(self.error(
+                Diagnostic::error("len() of a stack is not supported by kestrel yet", arg.span)
+                    .with_code(codes::NOT_SUPPORTED),
+            ));
+        }
+        if scope.in_for_body {
+            return Err(self.error(
+                Diagnostic::error("len() cannot be used inside a for loop over a map", span)
+                    .with_code(codes::NOT_IN_CALLBACK),
+            ));
+        }
+        let zero = ir::Expr {
+            kind: ir::ExprKind::Int(0),
+            ty: Type::I64,
+            span,
+        };
+        let Some(map) = self.whole_map("len", arg)? else {
+            return Ok(zero);
+        };
+        Ok(ir::Expr {
+            kind: ir::ExprKind::MapLen { map },
+            ty: Type::I64,
+            span,
+        })
+    }
+
     /// `strftime(fmt, nsecs)`: a timestamp userspace formats when it prints it.
     pub(super) fn strftime(
         &mut self,

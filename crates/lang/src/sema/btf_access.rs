@@ -91,6 +91,70 @@ impl Checker<'_> {
             })
     }
 
+    /// `offsetof(struct T, a.b)`: the byte offset of the member path within the struct.
+    pub(super) fn offsetof(
+        &mut self,
+        ty: &ast::TypeName,
+        fields: &[ast::Ident],
+        span: Span,
+    ) -> Checked<u32> {
+        let base = ty.base.trim().to_string();
+        let ty_span = ty.span;
+        let pointer = ty.pointer_depth > 0;
+        self.with_btf(span, |btf| {
+            let (kind, name) = if let Some(n) = base.strip_prefix("struct ") {
+                (BtfKind::Struct, n.trim())
+            } else if let Some(n) = base.strip_prefix("union ") {
+                (BtfKind::Union, n.trim())
+            } else {
+                (BtfKind::Typedef, base.as_str())
+            };
+            let found = btf
+                .find_by_name(kind, name)
+                .and_then(|id| complete_record(btf, id))
+                .filter(|_| !pointer);
+            let Some(mut sid) = found else {
+                return Err(Diagnostic::error(
+                    format!("offsetof needs a struct or union type, found '{base}'"),
+                    ty_span,
+                )
+                .with_code(codes::UNKNOWN_TYPE));
+            };
+            let mut offset = 0u32;
+            for (i, field) in fields.iter().enumerate() {
+                let Some(m) = btf.struct_member(sid, &field.name) else {
+                    let members: Vec<String> = btf
+                        .members(sid)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|m| m.name)
+                        .filter(|n| !n.is_empty())
+                        .collect();
+                    let mut d = Diagnostic::error(
+                        format!("{} has no member '{}'", btf.type_name(sid), field.name),
+                        field.span,
+                    )
+                    .with_code(codes::UNKNOWN_TYPE);
+                    if let Some(s) = did_you_mean(&field.name, members.iter().map(String::as_str)) {
+                        d = d.with_hint(format!("did you mean '{s}'?"));
+                    }
+                    return Err(d);
+                };
+                offset += m.bit_offset / 8;
+                if i + 1 < fields.len() {
+                    sid = complete_record(btf, m.type_id).ok_or_else(|| {
+                        Diagnostic::error(
+                            format!("'{}' is not a struct or union", field.name),
+                            field.span,
+                        )
+                        .with_code(codes::INVALID_ACCESS)
+                    })?;
+                }
+            }
+            Ok(offset)
+        })
+    }
+
     /// The type of `curtask`: `struct task_struct *` when BTF is there, else a plain u64.
     pub(super) fn curtask_type(&self) -> Type {
         match self.kernel.btf() {

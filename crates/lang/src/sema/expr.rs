@@ -29,10 +29,7 @@ const BUILTINS: &[(&str, Builtin, Type)] = &[
 ];
 
 /// Builtins of the bpftrace language kestrel does not implement yet.
-const LATER_BUILTINS: &[&str] = &[
-    "kstack", "ustack", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "retval", "func", "probe",
-    "usermode",
-];
+const LATER_BUILTINS: &[&str] = &[];
 
 /// The type of integer arithmetic on `a` and `b`: 64-bit, signed unless both are unsigned.
 pub(crate) fn arith_type(a: Type, b: Type) -> Type {
@@ -224,6 +221,10 @@ impl Checker<'_> {
             A::Tuple(elems) => self.tuple(elems, span, scope),
             A::SizeofType(ty) => {
                 let n = self.sizeof_type(ty)?;
+                make(K::Int(i64::from(n)), Type::U64)
+            }
+            A::Offsetof { ty, fields } => {
+                let n = self.offsetof(ty, fields, span)?;
                 make(K::Int(i64::from(n)), Type::U64)
             }
         }
@@ -478,6 +479,15 @@ impl Checker<'_> {
         }
         let l = self.expect_int(l, "an operand")?;
         let r = self.expect_int(r, "an operand")?;
+        if let (B::Shl | B::Shr, K::Int(n)) = (op, &r.kind) {
+            if !(0..64).contains(n) {
+                return Err(self.error(
+                    Diagnostic::error(format!("cannot shift by {n} bits"), r.span)
+                        .with_code(codes::OUT_OF_RANGE)
+                        .with_label("a shift amount must be 0 to 63"),
+                ));
+            }
+        }
         let iop = match op {
             B::LogOr => ir::BinOp::LogOr,
             B::LogAnd => ir::BinOp::LogAnd,
@@ -536,6 +546,7 @@ impl Checker<'_> {
             return checked;
         }
         match name.name.as_str() {
+            "reg" => self.reg_call(args, span, scope),
             "str" => {
                 if args.is_empty() || args.len() > 2 {
                     return Err(self.error(
@@ -917,6 +928,12 @@ impl Checker<'_> {
                     span,
                 })
             }
+            "len" => self.map_len(args, span, scope),
+            "path" => Err(self.error(
+                Diagnostic::error("path() cannot be used on this kernel", span)
+                    .with_code(codes::NOT_IN_THIS_PROBE)
+                    .with_note("path() needs the bpf_d_path helper, which the kernel allows only in fentry/fexit and LSM programs; this kernel refuses those (EPERM)"),
+            )),
             "cgroupid" => {
                 let [arg] = args else {
                     return Err(self.error(
@@ -957,16 +974,6 @@ impl Checker<'_> {
                         .with_hint(format!("write it as @name = {}(...)", name.name)),
                 )),
             other => {
-                const LATER: &[&str] = &["uaddr", "reg", "offsetof", "path", "len"];
-                if LATER.contains(&other) {
-                    return Err(self.error(
-                        Diagnostic::error(
-                            format!("the function '{other}()' is not supported by kestrel yet"),
-                            name.span,
-                        )
-                        .with_code(codes::NOT_SUPPORTED),
-                    ));
-                }
                 let known = [
                     "printf",
                     "exit",

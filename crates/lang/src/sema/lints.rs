@@ -180,7 +180,8 @@ fn walk_expr(root: &Expr, vars: &mut Vars, maps: &mut Maps) {
             | A::Builtin(_)
             | A::Positional(_)
             | A::PositionalCount
-            | A::SizeofType(_) => {}
+            | A::SizeofType(_)
+            | A::Offsetof { .. } => {}
         }
     }
 }

@@ -12,6 +12,9 @@ mod expr;
 mod format;
 mod lints;
 mod probes;
+mod probes_kernel;
+mod probes_perf;
+mod probes_user;
 mod stacks;
 mod stmt;
 
@@ -46,6 +49,9 @@ pub struct Options {
     pub str_len: u32,
     /// Allow functions that change the system (`system`, `signal`, `override`): `--unsafe`.
     pub unsafe_allowed: bool,
+    /// `-p PID`: uprobes attach to this process only, libraries are found in its mappings,
+    /// and every other probe (but BEGIN, END and interval) filters on it.
+    pub pid: Option<u32>,
 }
 
 impl Default for Options {
@@ -54,6 +60,7 @@ impl Default for Options {
             positional: Vec::new(),
             str_len: 64,
             unsafe_allowed: false,
+            pid: None,
         }
     }
 }
@@ -75,8 +82,7 @@ pub fn analyze_with(
     // Pass 1: learn map types; its diagnostics are discarded (pass 2 repeats them).
     let mut first = Checker::new(kernel, Vec::new(), true, options);
     first.program(program);
-    let maps = first.maps;
-    let tuples = first.tuples;
+    let (maps, tuples) = relearn_tuple_maps(program, kernel, options, first.maps, first.tuples);
 
     let mut second = Checker::new(kernel, maps, false, options);
     // Tuple ids learned in pass 1 are already in map types; keep them stable.
@@ -98,6 +104,47 @@ pub fn analyze_with(
     } else {
         Err(second.errors)
     }
+}
+
+/// A tuple stored in a map during pass 1 may have been built from a map read before that
+/// map's type was final (it widens later in the pass), giving a narrower shape than pass 2
+/// will build from the final types: a bogus "type mismatch". Relearn the maps that hold or
+/// are keyed by tuples with every other map's final type known, until nothing changes.
+/// Map order (which is the print order at exit) is kept.
+fn relearn_tuple_maps(
+    program: &ast::Program,
+    kernel: &dyn KernelFacts,
+    options: &Options,
+    mut maps: Vec<MapDecl>,
+    mut tuples: Vec<Vec<Type>>,
+) -> (Vec<MapDecl>, Vec<Vec<Type>>) {
+    let has_tuple = |m: &MapDecl| {
+        matches!(m.value, MapValue::Scalar(Type::Tuple { .. }))
+            || m.keys.iter().any(|k| matches!(k, Type::Tuple { .. }))
+    };
+    for _ in 0..3 {
+        if !maps.iter().any(has_tuple) {
+            break;
+        }
+        let kept = maps.iter().filter(|m| !has_tuple(m)).cloned().collect();
+        let mut again = Checker::new(kernel, kept, true, options);
+        again.tuples = tuples.clone();
+        again.program(program);
+        let relearned: Vec<MapDecl> = maps
+            .iter()
+            .map(|m| {
+                let fresh = again.maps.iter().find(|n| n.name == m.name);
+                fresh.cloned().unwrap_or_else(|| m.clone())
+            })
+            .collect();
+        tuples = again.tuples;
+        let stable = relearned == maps;
+        maps = relearned;
+        if stable {
+            break;
+        }
+    }
+    (maps, tuples)
 }
 
 /// State shared by all probes during one pass.
@@ -178,7 +225,26 @@ impl<'k> Checker<'k> {
     }
 
     fn error(&mut self, d: Diagnostic) -> Reported {
-        self.errors.push(d);
+        // An unknown name is reported at its first use; later uses are echoes of it.
+        let name_error = matches!(
+            d.code,
+            Some(c) if [
+                codes::UNDEFINED_VARIABLE,
+                codes::UNDEFINED_MAP,
+                codes::UNKNOWN_FUNCTION,
+                codes::UNKNOWN_IDENTIFIER,
+                codes::UNKNOWN_TRACEPOINT_FIELD,
+            ]
+            .contains(&c)
+        );
+        let echo = name_error
+            && self
+                .errors
+                .iter()
+                .any(|e| e.code == d.code && e.title == d.title);
+        if !echo {
+            self.errors.push(d);
+        }
         Reported
     }
 
@@ -199,7 +265,7 @@ impl<'k> Checker<'k> {
         for probe in &program.probes {
             for spec in &probe.specs {
                 let spec = &self.substitute_positional(spec);
-                let resolved = match probes::resolve(spec, self.kernel) {
+                let resolved = match probes::resolve(spec, self.kernel, self.options.pid) {
                     Ok(r) => r,
                     Err(d) if d.code == Some(codes::GLOB_MATCHES_NOTHING) => {
                         glob_misses.push(d);
@@ -286,6 +352,7 @@ impl<'k> Checker<'k> {
             }
             None => None,
         };
+        let predicate = self.pid_filter(&scope.attach, predicate, span);
         let body = self.block(&probe.body.stmts, &mut scope);
         Ok(ir::Probe {
             attach: scope.attach,
@@ -293,6 +360,47 @@ impl<'k> Checker<'k> {
             predicate,
             body,
             vars: scope.vars,
+        })
+    }
+
+    /// With `-p PID`, `pid == PID && predicate` for probes the kernel does not already scope
+    /// to the process (everything but BEGIN, END, interval and pid-scoped uprobes).
+    fn pid_filter(
+        &self,
+        attach: &Attach,
+        predicate: Option<ir::Expr>,
+        span: Span,
+    ) -> Option<ir::Expr> {
+        let Some(pid) = self.options.pid else {
+            return predicate;
+        };
+        let scoped = match attach {
+            Attach::Begin | Attach::End | Attach::Interval { .. } => true,
+            Attach::Uprobe(u) => u.pid.is_some(),
+            _ => false,
+        };
+        if scoped {
+            return predicate;
+        }
+        let expr = |kind, ty| ir::Expr { kind, ty, span };
+        let test = expr(
+            ir::ExprKind::Binary {
+                op: ir::BinOp::Eq,
+                lhs: Box::new(expr(ir::ExprKind::Builtin(ir::Builtin::Pid), Type::U32)),
+                rhs: Box::new(expr(ir::ExprKind::Int(i64::from(pid)), Type::I64)),
+            },
+            Type::I64,
+        );
+        Some(match predicate {
+            None => test,
+            Some(p) => expr(
+                ir::ExprKind::Binary {
+                    op: ir::BinOp::LogAnd,
+                    lhs: Box::new(test),
+                    rhs: Box::new(p),
+                },
+                Type::I64,
+            ),
         })
     }
 
@@ -327,19 +435,21 @@ impl<'k> Checker<'k> {
                 (a, b) => a == b,
             };
             if !same {
-                return Err(self.error(
-                    Diagnostic::error(format!("type mismatch for @{}", map.name), at)
-                        .with_code(codes::TYPE_MISMATCH)
-                        .with_label(format!("this stores {}", value.describe()))
-                        .with_secondary(
-                            decl.span,
-                            format!(
-                                "@{} was first given {} here",
-                                map.name,
-                                decl.value.describe()
-                            ),
-                        ),
-                ));
+                let (now, first) = (self.describe_value(value), self.describe_value(decl.value));
+                let mut d = Diagnostic::error(format!("type mismatch for @{}", map.name), at)
+                    .with_code(codes::TYPE_MISMATCH)
+                    .with_label(format!("this stores {now}"))
+                    .with_secondary(
+                        decl.span,
+                        format!("@{} was first given {first} here", map.name),
+                    );
+                if now.starts_with('(') && first.starts_with('(') {
+                    d = d.with_note(
+                        "a map's tuples must have the same element types everywhere; cast an \
+                         element to match, e.g. (int64)$x",
+                    );
+                }
+                return Err(self.error(d));
             }
             // Strings keep the largest buffer any assignment needs.
             let id_keys: Vec<Type> = decl
@@ -364,6 +474,17 @@ impl<'k> Checker<'k> {
             });
             self.map_index.insert(map.name.clone(), id);
             Ok(id)
+        }
+    }
+
+    /// A map value kind for diagnostics, with a tuple's element types spelled out.
+    fn describe_value(&self, value: MapValue) -> String {
+        match value {
+            MapValue::Scalar(Type::Tuple { id, .. }) => match self.tuples.get(id as usize) {
+                Some(types) => format!("({})", describe_types(types)),
+                None => value.describe(),
+            },
+            other => other.describe(),
         }
     }
 

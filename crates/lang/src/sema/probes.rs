@@ -15,30 +15,53 @@ pub(crate) struct Resolved {
 }
 
 /// Providers kestrel knows by name but cannot attach yet, with the reason shown to the user.
-const NOT_YET: &[(&str, &str)] = &[
-    ("kprobe", "kprobes are not available on this kernel (CONFIG_KPROBES is off); use a tracepoint, e.g. `kestrel -l 'tracepoint:syscalls:*'`"),
-    ("kretprobe", "kretprobes are not available on this kernel (CONFIG_KPROBES is off); use a tracepoint, e.g. `kestrel -l 'tracepoint:syscalls:sys_exit_*'`"),
-    ("kfunc", "kfunc/fentry programs are refused by this kernel (EPERM); use a tracepoint or raw tracepoint"),
-    ("kretfunc", "kretfunc/fexit programs are refused by this kernel (EPERM); use a tracepoint or raw tracepoint"),
-    ("fentry", "fentry programs are refused by this kernel (EPERM); use a tracepoint or raw tracepoint"),
-    ("fexit", "fexit programs are refused by this kernel (EPERM); use a tracepoint or raw tracepoint"),
-    ("uprobe", "uprobe probes are not supported by kestrel yet"),
-    ("uretprobe", "uretprobe probes are not supported by kestrel yet"),
-    ("usdt", "usdt probes are not supported by kestrel yet"),
-    ("profile", "profile probes are not supported by kestrel yet"),
-    ("software", "software probes are not supported by kestrel yet"),
-    ("hardware", "hardware probes are not supported by kestrel yet"),
-    ("rawtracepoint", "raw tracepoint probes are not supported by kestrel yet"),
+const NOT_YET: &[(&str, &str)] = &[("usdt", "usdt probes are not supported by kestrel yet")];
+
+/// Every probe type, for "did you mean" hints.
+const KNOWN: &[&str] = &[
+    "BEGIN",
+    "END",
+    "tracepoint",
+    "interval",
+    "uprobe",
+    "uretprobe",
+    "profile",
+    "software",
+    "hardware",
+    "rawtracepoint",
+    "kprobe",
+    "kretprobe",
+    "kfunc",
+    "kretfunc",
+    "usdt",
 ];
 
-/// Expand one spec into its attach points, or explain why it cannot be attached.
+/// Expand one spec into its attach points, or explain why it cannot be attached. `pid` is
+/// `-p PID`, which scopes uprobes and perf events to that process.
 pub(crate) fn resolve(
     spec: &ProbeSpec,
     kernel: &dyn KernelFacts,
+    pid: Option<u32>,
 ) -> Result<Vec<Resolved>, Diagnostic> {
     let parts: Vec<&str> = spec.parts.iter().map(String::as_str).collect();
     let provider = parts.first().copied().unwrap_or("");
-    match provider {
+    let canonical = match provider {
+        "t" => "tracepoint",
+        "i" => "interval",
+        "k" => "kprobe",
+        "kr" => "kretprobe",
+        "f" | "fentry" => "kfunc",
+        "fr" | "fexit" => "kretfunc",
+        "u" => "uprobe",
+        "ur" => "uretprobe",
+        "U" => "usdt",
+        "p" => "profile",
+        "s" => "software",
+        "h" => "hardware",
+        "rt" => "rawtracepoint",
+        other => other,
+    };
+    match canonical {
         "BEGIN" | "END" if parts.len() == 1 => {
             let attach = if provider == "BEGIN" {
                 Attach::Begin
@@ -50,23 +73,18 @@ pub(crate) fn resolve(
                 format: None,
             }])
         }
-        "tracepoint" | "t" => resolve_tracepoint(spec, &parts, kernel),
-        "interval" | "i" => resolve_interval(spec, &parts),
+        "tracepoint" => resolve_tracepoint(spec, &parts, kernel),
+        "interval" => resolve_interval(spec, &parts),
+        "uprobe" | "uretprobe" => {
+            super::probes_user::resolve_uprobe(spec, canonical, &parts, kernel, pid)
+        }
+        "profile" => super::probes_perf::resolve_profile(spec, &parts),
+        "software" | "hardware" => super::probes_perf::resolve_counter(spec, canonical, &parts),
+        "rawtracepoint" => super::probes_kernel::resolve_raw(spec, &parts, kernel),
+        "kprobe" | "kretprobe" | "kfunc" | "kretfunc" => {
+            super::probes_kernel::resolve_kernel_func(spec, canonical, &parts, kernel)
+        }
         _ => {
-            let canonical = match provider {
-                "k" => "kprobe",
-                "kr" => "kretprobe",
-                "f" => "kfunc",
-                "fr" => "kretfunc",
-                "u" => "uprobe",
-                "ur" => "uretprobe",
-                "U" => "usdt",
-                "p" => "profile",
-                "s" => "software",
-                "h" => "hardware",
-                "rt" => "rawtracepoint",
-                other => other,
-            };
             if let Some((_, why)) = NOT_YET.iter().find(|(name, _)| *name == canonical) {
                 return Err(Diagnostic::error(
                     format!("cannot attach '{}': {why}", spec.raw),
@@ -75,15 +93,14 @@ pub(crate) fn resolve(
                 .with_code(codes::CANNOT_ATTACH)
                 .with_label("unsupported probe type"));
             }
-            let known = ["BEGIN", "END", "tracepoint", "interval"];
             let mut d = Diagnostic::error(format!("unknown probe type '{provider}'"), spec.span)
                 .with_code(codes::UNKNOWN_PROBE_TYPE)
                 .with_label("not a probe kestrel knows");
-            if let Some(s) = did_you_mean(provider, known.iter().copied()) {
+            if let Some(s) = did_you_mean(provider, KNOWN.iter().copied()) {
                 d = d.with_hint(format!("did you mean '{s}'?"));
             } else {
                 d = d.with_hint(
-                    "probe types: BEGIN, END, tracepoint:CATEGORY:NAME, interval:UNIT:N",
+                    "probe types: BEGIN, END, tracepoint, rawtracepoint, interval, profile, software, hardware, uprobe, uretprobe, usdt, kprobe, kretprobe, kfunc, kretfunc",
                 );
             }
             Err(d)

@@ -41,11 +41,7 @@ impl Checker<'_> {
             "kstack" | "ustack" => self.stack_with_args(name == "ustack", args, span, scope),
             "ksym" | "usym" => self.symbol_of(name == "usym", args, span, scope),
             "kaddr" => self.kaddr(args, span),
-            "uaddr" => Err(self.error(
-                Diagnostic::error("uaddr() is not supported by kestrel yet", span)
-                    .with_code(codes::NOT_SUPPORTED)
-                    .with_hint("uaddr needs the probe's binary; use a literal address for now"),
-            )),
+            "uaddr" => self.uaddr_call(args, span, scope),
             _ => return None,
         })
     }

@@ -8,8 +8,7 @@
 //! - ports and `tcp[..]`/`udp[..]`/`icmp[..]` read only the first fragment of an IPv4 datagram
 //!   and find the transport header through the IPv4 header length (IHL), options included;
 //!   IPv6 ports are read at the fixed offset 40.
-//! - `tcp[i]` uses the IPv4 header length even for IPv6 packets, a libpcap quirk kept for
-//!   parity.
+//! - `tcp[i]`, `udp[i]`, `icmp[i]`, `sctp[i]` need IPv4 (libpcap ANDs `ip` into their guard).
 //! - `host`/`net` without a protocol match IPv4, ARP and RARP addresses.
 
 use super::ast::{ArOp, Arith, Dir, Expr, Net, Prim, Proto, RelOp};
@@ -317,7 +316,7 @@ fn prim(p: &Prim) -> Pred {
         }
         Prim::IpProto(family, n, shift) => {
             let l = l(*shift);
-            let n = u32::from(*n);
+            let n = *n;
             match family {
                 Some(Proto::Ip) => ip4_proto(l, n),
                 Some(Proto::Ip6) => ip6_proto(l, n),
@@ -360,7 +359,10 @@ fn arith(a: &Arith, guards: &mut Vec<Pred>) -> Val {
         Arith::Len => Val::Len,
         Arith::Bin(op, x, y) => {
             let x = arith(x, guards);
-            let y = arith(y, guards);
+            // libpcap 1.10 keeps only the left operand's protocol checks in an arithmetic
+            // operation (`6 & udp[0]` reads "udp[0]" of any packet); kept for parity, see
+            // docs/FILTER.md. The right operand's reads are still bounds-checked.
+            let y = arith(y, &mut Vec::new());
             Val::Bin(*op, Box::new(x), Box::new(y))
         }
         Arith::Neg(x) => Val::Neg(Box::new(arith(x, guards))),
@@ -381,8 +383,13 @@ fn arith(a: &Arith, guards: &mut Vec<Pred>) -> Val {
                     and(linktype(l, ETH_IP6), eq(ld(l.nl + 6, 1), 58)),
                     Off::Abs(l.nl + 40),
                 ),
+                // libpcap: `ip and <proto> and first fragment`, header found through IHL:
+                // transport indexes work on IPv4 only.
                 Proto::Tcp | Proto::Udp | Proto::Sctp | Proto::Icmp | Proto::Igmp => (
-                    and(proto_test(*proto, l), ip_first_frag(l)),
+                    and(
+                        linktype(l, ETH_IP),
+                        and(proto_test(*proto, l), ip_first_frag(l)),
+                    ),
                     Off::Ihl { nl: l.nl, add: 0 },
                 ),
             };

@@ -24,6 +24,7 @@ pub mod lexer;
 pub mod lower;
 pub mod parser;
 pub mod pcap;
+pub mod services;
 pub mod testrun;
 
 use kestrel_isa::{helper, AluOp, Insn, JmpOp, Reg, Size};

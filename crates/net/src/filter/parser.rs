@@ -4,7 +4,8 @@
 //! and associate left to right (`a or b and c` is `(a or b) and c`). A bare value after `and`
 //! / `or` reuses the qualifiers of the primitive before it (`port 80 or 443`,
 //! `host 10.0.0.1 and not 10.0.0.2`), as libpcap does. Arithmetic precedence, lowest first:
-//! `|`, `^`, `&`, `<< >>`, `+ -`, `* / %`, unary `-`.
+//! `|`, `&`, `<< >>`, `+ -`, `* /`, unary `-`; `%` and `^` have none in libpcap's grammar
+//! (bison shifts), so they take the operand just before them and everything after them.
 
 use super::ast::{ArOp, Arith, Dir, Expr, Net, Prim, Proto, RelOp, Span};
 use super::lexer::{lex, Tok, Token};
@@ -24,6 +25,8 @@ enum Kind {
     Net,
     Port,
     Portrange,
+    /// `[ip|ip6|ether] proto N`: a bare number after it is another protocol.
+    Proto,
 }
 
 /// Keywords libpcap knows that kestrel does not implement: a clear error, never a guess.
@@ -436,9 +439,16 @@ impl Parser {
                     return Ok((rel, None));
                 }
                 self.pos += 1;
-                let (e, q2) = self.expr(q)?;
+                let e = match q {
+                    // `host a and (b or c)`: a group of bare values.
+                    Some(quals) if self.bare_value_ahead() => self.pid(quals)?,
+                    // A group's first term must be a full primitive (libpcap's grammar).
+                    _ => self.expr(None)?.0,
+                };
                 self.expect_sym(")")?;
-                return Ok((e, q2));
+                // As in libpcap, a bare value after a group takes the qualifiers from before
+                // the group, not from inside it.
+                return Ok((e, q));
             }
             Some(Tok::Sym("-")) => return Ok((self.relation()?, None)),
             Some(Tok::Word(w)) => {
@@ -457,6 +467,96 @@ impl Parser {
             _ => {}
         }
         self.primitive(q)
+    }
+
+    /// Whether the next tokens (after any `not`/`!`) are a bare value: no qualifier, no
+    /// keyword.
+    fn bare_value_ahead(&self) -> bool {
+        let mut i = 0;
+        loop {
+            match self.peek_at(i) {
+                Some(Tok::Word(w)) if w == "not" => i += 1,
+                Some(Tok::Sym("!")) => i += 1,
+                Some(Tok::Word(w)) => {
+                    return !is_keyword(w)
+                        && named_const(w).is_none()
+                        && !matches!(self.peek_at(i + 1), Some(Tok::Sym("[")))
+                }
+                Some(Tok::V6(_) | Tok::Mac(_)) => return true,
+                _ => return false,
+            }
+        }
+    }
+
+    /// A parenthesized group that starts with a bare value may hold only bare values joined by
+    /// `and`/`or`/`not` (libpcap's `pid` rule): `(10.0.0.2 or 10.0.0.3)`.
+    fn pid(&mut self, q: Quals) -> Result<Expr, FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(format!(
+                "the expression nests deeper than {MAX_DEPTH} levels"
+            ));
+        }
+        let mut e = self.id(q)?;
+        loop {
+            let is_and = match self.peek() {
+                Some(Tok::Word(w)) if w == "and" => true,
+                Some(Tok::Sym("&&")) => true,
+                Some(Tok::Word(w)) if w == "or" => false,
+                Some(Tok::Sym("||")) => false,
+                _ => break,
+            };
+            self.pos += 1;
+            let r = self.id(q)?;
+            e = if is_and {
+                Expr::And(Box::new(e), Box::new(r))
+            } else {
+                Expr::Or(Box::new(e), Box::new(r))
+            };
+        }
+        self.depth -= 1;
+        Ok(e)
+    }
+
+    /// One bare value, `not` value, or parenthesized group of them.
+    fn id(&mut self, q: Quals) -> Result<Expr, FilterError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return self.err(format!(
+                "the expression has more than {MAX_TERMS} primitives"
+            ));
+        }
+        match self.peek() {
+            Some(Tok::Word(w)) if w == "not" => {
+                self.pos += 1;
+                return Ok(Expr::Not(Box::new(self.id(q)?)));
+            }
+            Some(Tok::Sym("!")) => {
+                self.pos += 1;
+                return Ok(Expr::Not(Box::new(self.id(q)?)));
+            }
+            Some(Tok::Sym("(")) => {
+                self.pos += 1;
+                let e = self.pid(q)?;
+                self.expect_sym(")")?;
+                return Ok(e);
+            }
+            Some(Tok::Word(w)) if is_keyword(w) => {
+                return self.err(format!(
+                    "inside parentheses that start with a bare value only bare values may follow (as in tcpdump), found '{w}'"
+                ))
+            }
+            _ => {}
+        }
+        let start = self.here();
+        let prim = self.value(q)?;
+        Ok(Expr::Prim(
+            prim,
+            Span {
+                start,
+                end: self.prev_end(),
+            },
+        ))
     }
 
     /// Parses `arith relop arith` if the tokens form one; otherwise rewinds and returns None.
@@ -519,13 +619,12 @@ impl Parser {
     }
 
     fn binary(&mut self, level: usize) -> Result<Arith, FilterError> {
-        const LEVELS: [&[(&str, ArOp)]; 6] = [
+        const LEVELS: [&[(&str, ArOp)]; 5] = [
             &[("|", ArOp::Or)],
-            &[("^", ArOp::Xor)],
             &[("&", ArOp::And)],
             &[("<<", ArOp::Shl), (">>", ArOp::Shr)],
             &[("+", ArOp::Add), ("-", ArOp::Sub)],
-            &[("*", ArOp::Mul), ("/", ArOp::Div), ("%", ArOp::Mod)],
+            &[("*", ArOp::Mul), ("/", ArOp::Div)],
         ];
         let Some(ops) = LEVELS.get(level) else {
             return self.unary();
@@ -534,8 +633,9 @@ impl Parser {
         'outer: loop {
             for (s, op) in ops.iter() {
                 if self.eat_sym(s) {
+                    let at = self.here();
                     let rhs = self.binary(level + 1)?;
-                    lhs = Arith::Bin(*op, Box::new(lhs), Box::new(rhs));
+                    lhs = bin(*op, lhs, rhs, at)?;
                     continue 'outer;
                 }
             }
@@ -552,7 +652,18 @@ impl Parser {
         }
         let r = self.unary_inner();
         self.depth -= 1;
-        r
+        let x = r?;
+        // libpcap's grammar gives `%` and `^` no precedence, so bison always shifts: they
+        // take the operand right before them and everything after them
+        // (`2 * 3 % 4 + 1` is `2 * (3 % (4 + 1))`).
+        for (sym, op) in [("%", ArOp::Mod), ("^", ArOp::Xor)] {
+            if self.eat_sym(sym) {
+                let at = self.here();
+                let rhs = self.arith()?;
+                return bin(op, x, rhs, at);
+            }
+        }
+        Ok(x)
     }
 
     fn unary_inner(&mut self) -> Result<Arith, FilterError> {
@@ -802,10 +913,7 @@ impl Parser {
                         None => return self.err(format!("unknown IP protocol '{name}'")),
                     },
                 };
-                if n > 255 {
-                    return self.err(format!("IP protocol {n} is above 255"));
-                }
-                Prim::IpProto(p, n as u8, self.shift)
+                Prim::IpProto(p, n, self.shift)
             }
             Some(other) => {
                 return self.err(format!(
@@ -815,6 +923,11 @@ impl Parser {
             }
         };
         self.pos += 1;
+        let quals = Quals {
+            proto: p,
+            dir: None,
+            kind: Some(Kind::Proto),
+        };
         Ok((
             Expr::Prim(
                 prim,
@@ -823,7 +936,7 @@ impl Parser {
                     end: self.prev_end(),
                 },
             ),
-            None,
+            Some(quals),
         ))
     }
 
@@ -838,6 +951,14 @@ impl Parser {
                 return self.err("expected an address or number, found the end of the expression")
             }
         };
+        if kind == Kind::Proto {
+            // A bare value continuing `ip proto 6 or 17`.
+            let start = self.here();
+            return match self.proto_prim(q.proto, start)? {
+                (Expr::Prim(prim, _), _) => Ok(prim),
+                _ => self.err("internal: protocol primitive expected"),
+            };
+        }
         match (kind, tok) {
             (Kind::Port | Kind::Portrange, Tok::Word(w)) => {
                 let proto = match q.proto {
@@ -850,12 +971,35 @@ impl Parser {
                         ))
                     }
                 };
-                let (lo, hi) = match w.split_once('-') {
-                    Some((a, b)) if kind == Kind::Portrange => (self.port(a)?, self.port(b)?),
-                    _ => {
-                        let p = self.port(&w)?;
-                        (p, p)
+                // Numbers, or service names (which may imply tcp or udp, as in libpcap).
+                let (lo, hi, real) = if kind == Kind::Portrange {
+                    let split = w
+                        .match_indices('-')
+                        .map(|(i, _)| (&w[..i], &w[i + 1..]))
+                        .find_map(|(a, b)| Some((self.port(a).ok()?, self.port(b).ok()?)));
+                    match split {
+                        Some(((a, pa), (b, pb))) => (a, b, if pa == pb { pa } else { None }),
+                        // A single port is the range of one (`portrange 50-60 or 80`).
+                        None if !w.contains('-') || self.port(&w).is_ok() => {
+                            let (p, real) = self.port(&w)?;
+                            (p, p, real)
+                        }
+                        None => {
+                            return self.err(format!(
+                                "'{w}' is not a port range like 1000-2000 (ports or service names)"
+                            ))
+                        }
                     }
+                } else {
+                    let (p, real) = self.port(&w)?;
+                    (p, p, real)
+                };
+                let proto = match (proto, real) {
+                    (None, real) => real,
+                    (Some(q), Some(r)) if q != r => {
+                        return self.err(format!("port '{w}' is {}", r.name()));
+                    }
+                    (q, _) => q,
                 };
                 self.pos += 1;
                 let (lo, hi) = (lo.min(hi), lo.max(hi));
@@ -915,6 +1059,25 @@ impl Parser {
                 if q.proto == Some(Proto::Ether) {
                     return self.err("'ether host' needs a MAC address like 02:00:00:00:00:01");
                 }
+                // A plain number is a whole 32-bit address (`host 53` is 0.0.0.53); as a net
+                // it is promoted (`net 10` is 10.0.0.0/8), as in libpcap.
+                if let Some(n) = parse_num(&w).filter(|_| !w.contains('.')) {
+                    self.check_ip_proto(q.proto, Proto::Ip)?;
+                    self.pos += 1;
+                    let (mut addr, mut mask) = (n, u32::MAX);
+                    if kind == Kind::Net {
+                        while addr != 0 && addr & 0xff00_0000 == 0 {
+                            addr <<= 8;
+                            mask <<= 8;
+                        }
+                    }
+                    return Ok(Prim::Net {
+                        proto: q.proto,
+                        dir,
+                        net: Net::V4 { addr, mask },
+                        shift,
+                    });
+                }
                 let parts: Option<Vec<u32>> = w.split('.').map(parse_dec_octet).collect();
                 let Some(parts) = parts.filter(|p| (1..=4).contains(&p.len())) else {
                     return self.err(format!(
@@ -933,20 +1096,15 @@ impl Parser {
                 } else {
                     u32::MAX << (32 - 8 * parts.len())
                 };
-                if kind == Kind::Host {
-                    if parts.len() != 4 {
-                        return Err(FilterError::new(
-                            at,
-                            format!("'{w}' is not a full IPv4 address (a host needs four parts)"),
-                        ));
-                    }
-                } else if self.eat_sym("/") {
+                // A partial dotted host (`host 10.1`) is masked like a net, as in libpcap;
+                // only nets take `/len` or `mask`.
+                if kind == Kind::Net && self.eat_sym("/") {
                     let n = self.number("a prefix length")?;
                     if n > 32 {
                         return self.err(format!("prefix length {n} is above 32"));
                     }
                     mask = if n == 0 { 0 } else { u32::MAX << (32 - n) };
-                } else if self.peek_word() == Some("mask") {
+                } else if kind == Kind::Net && self.peek_word() == Some("mask") {
                     self.pos += 1;
                     let m = self.peek_word().map(|m| {
                         m.split('.')
@@ -978,13 +1136,17 @@ impl Parser {
         }
     }
 
-    fn port(&self, w: &str) -> Result<u16, FilterError> {
+    /// A port number, or a service name from /etc/services with the transport it implies.
+    fn port(&self, w: &str) -> Result<(u16, Option<Proto>), FilterError> {
         match parse_num(w) {
-            Some(n) if n <= 65535 => Ok(n as u16),
+            Some(n) if n <= 65535 => Ok((n as u16, None)),
             Some(n) => self.err(format!("port {n} is above 65535")),
-            None => self.err(format!(
-                "'{w}' is not a port number (service names are not supported: give a number)"
-            )),
+            None => match super::services::lookup(w) {
+                Some(found) => Ok(found),
+                None => self.err(format!(
+                    "'{w}' is not a port number or a service name in /etc/services"
+                )),
+            },
         }
     }
 
@@ -1007,6 +1169,29 @@ impl Parser {
             format!("'{p}' modifier cannot be applied to {what} host or net"),
         ))
     }
+}
+
+/// Builds `x op y`. Like libpcap, a divisor whose first computed value is the constant 0 is
+/// refused at compile time ("division by zero"), even `len / (0 + 1)` or `x % ip[0]` (the
+/// index 0 is computed first): tcpdump refuses those expressions, so kestrel does too.
+fn bin(op: ArOp, x: Arith, y: Arith, at: usize) -> Result<Arith, FilterError> {
+    fn first_is_zero(a: &Arith) -> bool {
+        match a {
+            Arith::Num(n) => *n == 0,
+            Arith::Len => false,
+            Arith::Load { idx, .. } => first_is_zero(idx),
+            Arith::Bin(_, l, _) | Arith::Neg(l) => first_is_zero(l),
+        }
+    }
+    if matches!(op, ArOp::Div | ArOp::Mod) && first_is_zero(&y) {
+        let what = if op == ArOp::Div {
+            "division"
+        } else {
+            "modulus"
+        };
+        return Err(FilterError::new(at, format!("{what} by zero")));
+    }
+    Ok(Arith::Bin(op, Box::new(x), Box::new(y)))
 }
 
 fn parse_dec_octet(s: &str) -> Option<u32> {
@@ -1138,6 +1323,7 @@ mod tests {
         assert!(parse("tcp and").is_err());
         assert!(parse("tcp[0:3] = 1").is_err());
         assert!(parse("port 70000").is_err());
+        assert!(parse("port no-such-service").is_err());
     }
 
     #[test]
