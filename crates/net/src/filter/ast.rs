@@ -216,8 +216,8 @@ pub enum Prim {
         /// VLAN shift.
         shift: u32,
     },
-    /// `[ip|ip6] proto N`.
-    IpProto(Option<Proto>, u8, u32),
+    /// `[ip|ip6] proto N` (N above 255 is accepted, as by libpcap, and never matches).
+    IpProto(Option<Proto>, u32, u32),
     /// `ether proto N`.
     EtherProto(u16, u32),
     /// `vlan [ID]`.

@@ -254,21 +254,54 @@ impl<'a> Gen<'a> {
                     }
                 }
             }
-            Val::Load { off, idx, size } => {
-                if let Some(idx) = idx {
-                    self.eval(idx, depth)?;
+            Val::Load {
+                off,
+                idx: Some(idx),
+                size,
+            } => {
+                // Classic BPF: X = index (+ IHL) in 32 bits (that sum wraps), then the load at
+                // X + k is checked without wrapping.
+                self.eval(idx, depth)?;
+                let k = match *off {
+                    Off::Abs(o) => o,
+                    Off::Ihl { nl, add } => {
+                        self.check(nl + 1)?;
+                        self.a
+                            .push(Insn::ldx(Size::B, Reg::R0, Reg::R6, off16(nl)?));
+                        self.a.push(Insn::alu64_imm(AluOp::And, Reg::R0, 0x0f));
+                        self.a.push(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 2));
+                        self.a.push(Insn::alu32_reg(AluOp::Add, r, Reg::R0));
+                        nl + add
+                    }
+                };
+                self.a.jmp_imm(JmpOp::Jgt, r, MAX_IDX, self.reject);
+                self.ihl_in_r1 = None;
+                self.a.push(Insn::mov64_reg(Reg::R1, Reg::R6));
+                self.a.push(Insn::alu64_reg(AluOp::Add, Reg::R1, r));
+                self.a.push(Insn::mov64_reg(Reg::R0, Reg::R1));
+                self.a.push(Insn::alu64_imm(
+                    AluOp::Add,
+                    Reg::R0,
+                    i32::from(off16(k + u32::from(*size))?),
+                ));
+                self.a.jmp_reg(JmpOp::Jgt, Reg::R0, Reg::R7, self.reject);
+                self.a
+                    .push(Insn::ldx(size_of(*size), r, Reg::R1, off16(k)?));
+                if *size > 1 {
+                    self.a.push(Insn::endian(r, i32::from(*size) * 8, true));
                 }
+            }
+            Val::Load {
+                off,
+                idx: None,
+                size,
+            } => {
                 let sz = u32::from(*size);
                 // r1 = base pointer, `disp` = constant displacement from it.
                 let mut base = Reg::R1;
                 let disp = match *off {
-                    Off::Abs(o) if idx.is_none() => {
-                        base = Reg::R6;
-                        o
-                    }
                     Off::Abs(o) => {
-                        self.ihl_in_r1 = None;
-                        self.a.push(Insn::mov64_reg(Reg::R1, Reg::R6));
+                        base = Reg::R6;
                         o
                     }
                     Off::Ihl { nl, add } => {
@@ -286,12 +319,6 @@ impl<'a> Gen<'a> {
                         nl + add
                     }
                 };
-                if idx.is_some() {
-                    self.a.jmp_imm(JmpOp::Jgt, r, MAX_IDX, self.reject);
-                    self.a.push(Insn::alu64_reg(AluOp::Add, Reg::R1, r));
-                    // r1 now includes a variable index: no longer reusable.
-                    self.ihl_in_r1 = None;
-                }
                 let d = off16(disp)?;
                 if base == Reg::R6 {
                     self.check(disp + sz)?;

@@ -316,7 +316,7 @@ fn prim(p: &Prim) -> Pred {
         }
         Prim::IpProto(family, n, shift) => {
             let l = l(*shift);
-            let n = u32::from(*n);
+            let n = *n;
             match family {
                 Some(Proto::Ip) => ip4_proto(l, n),
                 Some(Proto::Ip6) => ip6_proto(l, n),
@@ -359,7 +359,10 @@ fn arith(a: &Arith, guards: &mut Vec<Pred>) -> Val {
         Arith::Len => Val::Len,
         Arith::Bin(op, x, y) => {
             let x = arith(x, guards);
-            let y = arith(y, guards);
+            // libpcap 1.10 keeps only the left operand's protocol checks in an arithmetic
+            // operation (`6 & udp[0]` reads "udp[0]" of any packet); kept for parity, see
+            // docs/FILTER.md. The right operand's reads are still bounds-checked.
+            let y = arith(y, &mut Vec::new());
             Val::Bin(*op, Box::new(x), Box::new(y))
         }
         Arith::Neg(x) => Val::Neg(Box::new(arith(x, guards))),

@@ -4,7 +4,8 @@
 //! and associate left to right (`a or b and c` is `(a or b) and c`). A bare value after `and`
 //! / `or` reuses the qualifiers of the primitive before it (`port 80 or 443`,
 //! `host 10.0.0.1 and not 10.0.0.2`), as libpcap does. Arithmetic precedence, lowest first:
-//! `|`, `^`, `&`, `<< >>`, `+ -`, `* / %`, unary `-`.
+//! `|`, `&`, `<< >>`, `+ -`, `* /`, unary `-`; `%` and `^` have none in libpcap's grammar
+//! (bison shifts), so they take the operand just before them and everything after them.
 
 use super::ast::{ArOp, Arith, Dir, Expr, Net, Prim, Proto, RelOp, Span};
 use super::lexer::{lex, Tok, Token};
@@ -438,7 +439,12 @@ impl Parser {
                     return Ok((rel, None));
                 }
                 self.pos += 1;
-                let (e, _) = self.expr(q)?;
+                let e = match q {
+                    // `host a and (b or c)`: a group of bare values.
+                    Some(quals) if self.bare_value_ahead() => self.pid(quals)?,
+                    // A group's first term must be a full primitive (libpcap's grammar).
+                    _ => self.expr(None)?.0,
+                };
                 self.expect_sym(")")?;
                 // As in libpcap, a bare value after a group takes the qualifiers from before
                 // the group, not from inside it.
@@ -461,6 +467,96 @@ impl Parser {
             _ => {}
         }
         self.primitive(q)
+    }
+
+    /// Whether the next tokens (after any `not`/`!`) are a bare value: no qualifier, no
+    /// keyword.
+    fn bare_value_ahead(&self) -> bool {
+        let mut i = 0;
+        loop {
+            match self.peek_at(i) {
+                Some(Tok::Word(w)) if w == "not" => i += 1,
+                Some(Tok::Sym("!")) => i += 1,
+                Some(Tok::Word(w)) => {
+                    return !is_keyword(w)
+                        && named_const(w).is_none()
+                        && !matches!(self.peek_at(i + 1), Some(Tok::Sym("[")))
+                }
+                Some(Tok::V6(_) | Tok::Mac(_)) => return true,
+                _ => return false,
+            }
+        }
+    }
+
+    /// A parenthesized group that starts with a bare value may hold only bare values joined by
+    /// `and`/`or`/`not` (libpcap's `pid` rule): `(10.0.0.2 or 10.0.0.3)`.
+    fn pid(&mut self, q: Quals) -> Result<Expr, FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(format!(
+                "the expression nests deeper than {MAX_DEPTH} levels"
+            ));
+        }
+        let mut e = self.id(q)?;
+        loop {
+            let is_and = match self.peek() {
+                Some(Tok::Word(w)) if w == "and" => true,
+                Some(Tok::Sym("&&")) => true,
+                Some(Tok::Word(w)) if w == "or" => false,
+                Some(Tok::Sym("||")) => false,
+                _ => break,
+            };
+            self.pos += 1;
+            let r = self.id(q)?;
+            e = if is_and {
+                Expr::And(Box::new(e), Box::new(r))
+            } else {
+                Expr::Or(Box::new(e), Box::new(r))
+            };
+        }
+        self.depth -= 1;
+        Ok(e)
+    }
+
+    /// One bare value, `not` value, or parenthesized group of them.
+    fn id(&mut self, q: Quals) -> Result<Expr, FilterError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return self.err(format!(
+                "the expression has more than {MAX_TERMS} primitives"
+            ));
+        }
+        match self.peek() {
+            Some(Tok::Word(w)) if w == "not" => {
+                self.pos += 1;
+                return Ok(Expr::Not(Box::new(self.id(q)?)));
+            }
+            Some(Tok::Sym("!")) => {
+                self.pos += 1;
+                return Ok(Expr::Not(Box::new(self.id(q)?)));
+            }
+            Some(Tok::Sym("(")) => {
+                self.pos += 1;
+                let e = self.pid(q)?;
+                self.expect_sym(")")?;
+                return Ok(e);
+            }
+            Some(Tok::Word(w)) if is_keyword(w) => {
+                return self.err(format!(
+                    "inside parentheses that start with a bare value only bare values may follow (as in tcpdump), found '{w}'"
+                ))
+            }
+            _ => {}
+        }
+        let start = self.here();
+        let prim = self.value(q)?;
+        Ok(Expr::Prim(
+            prim,
+            Span {
+                start,
+                end: self.prev_end(),
+            },
+        ))
     }
 
     /// Parses `arith relop arith` if the tokens form one; otherwise rewinds and returns None.
@@ -523,13 +619,12 @@ impl Parser {
     }
 
     fn binary(&mut self, level: usize) -> Result<Arith, FilterError> {
-        const LEVELS: [&[(&str, ArOp)]; 6] = [
+        const LEVELS: [&[(&str, ArOp)]; 5] = [
             &[("|", ArOp::Or)],
-            &[("^", ArOp::Xor)],
             &[("&", ArOp::And)],
             &[("<<", ArOp::Shl), (">>", ArOp::Shr)],
             &[("+", ArOp::Add), ("-", ArOp::Sub)],
-            &[("*", ArOp::Mul), ("/", ArOp::Div), ("%", ArOp::Mod)],
+            &[("*", ArOp::Mul), ("/", ArOp::Div)],
         ];
         let Some(ops) = LEVELS.get(level) else {
             return self.unary();
@@ -538,8 +633,9 @@ impl Parser {
         'outer: loop {
             for (s, op) in ops.iter() {
                 if self.eat_sym(s) {
+                    let at = self.here();
                     let rhs = self.binary(level + 1)?;
-                    lhs = Arith::Bin(*op, Box::new(lhs), Box::new(rhs));
+                    lhs = bin(*op, lhs, rhs, at)?;
                     continue 'outer;
                 }
             }
@@ -556,7 +652,18 @@ impl Parser {
         }
         let r = self.unary_inner();
         self.depth -= 1;
-        r
+        let x = r?;
+        // libpcap's grammar gives `%` and `^` no precedence, so bison always shifts: they
+        // take the operand right before them and everything after them
+        // (`2 * 3 % 4 + 1` is `2 * (3 % (4 + 1))`).
+        for (sym, op) in [("%", ArOp::Mod), ("^", ArOp::Xor)] {
+            if self.eat_sym(sym) {
+                let at = self.here();
+                let rhs = self.arith()?;
+                return bin(op, x, rhs, at);
+            }
+        }
+        Ok(x)
     }
 
     fn unary_inner(&mut self) -> Result<Arith, FilterError> {
@@ -806,10 +913,7 @@ impl Parser {
                         None => return self.err(format!("unknown IP protocol '{name}'")),
                     },
                 };
-                if n > 255 {
-                    return self.err(format!("IP protocol {n} is above 255"));
-                }
-                Prim::IpProto(p, n as u8, self.shift)
+                Prim::IpProto(p, n, self.shift)
             }
             Some(other) => {
                 return self.err(format!(
@@ -1065,6 +1169,29 @@ impl Parser {
             format!("'{p}' modifier cannot be applied to {what} host or net"),
         ))
     }
+}
+
+/// Builds `x op y`. Like libpcap, a divisor whose first computed value is the constant 0 is
+/// refused at compile time ("division by zero"), even `len / (0 + 1)` or `x % ip[0]` (the
+/// index 0 is computed first): tcpdump refuses those expressions, so kestrel does too.
+fn bin(op: ArOp, x: Arith, y: Arith, at: usize) -> Result<Arith, FilterError> {
+    fn first_is_zero(a: &Arith) -> bool {
+        match a {
+            Arith::Num(n) => *n == 0,
+            Arith::Len => false,
+            Arith::Load { idx, .. } => first_is_zero(idx),
+            Arith::Bin(_, l, _) | Arith::Neg(l) => first_is_zero(l),
+        }
+    }
+    if matches!(op, ArOp::Div | ArOp::Mod) && first_is_zero(&y) {
+        let what = if op == ArOp::Div {
+            "division"
+        } else {
+            "modulus"
+        };
+        return Err(FilterError::new(at, format!("{what} by zero")));
+    }
+    Ok(Arith::Bin(op, Box::new(x), Box::new(y)))
 }
 
 fn parse_dec_octet(s: &str) -> Option<u32> {
