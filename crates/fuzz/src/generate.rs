@@ -476,12 +476,12 @@ impl Gen<'_> {
             2 if depth > 0 && !self.in_for => {
                 // for over a one-key integer map, assigned first so its type is known.
                 let name = self.fresh("f");
+                let v = self.int_expr(1);
                 self.maps.push(Map {
                     name: name.clone(),
                     keys: 1,
                     kind: MapKind::Int,
                 });
-                let v = self.int_expr(1);
                 let k = self.rng.below(5);
                 self.line(indent, &format!("@{name}[{k}] = {v};"));
                 let kv = self.fresh("kv");
@@ -551,12 +551,23 @@ pub fn script(rng: &mut Rng, tps: &[TracepointInfo]) -> String {
     let probes = 1 + g.rng.below(4);
     for _ in 0..probes {
         g.vars.clear();
-        let kind = g.rng.below(5);
+        let kind = g.rng.below(6);
         g.tp = None;
         let head = match kind {
             0 => "BEGIN".to_string(),
             1 => "END".to_string(),
             2 => format!("interval:ms:{}", 10 + g.rng.below(1000)),
+            // Perf-event and raw-tracepoint programs (no `args` fields there).
+            3 => g
+                .rng
+                .pick(&[
+                    "profile:hz:99",
+                    "software:page-faults:100",
+                    "rawtracepoint:sys_enter",
+                ])
+                .copied()
+                .unwrap_or("BEGIN")
+                .to_string(),
             _ if !tps.is_empty() => {
                 let t = g.rng.below(tps.len());
                 g.tp = Some(t);

@@ -193,6 +193,10 @@ impl<'s> Parser<'s> {
                 if let Some((span, message)) = secondary {
                     d = d.with_secondary(span, message);
                 }
+                // `/pid = 1/`, `if (x = 1)`: an assignment where a condition ends.
+                if found == TokenKind::Punct(Punct::Assign) {
+                    d = d.with_hint("to compare, write '=='");
+                }
                 self.report(d)
             }
         }

@@ -179,3 +179,19 @@ fn rendered_diagnostics_show_the_code() {
         "{text}"
     );
 }
+
+#[test]
+fn an_unknown_name_is_reported_once_not_at_every_use() {
+    let diags = diagnostics(
+        "BEGIN { printf(\"%d %d\\n\", $x, $x); @a = $x; @b = @nope; @c = @nope + 1; @d = pdi; @e = pdi; }",
+    );
+    let titles: Vec<&str> = diags.iter().map(|d| d.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "undefined variable '$x'",
+            "undefined map '@nope'",
+            "unknown identifier 'pdi'"
+        ]
+    );
+}

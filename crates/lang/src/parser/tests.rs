@@ -311,6 +311,17 @@ fn diag_if_without_braces_and_predicate() {
 }
 
 #[test]
+fn diag_assignment_in_a_condition_hints_at_equality() {
+    let out = err("tracepoint:a:b /pid = 1/ { }");
+    assert!(
+        out.starts_with("error[E0101]: expected '/' to close the predicate, found '='"),
+        "{out}"
+    );
+    assert!(out.contains("= hint: to compare, write '=='"), "{out}");
+    assert!(err("BEGIN { if (pid = 1) { } }").contains("to compare, write '=='"));
+}
+
+#[test]
 fn diag_many_errors_recovered() {
     let out =
         err("BEGIN { @a = ; @b = 2; $c = (; }\nEND { exit() exit() }\ninterval:s:1 { @ok = 1 }");

@@ -225,7 +225,26 @@ impl<'k> Checker<'k> {
     }
 
     fn error(&mut self, d: Diagnostic) -> Reported {
-        self.errors.push(d);
+        // An unknown name is reported at its first use; later uses are echoes of it.
+        let name_error = matches!(
+            d.code,
+            Some(c) if [
+                codes::UNDEFINED_VARIABLE,
+                codes::UNDEFINED_MAP,
+                codes::UNKNOWN_FUNCTION,
+                codes::UNKNOWN_IDENTIFIER,
+                codes::UNKNOWN_TRACEPOINT_FIELD,
+            ]
+            .contains(&c)
+        );
+        let echo = name_error
+            && self
+                .errors
+                .iter()
+                .any(|e| e.code == d.code && e.title == d.title);
+        if !echo {
+            self.errors.push(d);
+        }
         Reported
     }
 
