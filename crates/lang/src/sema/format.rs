@@ -33,12 +33,18 @@ pub fn parse_format(format: &str) -> Result<Vec<Conversion>, FormatError> {
         if c != '%' {
             continue;
         }
-        // flags, width, precision, length modifiers
-        while let Some(&c) = chars.peek() {
-            if "-+ #0123456789.lhzjt".contains(c) {
-                chars.next();
-            } else {
-                break;
+        // Flags, width, precision, then length modifiers, in C's order (what the runtime's
+        // formatter accepts: `%l0x` is not a conversion there, so it is not one here).
+        for set in ["-+ #0", "0123456789", ".", "0123456789", "lhzjt"] {
+            while let Some(&c) = chars.peek() {
+                if set.contains(c) {
+                    chars.next();
+                    if set == "." {
+                        break;
+                    }
+                } else {
+                    break;
+                }
             }
         }
         match chars.next() {
