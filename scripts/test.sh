@@ -10,6 +10,8 @@ for pair in python3:python3 gcc:gcc ip:iproute2 mountpoint:util-linux bpftool:bp
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
+# <sys/sdt.h> for the usdt test programs.
+[ -e /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -e /usr/include/sys/sdt.h ] || need_pkgs+=(systemtap-sdt-dev)
 if ((${#need_pkgs[@]})); then
     if [ "$(id -u)" = 0 ]; then
         echo "test.sh: installing ${need_pkgs[*]}"
