@@ -1206,7 +1206,7 @@ fn profile_samples_a_busy_process_folded_and_as_svg() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.lines().all(|l| l.starts_with("kx_busy;")),
+        text.lines().all(|l| l.starts_with("kx_busy")),
         "-p let others in: {text}"
     );
     let drawn = std::fs::read_to_string(&svg).expect("svg written");
