@@ -240,15 +240,21 @@ fn uprobe_errors_name_the_symbol_and_binary() {
 }
 
 /// A program with USDT probes (needs <sys/sdt.h>, from systemtap-sdt-dev).
+/// Every probe has a semaphore (`_SDT_HAS_SEMAPHORES`); `kestrel:guarded` only fires while a
+/// tracer has counted its semaphore up. (The conformance cases cover probes without one.)
 const USDT_SOURCE: &str = r#"
+#define _SDT_HAS_SEMAPHORES 1
 #include <sys/sdt.h>
 #include <unistd.h>
+#define SEM(name) unsigned short kestrel_##name##_semaphore __attribute__((unused, section(".probes")))
+SEM(tick); SEM(bare); SEM(guarded);
 int main(void) {
     long x = 5; int y = -3; char word[8] = "usdt";
     usleep(50000);
     for (int i = 0; i < 3; i++) {
         DTRACE_PROBE3(kestrel, tick, x + i, y, word);
         DTRACE_PROBE(kestrel, bare);
+        if (kestrel_guarded_semaphore) DTRACE_PROBE1(kestrel, guarded, i);
         usleep(10000);
     }
     return 0;
@@ -289,7 +295,8 @@ fn usdt_probes_read_note_arguments() {
     let b = bin.display();
     let script = format!(
         "usdt:{b}:kestrel:tick {{ printf(\"tick %d %d %s %s\\n\", arg0, arg1, str(arg2), probe); }}
-         usdt:{b}:bare {{ @bare = count(); }}"
+         usdt:{b}:bare {{ @bare = count(); }}
+         usdt:{b}:kestrel:guarded {{ @guarded = count(); }}"
     );
     let out = stdout_of(&["-e", &script, "-c", &b.to_string()]);
     for v in 5..=7 {
@@ -299,6 +306,7 @@ fn usdt_probes_read_note_arguments() {
         );
     }
     assert_eq!(map_value(&out, "@bare"), Some(3), "{out}");
+    assert_eq!(map_value(&out, "@guarded"), Some(3), "{out}");
     let err = stderr_of_failure(&["-e", &format!("usdt:{b}:kestrel:nope {{ }}")]);
     assert!(
         err.contains("has no usdt probe matching 'kestrel:nope'"),
@@ -365,4 +373,33 @@ fn kernel_function_probes_fail_in_one_line() {
             && lines[0].contains("use tracepoint:syscalls:sys_enter_openat instead"),
         "{err}"
     );
+}
+
+#[test]
+fn uprobe_at_an_address() {
+    if !kernel_available("uprobe_at_an_address") {
+        return;
+    }
+    let dir = TempDir::new("uprobe-addr");
+    let Some(bin) = build_child(&dir, "kpaddr") else {
+        return;
+    };
+    // The address of kp_sum3 as `nm` prints it.
+    let nm = Command::new("nm").arg(&bin).output().expect("nm");
+    let text = String::from_utf8_lossy(&nm.stdout);
+    let Some(addr) = text.lines().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        let a = parts.next()?;
+        (parts.nth(1)? == "kp_sum3").then(|| a.trim_start_matches('0').to_string())
+    }) else {
+        panic!("nm shows no kp_sum3: {text}");
+    };
+    let b = bin.display();
+    let out = stdout_of(&[
+        "-e",
+        &format!("uprobe:{b}:0x{addr} {{ @[func, arg1] = count(); }}"),
+        "-c",
+        &format!("{b} 2"),
+    ]);
+    assert!(out.contains(&format!("@[0x{addr}, 10]: ")), "{out}");
 }
