@@ -1277,3 +1277,107 @@ fn bashreadline_and_gethostlatency_use_uprobes() {
     assert!((0.0..5000.0).contains(&ms), "{line}");
     run.stop();
 }
+
+/// libbpf-tools' `NAME` started line-buffered, its stdout lines collected; `None` when
+/// libbpf-tools is not installed here.
+fn libbpf_tool(name: &str, args: &[&str]) -> Option<(Child, mpsc::Receiver<String>)> {
+    let path = format!("/usr/sbin/{name}");
+    if !std::path::Path::new(&path).exists() {
+        eprintln!("SKIP side-by-side {name}: libbpf-tools not installed (apt-get install -y libbpf-tools)");
+        return None;
+    }
+    let mut child = Command::new("stdbuf")
+        .args(["-oL", &path])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("libbpf-tools");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Some((child, rx))
+}
+
+#[test]
+fn execsnoop_and_opensnoop_match_libbpf_tools() {
+    if !kernel_available("execsnoop_and_opensnoop_match_libbpf_tools") {
+        return;
+    }
+    let Some((mut theirs_exec, exec_lines)) = libbpf_tool("execsnoop", &[]) else {
+        return;
+    };
+    let Some((mut theirs_open, open_lines)) = libbpf_tool("opensnoop", &["-x"]) else {
+        let _ = theirs_exec.kill();
+        let _ = theirs_exec.wait();
+        return;
+    };
+    let dir = TempDir::new("tools-side-by-side");
+    let bin = common::unique_binary(&dir, "/bin/cat", "kx_side");
+    let missing = dir.0.join("no-such-file");
+    let mut ours_exec = ToolRun::start(&["execsnoop"], "PCOMM");
+    let mut ours_open = ToolRun::start(&["opensnoop", "-x"], "PATH");
+    // Both libbpf-tools print their header once attached.
+    for rx in [&exec_lines, &open_lines] {
+        assert!(
+            rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+            "libbpf-tools did not start"
+        );
+    }
+    let child = Command::new(&bin)
+        .arg(&missing)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cat");
+    let pid = child.id().to_string();
+    let _ = child.wait_with_output();
+    let wait = Duration::from_secs(10);
+    let find = |rx: &mpsc::Receiver<String>, pred: &dyn Fn(&str) -> bool| -> Option<String> {
+        let deadline = Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(l) if pred(&l) => return Some(l),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    };
+    let arg = missing.display().to_string();
+    let theirs = find(&exec_lines, &|l| l.starts_with("kx_side ")).expect("libbpf execsnoop line");
+    let ours = ours_exec
+        .find(|l| l.starts_with("kx_side "), wait)
+        .expect("our execsnoop line");
+    // PCOMM PID PPID RET ARGS: the same columns with the same values.
+    assert_eq!(
+        cols(&theirs),
+        cols(&ours),
+        "libbpf: {theirs}\nkestrel: {ours}"
+    );
+    assert_eq!(cols(&ours)[1], pid);
+    assert!(ours.ends_with(&arg), "{ours}");
+    let theirs = find(&open_lines, &|l| l.ends_with(&arg)).expect("libbpf opensnoop line");
+    let ours = ours_open
+        .find(|l| l.ends_with(&arg), wait)
+        .expect("our opensnoop line");
+    // PID COMM FD ERR PATH.
+    assert_eq!(
+        cols(&theirs),
+        cols(&ours),
+        "libbpf: {theirs}\nkestrel: {ours}"
+    );
+    for c in [&mut theirs_exec, &mut theirs_open] {
+        let _ = Command::new("kill")
+            .args(["-INT", &c.id().to_string()])
+            .status();
+        let _ = c.wait();
+    }
+    ours_exec.stop();
+    ours_open.stop();
+}
