@@ -5,12 +5,15 @@
 #   2. per-event overhead: ns per getppid call of a C loop, unprobed and under
 #      `tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }`;
 #   3. instructions per program (bpftool's xlated count) for the scripts in bench/scripts/.
-# Usage (root): bench/tracing.sh [RUNS]   — KESTREL and BPFTRACE override the binaries.
+# Usage (root): bench/tracing.sh [RUNS]   — KESTREL and BPFTRACE override the binaries;
+# PARTS=startup,overhead,insns (the default: all three) picks the comparisons to run.
 # Results and the command that produced them go to docs/BENCHMARKS.md; this script only prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${1:-10}
+PARTS=${PARTS:-startup,overhead,insns}
+want() { [[ ",$PARTS," == *",$1,"* ]]; }
 KESTREL=${KESTREL:-./target/release/kestrel}
 BPFTRACE=${BPFTRACE:-bpftrace}
 WORK=$(mktemp -d /tmp/kestrel-bench.XXXXXX)
@@ -61,6 +64,7 @@ time_runs() {
         "$(printf '%s\n' "${rss[@]}" | median | awk '{printf "%.1f", $1/1024}')"
 }
 
+if want startup; then
 echo "== start-up (median of $RUNS)"
 time_runs "kestrel  BEGIN { exit(); }" "$KESTREL" -e 'BEGIN { exit(); }'
 time_runs "bpftrace BEGIN { exit(); }" "$BPFTRACE" -e 'BEGIN { exit(); }'
@@ -69,6 +73,7 @@ TP='tracepoint:syscalls:sys_enter_getppid { exit(); }'
 time_runs "kestrel  $TP" "$KESTREL" -e "$TP"
 time_runs "bpftrace $TP" "$BPFTRACE" -e "$TP"
 kill "${BG_PIDS[-1]}"; wait "${BG_PIDS[-1]}" 2>/dev/null || true; unset 'BG_PIDS[-1]'
+fi
 
 # attach_then TOOL SCRIPT CMD...: start TOOL on SCRIPT, wait until it is attached, run CMD,
 # then stop TOOL with SIGINT. CMD's output is printed.
@@ -85,6 +90,7 @@ attach_then() {
     kill -INT "$tpid"; wait "$tpid" 2>/dev/null || true
 }
 
+if want overhead; then
 echo "== per-event overhead: ns per getppid call (median of $RUNS runs of 2,000,000 calls)"
 COUNT='tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }'
 base=(); kes=(); bpf=()
@@ -98,6 +104,7 @@ k=$(printf '%s\n' "${kes[@]}" | median)
 p=$(printf '%s\n' "${bpf[@]}" | median)
 printf 'unprobed %s ns; kestrel %s ns (+%s); bpftrace %s ns (+%s)\n' "$b" \
     "$k" "$(echo "$k - $b" | bc)" "$p" "$(echo "$p - $b" | bc)"
+fi
 
 # xlated_total PID: the sum of xlated instruction counts of the programs PID holds open
 # (found through /proc/PID/fdinfo, so other BPF users on the machine do not count).
@@ -112,6 +119,7 @@ xlated_total() {
     echo "$total"
 }
 
+want insns || exit 0
 echo "== instructions per script (bpftool xlated counts)"
 printf '%-28s %8s %9s\n' script kestrel bpftrace
 ktot=0; btot=0

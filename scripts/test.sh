@@ -6,10 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for pair in python3:python3 gcc:gcc ip:iproute2 mountpoint:util-linux bpftool:bpftool ping:iputils-ping tcpdump:tcpdump; do
+for pair in python3:python3 gcc:gcc ip:iproute2 mountpoint:util-linux bpftool:bpftool ping:iputils-ping tcpdump:tcpdump nft:nftables losetup:mount; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
+# <sys/sdt.h> for the usdt test programs.
+[ -e /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -e /usr/include/sys/sdt.h ] || need_pkgs+=(systemtap-sdt-dev)
+# libbpf-tools for the side-by-side tool tests (crates/kestrel/tests/tools.rs).
+[ -x /usr/sbin/execsnoop ] || need_pkgs+=(libbpf-tools)
 if ((${#need_pkgs[@]})); then
     if [ "$(id -u)" = 0 ]; then
         echo "test.sh: installing ${need_pkgs[*]}"

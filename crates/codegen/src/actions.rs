@@ -208,3 +208,69 @@ impl ProbeCompiler<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use kestrel_kernel::FixtureKernel;
+
+    use crate::object::{ActionKind, MapRole, EVENT_ACTION_BASE};
+    use crate::CompileOptions;
+
+    fn compile(src: &str, options: &CompileOptions) -> crate::ObjectSpec {
+        let ast = kestrel_lang::parse(src).unwrap();
+        let analysis = kestrel_lang::analyze(&ast, &FixtureKernel::standard()).unwrap();
+        crate::compile_with(&analysis.program, options).unwrap()
+    }
+
+    #[test]
+    fn actions_get_ids_after_the_action_base_and_map_indexes() {
+        let obj = compile(
+            r#"BEGIN { @a[1] = 2; @b = 3; print(@b, 2, 10); clear(@a); time(); print((1, "x")); }"#,
+            &CompileOptions::default(),
+        );
+        let kinds: Vec<&ActionKind> = obj.actions.iter().map(|a| &a.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                &ActionKind::PrintMap {
+                    map: 1,
+                    top: 2,
+                    div: 10
+                },
+                &ActionKind::ClearMap { map: 0 },
+                &ActionKind::Time {
+                    format: "%H:%M:%S\n".into()
+                },
+                &ActionKind::PrintValue,
+            ]
+        );
+        // The tuple's record: the id, then the tuple (an int slot and a 64-byte string).
+        assert_eq!(obj.actions[3].record_size, 80);
+        let base = (EVENT_ACTION_BASE as i64 + 3) as i32;
+        let insns = &obj.programs[0].insns;
+        // ld_imm64 of the id: low half in the first slot, high half (1) in the second.
+        assert!(insns
+            .windows(2)
+            .any(|w| w[0].imm == base && w[1].imm == (EVENT_ACTION_BASE >> 32) as i32));
+    }
+
+    #[test]
+    fn map_full_counters_are_opt_in() {
+        let src = "tracepoint:syscalls:sys_enter_openat { @[comm] = count(); @total = count(); }";
+        let plain = compile(src, &CompileOptions::default());
+        let counted = compile(
+            src,
+            &CompileOptions {
+                count_map_full: true,
+            },
+        );
+        assert!(!plain.maps.iter().any(|m| m.role == MapRole::MapFull));
+        assert!(counted.maps.iter().any(|m| m.role == MapRole::MapFull));
+        // Only @[comm] can fill up: one counter block of ten instructions.
+        assert_eq!(
+            counted.programs[0].insns.len(),
+            plain.programs[0].insns.len() + 10
+        );
+    }
+}

@@ -62,6 +62,14 @@ pub trait KernelFacts {
         crate::userbin::all_symbols(path)
     }
 
+    /// The USDT probes (`.note.stapsdt`) of the user-space ELF file at `path`.
+    fn usdt_probes(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Vec<crate::userbin::UsdtNote>, KernelError> {
+        crate::userbin::usdt_notes(path)
+    }
+
     /// The file offset of virtual address `vaddr` in the ELF file at `path`.
     fn user_file_offset(
         &self,

@@ -36,7 +36,7 @@ pub use mount::{
     TRACEFS_PATH,
 };
 pub use tracefs::{TracepointField, TracepointFormat, TracepointId};
-pub use userbin::UserSymbol;
+pub use userbin::{UsdtNote, UserSymbol};
 
 /// Errors from reading kernel facts. Each names the path or object involved.
 #[derive(Debug, thiserror::Error)]

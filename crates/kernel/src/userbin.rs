@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};
-use object::{Object, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 use crate::KernelError;
 
@@ -227,9 +227,121 @@ pub fn file_offset(path: &Path, vaddr: u64) -> Result<Option<u64>, KernelError> 
     }))
 }
 
+/// One USDT probe from a binary's `.note.stapsdt` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsdtNote {
+    /// Provider, e.g. `python`.
+    pub provider: String,
+    /// Probe name, e.g. `function__entry`.
+    pub name: String,
+    /// Virtual address of the probe's instruction (already adjusted for prelinking).
+    pub address: u64,
+    /// Virtual address of its semaphore, 0 when it has none.
+    pub semaphore: u64,
+    /// Argument specs as the assembler wrote them, e.g. `-4@%edi 8@-8(%rbp) 8@$5`.
+    pub args: String,
+}
+
+/// Every USDT probe of the ELF file at `path`, in note order (empty when it has none).
+pub fn usdt_notes(path: &Path) -> Result<Vec<UsdtNote>, KernelError> {
+    let data = std::fs::read(path).map_err(|e| read_error(path, e))?;
+    let file = object::File::parse(&*data).map_err(|e| bad_elf(path, e))?;
+    let Some(section) = file.section_by_name(".note.stapsdt") else {
+        return Ok(Vec::new());
+    };
+    let notes = section.data().map_err(|e| bad_elf(path, e))?;
+    // Probes record the link-time address of .stapsdt.base; a prelinked binary moved it.
+    let actual_base = file.section_by_name(".stapsdt.base").map(|s| s.address());
+    Ok(parse_stapsdt(notes, actual_base))
+}
+
+/// Parses the ELF notes of a `.note.stapsdt` section (owner `stapsdt`, type 3).
+pub(crate) fn parse_stapsdt(mut d: &[u8], actual_base: Option<u64>) -> Vec<UsdtNote> {
+    let u32_at = |b: &[u8], at: usize| -> Option<u32> {
+        b.get(at..at + 4)
+            .and_then(|x| x.try_into().ok())
+            .map(u32::from_le_bytes)
+    };
+    let u64_at = |b: &[u8], at: usize| -> Option<u64> {
+        b.get(at..at + 8)
+            .and_then(|x| x.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    let align4 = |n: usize| (n + 3) & !3;
+    let mut out = Vec::new();
+    while let (Some(namesz), Some(descsz), Some(kind)) = (u32_at(d, 0), u32_at(d, 4), u32_at(d, 8))
+    {
+        let (namesz, descsz) = (namesz as usize, descsz as usize);
+        let name_end = 12 + namesz;
+        let desc_start = 12 + align4(namesz);
+        let next = desc_start + align4(descsz);
+        let (Some(owner), Some(desc)) =
+            (d.get(12..name_end), d.get(desc_start..desc_start + descsz))
+        else {
+            break;
+        };
+        if owner == b"stapsdt\0" && kind == 3 {
+            if let (Some(pc), Some(base), Some(sem)) =
+                (u64_at(desc, 0), u64_at(desc, 8), u64_at(desc, 16))
+            {
+                let mut strings = desc.get(24..).unwrap_or_default().split(|&b| b == 0);
+                let mut text = || {
+                    strings
+                        .next()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .unwrap_or_default()
+                };
+                let (provider, name, args) = (text(), text(), text());
+                let shift = |addr: u64| match actual_base {
+                    Some(actual) if addr != 0 => addr.wrapping_add(actual).wrapping_sub(base),
+                    _ => addr,
+                };
+                out.push(UsdtNote {
+                    provider,
+                    name,
+                    address: shift(pc),
+                    semaphore: shift(sem),
+                    args,
+                });
+            }
+        }
+        match d.get(next..) {
+            Some(rest) if next > 0 => d = rest,
+            _ => break,
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stapsdt_notes_parse() {
+        let mut d = Vec::new();
+        let desc: Vec<u8> = [0x1155u64, 0x2009, 0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .chain(b"prov\0tick\0-4@%edi 8@$5\0".iter().copied())
+            .collect();
+        d.extend_from_slice(&8u32.to_le_bytes());
+        d.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        d.extend_from_slice(&3u32.to_le_bytes());
+        d.extend_from_slice(b"stapsdt\0");
+        d.extend_from_slice(&desc);
+        while d.len() % 4 != 0 {
+            d.push(0);
+        }
+        let notes = parse_stapsdt(&d, Some(0x3009));
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].provider, "prov");
+        assert_eq!(notes[0].name, "tick");
+        assert_eq!(notes[0].args, "-4@%edi 8@$5");
+        assert_eq!(notes[0].address, 0x2155);
+        assert_eq!(notes[0].semaphore, 0);
+        assert!(parse_stapsdt(&d[..10], None).is_empty());
+    }
 
     #[test]
     fn names_match_like_the_linker() {

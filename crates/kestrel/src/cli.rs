@@ -10,7 +10,7 @@ use clap::{Parser, ValueEnum};
     name = "kestrel",
     version,
     about = "Trace the kernel with bpftrace-compatible scripts, compiled straight to eBPF (no clang, no LLVM, no headers).",
-    after_help = "EXAMPLES:\n  kestrel -e 'BEGIN { printf(\"hello world\\n\"); exit(); }'\n  kestrel -e 'tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }'\n  kestrel -l 'tracepoint:sched:*'\n  kestrel --explain E0203\n  kestrel -lv tracepoint:syscalls:sys_enter_openat\n  kestrel --dump=insns -e 'tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", str(args->filename)); }'\n  kestrel script.bt\n\nPACKET FILTERS AND FIREWALL (see their --help):\n  kestrel filter --dump=insns 'tcp port 22 or udp port 53'\n  kestrel filter --pcap in.pcap -w out.pcap 'vlan 100 and tcp'\n  kestrel firewall up --iface eth0 --rules examples/firewall.toml"
+    after_help = "EXAMPLES:\n  kestrel -e 'BEGIN { printf(\"hello world\\n\"); exit(); }'\n  kestrel -e 'tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }'\n  kestrel -l 'tracepoint:sched:*'\n  kestrel --explain E0203\n  kestrel -lv tracepoint:syscalls:sys_enter_openat\n  kestrel --dump=insns -e 'tracepoint:syscalls:sys_enter_execve { printf(\"%s\\n\", str(args->filename)); }'\n  kestrel script.bt\n\nBUILT-IN TOOLS (execsnoop, opensnoop, tcplife, biolatency, ...):\n  kestrel tools\n  kestrel tool execsnoop --help\n\nPACKET FILTERS AND FIREWALL (see their --help):\n  kestrel filter --dump=insns 'tcp port 22 or udp port 53'\n  kestrel filter --pcap in.pcap -w out.pcap 'vlan 100 and tcp'\n  kestrel firewall up --iface eth0 --rules examples/firewall.toml"
 )]
 pub struct Cli {
     /// Program text to run (instead of a script file).

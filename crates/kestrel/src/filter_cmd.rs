@@ -11,6 +11,7 @@ use kestrel_net::filter::{self, pcap, testrun::Tester, Target};
 #[derive(Parser, Debug)]
 #[command(
     name = "kestrel filter",
+    bin_name = "kestrel filter",
     about = "Compile a tcpdump (pcap-filter) expression to eBPF; show it or test it on a pcap file",
     after_help = "EXAMPLES:\n  kestrel filter --dump=insns 'tcp port 22 or udp port 53'\n  kestrel filter --target tc --dump=insns 'vlan 100 and tcp'\n  kestrel filter --pcap in.pcap -w syn.pcap 'tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn'"
 )]

@@ -12,6 +12,7 @@ use kestrel_net::firewall::{self, xdpgen, Cidr, Counters, ListOp, Mode, Status};
 #[derive(Parser, Debug)]
 #[command(
     name = "kestrel firewall",
+    bin_name = "kestrel firewall",
     about = "XDP firewall: drop, count and rate-limit at the driver"
 )]
 struct FirewallCli {
@@ -227,6 +228,7 @@ fn join_or_none(v: &[String]) -> String {
 #[derive(Parser, Debug)]
 #[command(
     name = "kestrel bench xdp-gen",
+    bin_name = "kestrel bench xdp-gen",
     about = "Inject frames into an interface with BPF_PROG_TEST_RUN live frames"
 )]
 struct XdpGenCli {
@@ -263,6 +265,7 @@ struct XdpGenCli {
 #[derive(Parser, Debug)]
 #[command(
     name = "kestrel bench xdp-ns",
+    bin_name = "kestrel bench xdp-ns",
     about = "ns per packet of a firewall rule set (or the empty XDP_DROP) with BPF_PROG_TEST_RUN"
 )]
 struct XdpNsCli {

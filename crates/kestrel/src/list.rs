@@ -25,6 +25,45 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<ExitCode> {
             writeln!(out, "{fixed}")?;
         }
     }
+    match provider {
+        "uprobe" | "u" | "uretprobe" | "ur" | "usdt" | "U" => {
+            return list_user(&mut out, kernel.as_ref(), provider, rest);
+        }
+        "rawtracepoint" | "rt" => {
+            // syscalls:* are ftrace events built on sys_enter/sys_exit, not raw tracepoints.
+            let mut names: Vec<String> = kernel
+                .tracepoints(&format!("*:{rest}"))?
+                .into_iter()
+                .filter(|id| id.category != "syscalls")
+                .map(|id| id.name)
+                .collect();
+            names.sort();
+            names.dedup();
+            for name in names {
+                writeln!(out, "rawtracepoint:{name}")?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    // Perf events: `software:page-faults:`, as bpftrace lists them.
+    for (kind, table) in [
+        ("software", kestrel_lang::perf_events::SOFTWARE),
+        ("hardware", kestrel_lang::perf_events::HARDWARE),
+    ] {
+        let short = &kind[..1];
+        if provider == "*" && !pattern.contains(':') {
+            continue;
+        }
+        for e in table {
+            let full = format!("{kind}:{}:", e.name);
+            let alias = format!("{short}:{}:", e.name);
+            let g = |p: &str, t: &str| kestrel_kernel::glob::glob_match(p, t);
+            if g(pattern, &full) || g(pattern, full.trim_end_matches(':')) || g(pattern, &alias) {
+                writeln!(out, "{full}")?;
+            }
+        }
+    }
     if !kestrel_kernel::glob::glob_match(provider, "tracepoint") && provider != "t" {
         return Ok(ExitCode::SUCCESS);
     }
@@ -44,6 +83,43 @@ pub fn list(pattern: Option<&str>, verbose: bool) -> anyhow::Result<ExitCode> {
                     }
                 }
                 Err(e) => writeln!(out, "    (cannot read format: {e})")?,
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `-l 'uprobe:BINARY:PATTERN'` (functions) and `-l 'usdt:BINARY:PATTERN'` (USDT notes,
+/// matched as `PROVIDER:NAME`).
+fn list_user(
+    out: &mut dyn Write,
+    kernel: &(dyn kestrel_kernel::KernelFacts + Sync),
+    provider: &str,
+    rest: &str,
+) -> anyhow::Result<ExitCode> {
+    let (target, what) = match rest.split_once(':') {
+        Some((t, w)) => (t, w),
+        None => (rest, "*"),
+    };
+    let path = kernel.user_binary(target, None)?;
+    let shown = path.display();
+    let g = |p: &str, t: &str| kestrel_kernel::glob::glob_match(p, t);
+    if matches!(provider, "usdt" | "U") {
+        for n in kernel.usdt_probes(&path)? {
+            let full = format!("{}:{}", n.provider, n.name);
+            if g(what, &full) || g(what, &n.name) {
+                writeln!(out, "usdt:{shown}:{full}")?;
+            }
+        }
+    } else {
+        let kind = if provider.starts_with("ur") {
+            "uretprobe"
+        } else {
+            "uprobe"
+        };
+        for s in kernel.user_functions(&path)? {
+            if g(what, &s.name) {
+                writeln!(out, "{kind}:{shown}:{}", s.name)?;
             }
         }
     }

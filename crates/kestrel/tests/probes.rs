@@ -238,3 +238,168 @@ fn uprobe_errors_name_the_symbol_and_binary() {
     let err = stderr_of_failure(&["-e", &format!("uretprobe:{b}:kp_sum3 {{ @ = arg0; }}")]);
     assert!(err.contains("arg0 is not available in this probe"), "{err}");
 }
+
+/// A program with USDT probes (needs <sys/sdt.h>, from systemtap-sdt-dev).
+/// Every probe has a semaphore (`_SDT_HAS_SEMAPHORES`); `kestrel:guarded` only fires while a
+/// tracer has counted its semaphore up. (The conformance cases cover probes without one.)
+const USDT_SOURCE: &str = r#"
+#define _SDT_HAS_SEMAPHORES 1
+#include <sys/sdt.h>
+#include <unistd.h>
+#define SEM(name) unsigned short kestrel_##name##_semaphore __attribute__((unused, section(".probes")))
+SEM(tick); SEM(bare); SEM(guarded);
+int main(void) {
+    long x = 5; int y = -3; char word[8] = "usdt";
+    usleep(50000);
+    for (int i = 0; i < 3; i++) {
+        DTRACE_PROBE3(kestrel, tick, x + i, y, word);
+        DTRACE_PROBE(kestrel, bare);
+        if (kestrel_guarded_semaphore) DTRACE_PROBE1(kestrel, guarded, i);
+        usleep(10000);
+    }
+    return 0;
+}
+"#;
+
+fn build_usdt_child(dir: &TempDir) -> Option<PathBuf> {
+    let src = dir.0.join("kpusdt.c");
+    let bin = dir.0.join("kpusdt");
+    std::fs::write(&src, USDT_SOURCE).expect("write source");
+    let status = Command::new("cc")
+        .args(["-O1", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status();
+    match status {
+        Ok(s) if s.success() => Some(bin),
+        other => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "cannot compile the usdt child (is systemtap-sdt-dev installed?): {other:?}"
+            );
+            eprintln!("SKIP: cannot compile the usdt child: {other:?}");
+            None
+        }
+    }
+}
+
+#[test]
+fn usdt_probes_read_note_arguments() {
+    if !kernel_available("usdt_probes_read_note_arguments") {
+        return;
+    }
+    let dir = TempDir::new("usdt");
+    let Some(bin) = build_usdt_child(&dir) else {
+        return;
+    };
+    let b = bin.display();
+    let script = format!(
+        "usdt:{b}:kestrel:tick {{ printf(\"tick %d %d %s %s\\n\", arg0, arg1, str(arg2), probe); }}
+         usdt:{b}:bare {{ @bare = count(); }}
+         usdt:{b}:kestrel:guarded {{ @guarded = count(); }}"
+    );
+    let out = stdout_of(&["-e", &script, "-c", &b.to_string()]);
+    for v in 5..=7 {
+        assert!(
+            out.contains(&format!("tick {v} -3 usdt usdt:{b}:kestrel:tick")),
+            "{out}"
+        );
+    }
+    assert_eq!(map_value(&out, "@bare"), Some(3), "{out}");
+    assert_eq!(map_value(&out, "@guarded"), Some(3), "{out}");
+    let err = stderr_of_failure(&["-e", &format!("usdt:{b}:kestrel:nope {{ }}")]);
+    assert!(
+        err.contains("has no usdt probe matching 'kestrel:nope'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn listing_user_and_perf_probes() {
+    if !kernel_available("listing_user_and_perf_probes") {
+        return;
+    }
+    let dir = TempDir::new("list");
+    let Some(bin) = build_child(&dir, "kplist") else {
+        return;
+    };
+    let b = bin.display();
+    let out = stdout_of(&["-l", &format!("uprobe:{b}:kp_*")]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("uprobe:{b}:kp_eight"),
+            format!("uprobe:{b}:kp_name"),
+            format!("uprobe:{b}:kp_sum3")
+        ],
+        "{out}"
+    );
+    let out = stdout_of(&["-l", "software:*"]);
+    assert!(out.lines().any(|l| l == "software:page-faults:"), "{out}");
+    assert!(out.lines().all(|l| l.starts_with("software:")), "{out}");
+    let out = stdout_of(&["-l", "hardware:*cycles"]);
+    assert!(out.lines().any(|l| l == "hardware:cpu-cycles:"), "{out}");
+    let out = stdout_of(&["-l", "rawtracepoint:sys_e*"]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["rawtracepoint:sys_enter", "rawtracepoint:sys_exit"]
+    );
+    if let Some(usdt) = build_usdt_child(&dir) {
+        let u = usdt.display();
+        let out = stdout_of(&["-l", &format!("usdt:{u}:*")]);
+        assert!(out.contains(&format!("usdt:{u}:kestrel:tick")), "{out}");
+        assert!(out.contains(&format!("usdt:{u}:kestrel:bare")), "{out}");
+    }
+}
+
+#[test]
+fn kernel_function_probes_fail_in_one_line() {
+    if !kernel_available("kernel_function_probes_fail_in_one_line") {
+        return;
+    }
+    if std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        eprintln!("SKIP: this kernel has kprobes");
+        return;
+    }
+    let err = stderr_of_failure(&[
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid { @a = count(); } kprobe:do_sys_openat2 { @b = count(); }",
+    ]);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("no kprobes")
+            && lines[0].contains("use tracepoint:syscalls:sys_enter_openat instead"),
+        "{err}"
+    );
+}
+
+#[test]
+fn uprobe_at_an_address() {
+    if !kernel_available("uprobe_at_an_address") {
+        return;
+    }
+    let dir = TempDir::new("uprobe-addr");
+    let Some(bin) = build_child(&dir, "kpaddr") else {
+        return;
+    };
+    // The address of kp_sum3 as `nm` prints it.
+    let nm = Command::new("nm").arg(&bin).output().expect("nm");
+    let text = String::from_utf8_lossy(&nm.stdout);
+    let Some(addr) = text.lines().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        let a = parts.next()?;
+        (parts.nth(1)? == "kp_sum3").then(|| a.trim_start_matches('0').to_string())
+    }) else {
+        panic!("nm shows no kp_sum3: {text}");
+    };
+    let b = bin.display();
+    let out = stdout_of(&[
+        "-e",
+        &format!("uprobe:{b}:0x{addr} {{ @[func, arg1] = count(); }}"),
+        "-c",
+        &format!("{b} 2"),
+    ]);
+    assert!(out.contains(&format!("@[0x{addr}, 10]: ")), "{out}");
+}

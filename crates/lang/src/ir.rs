@@ -80,6 +80,38 @@ pub struct UprobeTarget {
     pub pid: Option<u32>,
     /// File offset of a usdt semaphore the kernel should count up while attached.
     pub semaphore: Option<u64>,
+    /// Where a usdt probe's arguments live (empty for uprobes).
+    pub usdt_args: Vec<UsdtArg>,
+}
+
+/// Where one usdt argument lives, from its note's `SIZE@LOCATION` spec; `size` is in bytes
+/// and `signed` comes from a negative SIZE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UsdtArg {
+    /// In a register (`-4@%edi`): the `pt_regs` offset.
+    Reg {
+        /// Byte offset in `struct pt_regs`.
+        offset: u16,
+        /// Width in bytes.
+        size: u8,
+        /// Sign-extend.
+        signed: bool,
+    },
+    /// In user memory at register + displacement (`8@-8(%rbp)`).
+    Mem {
+        /// Byte offset of the base register in `struct pt_regs`.
+        base: u16,
+        /// Displacement.
+        disp: i32,
+        /// Width in bytes.
+        size: u8,
+        /// Sign-extend.
+        signed: bool,
+    },
+    /// A constant (`8@$5`).
+    Const(i64),
+    /// A form kestrel cannot read (e.g. `%rip`-relative); the spec text.
+    Unsupported(String),
 }
 
 /// A perf event that runs the probe every `sample` occurrences (or `sample` times a second).

@@ -47,6 +47,8 @@ pub(crate) enum OwnedLink {
     FEntry(#[allow(dead_code)] FEntryLink),
     /// An fexit (kretfunc) program.
     FExit(#[allow(dead_code)] FExitLink),
+    /// A perf event opened by kestrel itself (a usdt uprobe with a semaphore).
+    Fd(#[allow(dead_code)] std::os::fd::OwnedFd),
 }
 
 /// Attaches `prog`: no link for BEGIN/END (they are run, not attached), one for most probes,
@@ -108,6 +110,31 @@ pub(crate) fn attach(ebpf: &mut Ebpf, prog: &ProgramSpec) -> Result<Vec<OwnedLin
                 links.push(OwnedLink::PerfEvent(p.take_link(id).map_err(attach_err)?));
             }
             Ok(links)
+        }
+        (
+            AttachPoint::Uprobe {
+                path,
+                offset,
+                pid,
+                ret,
+                semaphore: Some(sem),
+            },
+            Program::UProbe(p),
+        ) => {
+            let fd = p.fd().map_err(attach_err)?;
+            let event = crate::uprobe_ref::attach(
+                fd.as_fd(),
+                std::path::Path::new(path),
+                *offset,
+                *sem,
+                *ret,
+                *pid,
+            )
+            .map_err(|source| RuntimeError::Sys {
+                call: "perf_event_open (uprobe with a usdt semaphore)",
+                source,
+            })?;
+            Ok(vec![OwnedLink::Fd(event)])
         }
         (
             AttachPoint::Uprobe {

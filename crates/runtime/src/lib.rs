@@ -39,6 +39,7 @@ mod session;
 mod stop;
 mod symbols;
 mod sys;
+mod uprobe_ref;
 pub mod verifier;
 
 pub mod output;

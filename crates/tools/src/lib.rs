@@ -25,18 +25,22 @@ pub mod table;
 pub mod tcp;
 pub mod tool;
 
+mod bashreadline;
 mod bindsnoop;
 mod biolatency;
 mod biosnoop;
 mod cpudist;
 mod execsnoop;
 mod exitsnoop;
+mod gethostlatency;
 mod killsnoop;
 mod mountsnoop;
 mod offcputime;
 mod oomkill;
 mod opensnoop;
+mod profile;
 mod runqlat;
+mod runqlen;
 mod syscount;
 mod syslatency;
 mod tcpaccept;
@@ -80,6 +84,10 @@ pub fn registry() -> &'static [&'static dyn Tool] {
         &tcprtt::Tcprtt,
         &tcptop::Tcptop,
         &oomkill::Oomkill,
+        &profile::Profile,
+        &runqlen::Runqlen,
+        &bashreadline::Bashreadline,
+        &gethostlatency::Gethostlatency,
     ]
 }
 

@@ -8,7 +8,7 @@
 
 use crate::ast;
 use crate::diag::{codes, did_you_mean, Diagnostic};
-use crate::ir::{self, Attach, ExprKind as K};
+use crate::ir::{self, Attach, ExprKind as K, UsdtArg};
 use crate::probe_ctx::ContextValue;
 use crate::span::Span;
 use crate::types::Type;
@@ -127,6 +127,9 @@ impl Checker<'_> {
                     name,
                     "entry probes (uprobe, kprobe, kfunc); read retval on return",
                 )),
+                _ if matches!(attach, Attach::Uprobe(u) if u.provider == "usdt") => {
+                    usdt_arg(attach, n, name, span)
+                }
                 Layout::Regs if matches!(attach, Attach::Perf(_)) => Err(unavailable(
                     name,
                     "uprobe, kprobe, usdt, kfunc and raw tracepoint probes",
@@ -303,6 +306,75 @@ impl Checker<'_> {
             )),
         }
     }
+}
+
+/// `argN` of a usdt probe, from the note's argument specs.
+fn usdt_arg(attach: &Attach, n: u32, name: &str, span: Span) -> Result<ir::Expr, Diagnostic> {
+    let Attach::Uprobe(u) = attach else {
+        return Err(
+            Diagnostic::error("not a usdt probe", span).with_code(codes::CONTEXT_UNAVAILABLE)
+        );
+    };
+    let Some(arg) = u.usdt_args.get(n as usize) else {
+        return Err(Diagnostic::error(
+            format!(
+                "{name}: usdt probe {} has {} arguments",
+                u.func,
+                u.usdt_args.len()
+            ),
+            span,
+        )
+        .with_code(codes::OUT_OF_RANGE));
+    };
+    let int_type = |size: u8, signed: bool| Type::Int { size, signed };
+    Ok(match arg {
+        UsdtArg::Const(v) => ir::Expr {
+            kind: K::Int(*v),
+            ty: Type::I64,
+            span,
+        },
+        UsdtArg::Reg {
+            offset,
+            size,
+            signed,
+        } => {
+            let w = word(*offset, span);
+            if *size == 8 {
+                ir::Expr {
+                    ty: int_type(8, *signed),
+                    ..w
+                }
+            } else {
+                ir::Expr {
+                    kind: K::Cast { expr: Box::new(w) },
+                    ty: int_type(*size, *signed),
+                    span,
+                }
+            }
+        }
+        UsdtArg::Mem {
+            base,
+            disp,
+            size,
+            signed,
+        } => ir::Expr {
+            kind: K::Context(ContextValue::UserMem {
+                base: *base,
+                disp: *disp,
+                size: *size,
+                signed: *signed,
+            }),
+            ty: int_type(*size, *signed),
+            span,
+        },
+        UsdtArg::Unsupported(spec) => {
+            return Err(Diagnostic::error(
+                format!("{name}: kestrel cannot read usdt argument '{spec}'"),
+                span,
+            )
+            .with_code(codes::NOT_SUPPORTED))
+        }
+    })
 }
 
 /// `(cs & 3) == 3`: the probe interrupted user-space code.

@@ -14,6 +14,7 @@ mod lints;
 mod probes;
 mod probes_kernel;
 mod probes_perf;
+mod probes_usdt;
 mod probes_user;
 mod stacks;
 mod stmt;

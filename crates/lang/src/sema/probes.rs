@@ -15,7 +15,7 @@ pub(crate) struct Resolved {
 }
 
 /// Providers kestrel knows by name but cannot attach yet, with the reason shown to the user.
-const NOT_YET: &[(&str, &str)] = &[("usdt", "usdt probes are not supported by kestrel yet")];
+const NOT_YET: &[(&str, &str)] = &[];
 
 /// Every probe type, for "did you mean" hints.
 const KNOWN: &[&str] = &[
@@ -78,6 +78,7 @@ pub(crate) fn resolve(
         "uprobe" | "uretprobe" => {
             super::probes_user::resolve_uprobe(spec, canonical, &parts, kernel, pid)
         }
+        "usdt" => super::probes_usdt::resolve_usdt(spec, &parts, kernel, pid),
         "profile" => super::probes_perf::resolve_profile(spec, &parts),
         "software" | "hardware" => super::probes_perf::resolve_counter(spec, canonical, &parts),
         "rawtracepoint" => super::probes_kernel::resolve_raw(spec, &parts, kernel),

@@ -34,7 +34,13 @@ pub(crate) fn resolve_raw(
         Diagnostic::error(format!("cannot resolve '{}': {e}", spec.raw), spec.span)
             .with_code(codes::CANNOT_ATTACH)
     })?;
-    let mut names: Vec<String> = ids.into_iter().map(|id| id.name).collect();
+    // The syscalls:* events are made by ftrace from the sys_enter/sys_exit tracepoints and
+    // are not raw tracepoints themselves.
+    let mut names: Vec<String> = ids
+        .into_iter()
+        .filter(|id| id.category != "syscalls")
+        .map(|id| id.name)
+        .collect();
     names.sort();
     names.dedup();
     if names.is_empty() {

@@ -51,6 +51,7 @@ pub(crate) fn resolve_uprobe(
             ret,
             pid,
             semaphore: None,
+            usdt_args: Vec::new(),
         }),
         format: None,
     };

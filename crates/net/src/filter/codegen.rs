@@ -250,7 +250,23 @@ impl<'a> Gen<'a> {
                             // Classic BPF rejects the packet on a zero divisor.
                             self.a.jmp32_imm(JmpOp::Jeq, r2, 0, self.reject);
                         }
-                        self.a.push(Insn::alu32_reg(alu(*op), r, r2));
+                        if matches!(op, ArOp::Shl | ArOp::Shr) {
+                            // libpcap's interpreter shifts by 32 or more to 0 (eBPF would
+                            // take the count modulo 32).
+                            let big = self.a.label();
+                            let done = self.a.label();
+                            self.note_jump(big);
+                            self.a.jmp32_imm(JmpOp::Jgt, r2, 31, big);
+                            self.a.push(Insn::alu32_reg(alu(*op), r, r2));
+                            self.note_jump(done);
+                            self.a.ja(done);
+                            self.reachable = false;
+                            self.bind(big);
+                            self.a.push(Insn::alu32_imm(AluOp::Mov, r, 0));
+                            self.bind(done);
+                        } else {
+                            self.a.push(Insn::alu32_reg(alu(*op), r, r2));
+                        }
                     }
                 }
             }

@@ -440,8 +440,10 @@ impl Parser {
                 }
                 self.pos += 1;
                 let e = match q {
-                    // `host a and (b or c)`: a group of bare values.
-                    Some(quals) if self.bare_value_ahead() => self.pid(quals)?,
+                    // `host a and (b or c)`: a group of bare values (not `(6 = len)`).
+                    Some(quals) if self.bare_value_ahead() && !self.relation_ahead() => {
+                        self.pid(quals)?
+                    }
                     // A group's first term must be a full primitive (libpcap's grammar).
                     _ => self.expr(None)?.0,
                 };
@@ -486,6 +488,14 @@ impl Parser {
                 _ => return false,
             }
         }
+    }
+
+    /// Whether a comparison starts here (tried and rewound).
+    fn relation_ahead(&mut self) -> bool {
+        let save = self.pos;
+        let found = matches!(self.try_relation(), Ok(Some(_)));
+        self.pos = save;
+        found
     }
 
     /// A parenthesized group that starts with a bare value may hold only bare values joined by

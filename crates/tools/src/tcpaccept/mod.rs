@@ -44,7 +44,7 @@ impl Tool for Tcpaccept {
     }
     fn script(&self, opts: &Options) -> Result<String, ToolError> {
         let sk = "$sk->__sk_common";
-        let mut extra = vec!["args->ret >= 0".to_string()];
+        let extra = ["args->ret >= 0".to_string()];
         let mut inner = Vec::new();
         if let Some(p) = opts.num("port")? {
             inner.push(format!("{sk}.skc_num == {p}"));
@@ -73,15 +73,10 @@ impl Tool for Tcpaccept {
             words("skc_v6_rcv_saddr"),
             cond = inner.join(" && ")
         );
-        extra.truncate(1);
         let pred = filter(opts, &extra)?;
-        // One block per probe: the same body shared by a two-probe block failed to print
-        // here (kestrel issue to follow up), separate blocks work.
-        let probes = ["accept4", "accept"]
-            .iter()
-            .map(|p| format!("tracepoint:syscalls:sys_exit_{p} / {pred} / {{\n{body}\n}}"))
-            .collect::<Vec<_>>()
-            .join("\n\n");
+        let probes = format!(
+            "tracepoint:syscalls:sys_exit_accept4, tracepoint:syscalls:sys_exit_accept / {pred} / {{\n{body}\n}}"
+        );
         fill(include_str!("tcpaccept.bt"), &[("probes", probes)])
     }
     fn columns(&self, _opts: &Options) -> Vec<Column> {
