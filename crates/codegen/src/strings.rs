@@ -143,7 +143,10 @@ impl ProbeCompiler<'_> {
                     // Slots follow the tuple's declared element types, which may be wider than
                     // the element's own (sema widens strings).
                     let slot = crate::layout::slot_size(declared.get(i).copied().unwrap_or(el.ty));
-                    if el.ty.is_int() {
+                    // Register values (integers, and uid/errno/ksym-like values printed
+                    // specially) are stored as 8 bytes; buffers are copied. Same rule as map
+                    // values: `is_int` alone missed e.g. `username` (a fuzz finding).
+                    if !el.ty.is_buffer() {
                         let r = self.int(el)?;
                         self.e
                             .emit(Insn::stx(Size::DW, d.base, d.off + at as i16, r));
