@@ -172,7 +172,7 @@ impl ProbeCompiler<'_> {
                 self.zero_at(d.base, d.off, d.cap);
                 let (default_family, bytes) = match source {
                     NtopSource::Int(_) => (2, 4),
-                    NtopSource::TracepointBytes { len, .. } => {
+                    NtopSource::TracepointBytes { len, .. } | NtopSource::KernelBytes { len, .. } => {
                         (if *len == 16 { 10 } else { 2 }, *len)
                     }
                 };
@@ -195,6 +195,14 @@ impl ProbeCompiler<'_> {
                     }
                     NtopSource::TracepointBytes { offset, .. } => {
                         self.copy_mem(d.base, d.off + 8, CTX, *offset as i16, bytes.min(16));
+                    }
+                    NtopSource::KernelBytes { addr, .. } => {
+                        let p = self.int(addr)?;
+                        self.ptr_to(Reg::R1, d.base, d.off + 8);
+                        self.e.emit(Insn::mov64_imm(Reg::R2, bytes.min(16) as i32));
+                        self.e.emit(Insn::mov64_reg(Reg::R3, p));
+                        self.pool.release(p);
+                        self.e.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
                     }
                 }
             }

@@ -102,3 +102,30 @@ impl Diagnostic {
         self
     }
 }
+
+/// `word` with its indefinite article for diagnostics: "an int64", "a uint32", "a string".
+///
+/// Decided by sound, which for kestrel's type names is the first letter: a, e, i and o are
+/// vowel sounds, while the `u` names (uint, ustack, usym, username) start with "you".
+pub fn with_article(word: impl std::fmt::Display) -> String {
+    let word = word.to_string();
+    let vowel = word
+        .chars()
+        .next()
+        .is_some_and(|c| matches!(c.to_ascii_lowercase(), 'a' | 'e' | 'i' | 'o'));
+    format!("{} {word}", if vowel { "an" } else { "a" })
+}
+
+#[cfg(test)]
+mod article_tests {
+    use super::with_article;
+
+    #[test]
+    fn an_before_vowel_sounds() {
+        assert_eq!(with_article("int64"), "an int64");
+        assert_eq!(with_article("inet address"), "an inet address");
+        assert_eq!(with_article("uint32"), "a uint32");
+        assert_eq!(with_article("string"), "a string");
+        assert_eq!(with_article("ustack"), "a ustack");
+    }
+}

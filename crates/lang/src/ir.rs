@@ -635,4 +635,11 @@ pub enum NtopSource {
         /// 4 for IPv4, 16 for IPv6.
         len: u32,
     },
+    /// `len` (4 or 16) bytes of kernel memory at `addr` (a BTF `u8[16]`, `u32[4]`, ...).
+    KernelBytes {
+        /// The address of the first byte.
+        addr: Box<Expr>,
+        /// 4 for IPv4, 16 for IPv6.
+        len: u32,
+    },
 }

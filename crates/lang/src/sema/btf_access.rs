@@ -2,6 +2,7 @@
 //! (`->`, `.`), dereference and indexing, each lowered to bounded `probe_read_kernel` reads.
 
 use crate::diag::codes;
+use crate::diag::with_article;
 use kestrel_kernel::btf::{Btf, BtfKind, BtfType, TypeId};
 
 use crate::ast;
@@ -232,7 +233,7 @@ impl Checker<'_> {
                 ))
             }
             (other, _) => return Err(self.error(
-                Diagnostic::error(format!("a {other} has no members"), base.span).with_code(codes::INVALID_ACCESS).with_hint(
+                Diagnostic::error(format!("{} has no members", with_article(other)), base.span).with_code(codes::INVALID_ACCESS).with_hint(
                     "cast it to a struct pointer first, e.g. ((struct task_struct *)curtask)->pid",
                 ),
             )),
@@ -297,7 +298,7 @@ impl Checker<'_> {
     pub(super) fn deref(&mut self, ptr: ir::Expr, span: Span) -> Checked<ir::Expr> {
         let Type::Ptr { target } = ptr.ty else {
             return Err(self.error(
-                Diagnostic::error(format!("cannot dereference a {}", ptr.ty), ptr.span)
+                Diagnostic::error(format!("cannot dereference {}", with_article(ptr.ty)), ptr.span)
                     .with_code(codes::INVALID_ACCESS)
                     .with_hint("cast it to a pointer type first"),
             ));
@@ -314,7 +315,7 @@ impl Checker<'_> {
     ) -> Checked<ir::Expr> {
         let Type::Ptr { target } = ptr.ty else {
             return Err(self.error(
-                Diagnostic::error(format!("cannot index a {}", ptr.ty), ptr.span)
+                Diagnostic::error(format!("cannot index {}", with_article(ptr.ty)), ptr.span)
                     .with_code(codes::INVALID_ACCESS),
             ));
         };
@@ -377,11 +378,15 @@ impl Checker<'_> {
                 },
                 span,
             },
-            Shape::Array { elem } => ir::Expr {
-                ty: Type::Ptr { target: elem },
-                span,
-                ..addr
-            },
+            Shape::Array { elem } => {
+                let bytes = self.with_btf(span, |btf| Ok(btf.size_of(type_id).unwrap_or(0)))?;
+                self.last_array = Some((span, bytes));
+                ir::Expr {
+                    ty: Type::Ptr { target: elem },
+                    span,
+                    ..addr
+                }
+            }
             Shape::Other(what) => {
                 return Err(self.error(
                     Diagnostic::error(format!("kestrel cannot read a value of type {what}"), span)

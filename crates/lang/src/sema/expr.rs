@@ -3,6 +3,7 @@
 
 use crate::ast::{self, ExprKind as A};
 use crate::diag::codes;
+use crate::diag::with_article;
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::ir::{self, Attach, Builtin, ExprKind as K, MapValue};
 use crate::span::Span;
@@ -125,8 +126,8 @@ impl Checker<'_> {
                     return Err(self.error(
                         Diagnostic::error("the branches of ?: have different types", span)
                             .with_code(codes::TYPE_MISMATCH)
-                            .with_secondary(t.span, format!("this is a {}", t.ty))
-                            .with_secondary(o.span, format!("this is a {}", o.ty)),
+                            .with_secondary(t.span, format!("this is {}", with_article(t.ty)))
+                            .with_secondary(o.span, format!("this is {}", with_article(o.ty))),
                     ));
                 }
                 let ty = if t.ty.is_int() {
@@ -241,6 +242,18 @@ impl Checker<'_> {
         }
         if let Some(checked) = self.stack_builtin(name, span, scope) {
             return checked;
+        }
+        // bpftrace's tools #define these for ntop(AF_INET6, ...); kestrel has no preprocessor.
+        if let Some(family) = match name {
+            "AF_INET" => Some(2),
+            "AF_INET6" => Some(10),
+            _ => None,
+        } {
+            return Ok(ir::Expr {
+                kind: K::Int(family),
+                ty: Type::I64,
+                span,
+            });
         }
         if let Some((_, b, ty)) = BUILTINS.iter().find(|(n, _, _)| *n == name) {
             let ty = if *b == Builtin::CurTask {
@@ -462,10 +475,10 @@ impl Checker<'_> {
                     span,
                 }),
                 B::Eq | B::Ne => Err(self.error(
-                    Diagnostic::error(format!("cannot compare a {} with a {}", l.ty, r.ty), span)
+                    Diagnostic::error(format!("cannot compare {} with {}", with_article(l.ty), with_article(r.ty)), span)
                         .with_code(codes::TYPE_MISMATCH)
-                        .with_secondary(l.span, format!("this is a {}", l.ty))
-                        .with_secondary(r.span, format!("this is a {}", r.ty)),
+                        .with_secondary(l.span, format!("this is {}", with_article(l.ty)))
+                        .with_secondary(r.span, format!("this is {}", with_article(r.ty))),
                 )),
                 _ => Err(self.error(
                     Diagnostic::error("strings support only == and !=", span)
@@ -710,7 +723,43 @@ impl Checker<'_> {
                         }
                     }
                 }
+                self.last_array = None;
                 let v = self.expr(addr, scope)?;
+                // A BTF byte array (u8[16]) reads as a string, other arrays (u32[4]) decay to
+                // a pointer: either way ntop() copies the address bytes from kernel memory.
+                let array = match (&v.kind, v.ty) {
+                    (K::KernelStr { addr, len }, _) => Some(((**addr).clone(), *len)),
+                    (_, Type::Ptr { .. }) => match self.last_array {
+                        Some((s, len)) if s == v.span => Some((v.clone(), len)),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if let Some((addr_expr, len)) = array {
+                    if len != 4 && len != 16 {
+                        return Err(self.error(
+                            Diagnostic::error(
+                                format!("ntop() needs 4 or 16 address bytes; this array has {len}"),
+                                v.span,
+                            )
+                            .with_code(codes::BAD_ARGUMENTS),
+                        ));
+                    }
+                    return Ok(ir::Expr {
+                        kind: K::Ntop {
+                            family,
+                            source: ir::NtopSource::KernelBytes {
+                                addr: Box::new(ir::Expr {
+                                    ty: Type::U64,
+                                    ..addr_expr
+                                }),
+                                len,
+                            },
+                        },
+                        ty: Type::Inet,
+                        span,
+                    });
+                }
                 let v = self.expect_int(v, "an IPv4 address")?;
                 Ok(ir::Expr {
                     kind: K::Ntop {
@@ -1179,7 +1228,7 @@ impl Checker<'_> {
             match v.ty {
                 Type::Void | Type::Record { .. } => {
                     return Err(self.error(
-                        Diagnostic::error(format!("a {} cannot be part of a tuple", v.ty), e.span)
+                        Diagnostic::error(format!("{} cannot be part of a tuple", with_article(v.ty)), e.span)
                             .with_code(codes::TYPE_MISMATCH),
                     ))
                 }
@@ -1223,7 +1272,7 @@ impl Checker<'_> {
     ) -> Checked<ir::Expr> {
         let Type::Tuple { id, .. } = base.ty else {
             return Err(self.error(
-                Diagnostic::error(format!("a {} has no numbered elements", base.ty), base.span)
+                Diagnostic::error(format!("{} has no numbered elements", with_article(base.ty)), base.span)
                     .with_code(codes::INVALID_ACCESS),
             ));
         };

@@ -20,6 +20,7 @@ mod stacks;
 mod stmt;
 
 use crate::diag::codes;
+use crate::diag::with_article;
 use std::collections::HashMap;
 
 use kestrel_kernel::{KernelFacts, TracepointFormat};
@@ -166,6 +167,9 @@ pub(crate) struct Checker<'k> {
     actions: Vec<crate::actions::ActionDecl>,
     /// `strftime()` formats.
     strftimes: Vec<String>,
+    /// Span and byte size of the last BTF array that decayed to a pointer, so `ntop()` can
+    /// tell a `u32[4]` IPv6 address from a plain pointer.
+    last_array: Option<(Span, u32)>,
 }
 
 /// State of the probe being checked.
@@ -222,6 +226,7 @@ impl<'k> Checker<'k> {
             options,
             actions: Vec::new(),
             strftimes: Vec::new(),
+            last_array: None,
         }
     }
 
@@ -496,7 +501,7 @@ impl<'k> Checker<'k> {
             Err(self.error(
                 Diagnostic::error(format!("{what} must be an integer, found {}", e.ty), e.span)
                     .with_code(codes::TYPE_MISMATCH)
-                    .with_label(format!("this is a {}", e.ty)),
+                    .with_label(format!("this is {}", with_article(e.ty))),
             ))
         }
     }

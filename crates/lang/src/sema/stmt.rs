@@ -2,6 +2,7 @@
 
 use crate::ast::{self, AssignOp, ExprKind as A, StmtKind as S};
 use crate::diag::codes;
+use crate::diag::with_article;
 use crate::diag::Diagnostic;
 use crate::ir::{self, MapValue, StmtKind};
 use crate::span::Span;
@@ -401,10 +402,10 @@ impl Checker<'_> {
                     let mut d =
                         Diagnostic::error(format!("type mismatch for ${}", var.name), value.span)
                             .with_code(codes::TYPE_MISMATCH)
-                            .with_label(format!("this is a {}", rhs.ty))
-                            .with_note(format!("${} already holds a {declared}", var.name));
+                            .with_label(format!("this is {}", with_article(rhs.ty)))
+                            .with_note(format!("${} already holds {}", var.name, with_article(declared)));
                     if let Some(first) = scope.var_first.get(&var.name) {
-                        d = d.with_secondary(*first, format!("first assigned a {declared} here"));
+                        d = d.with_secondary(*first, format!("first assigned {} here", with_article(declared)));
                     }
                     return Err(self.error(d));
                 }

@@ -1,6 +1,7 @@
 //! Decoding map keys and values from raw bytes, folding per-CPU copies, and sorting entries
 //! the way bpftrace does.
 
+use super::symbols::Place;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -243,7 +244,7 @@ pub(crate) fn fold_value(kind: &ValueKind, values: &[Vec<u8>]) -> Option<Folded>
             | ScalarType::Ksym
             | ScalarType::Usym
             | ScalarType::Timestamp { .. }),
-        ) => Some(Folded::Str(format_scalar(ty, values.first()?).into_bytes())),
+        ) => Some(Folded::Str(format_value(ty, values.first()?).into_bytes())),
         ValueKind::Scalar(ScalarType::Str { len }) => {
             let first = values.first()?;
             let raw = first.get(..usize::try_from(*len).ok()?)?;
@@ -437,8 +438,18 @@ pub(crate) fn format_inet(bytes: &[u8]) -> String {
 }
 
 /// Any wire value as text: numbers, strings (cut at the NUL), addresses, and tuples as
-/// `(a, b, ...)` the way bpftrace prints them.
+/// `(a, b, ...)` the way bpftrace prints them; stack frames indented as in a map key.
 pub(crate) fn format_scalar(ty: &ScalarType, bytes: &[u8]) -> String {
+    format_scalar_at(ty, bytes, Place::Map)
+}
+
+/// A map value as text: like [`format_scalar`], but stack frames (also inside tuples) are
+/// indented by 8 spaces, as bpftrace prints stacks held in map values.
+pub(crate) fn format_value(ty: &ScalarType, bytes: &[u8]) -> String {
+    format_scalar_at(ty, bytes, Place::Printf)
+}
+
+fn format_scalar_at(ty: &ScalarType, bytes: &[u8], place: Place) -> String {
     match ty {
         ScalarType::Int { size, signed } => {
             let arg = IntArg {
@@ -491,7 +502,7 @@ pub(crate) fn format_scalar(ty: &ScalarType, bytes: &[u8]) -> String {
             let parts: Vec<String> = fields
                 .iter()
                 .map(|f| match field_bytes(bytes, f) {
-                    Some(b) => format_scalar(&f.ty, b),
+                    Some(b) => format_scalar_at(&f.ty, b, place),
                     None => "?".to_string(),
                 })
                 .collect();
@@ -500,7 +511,7 @@ pub(crate) fn format_scalar(ty: &ScalarType, bytes: &[u8]) -> String {
         ScalarType::KStack { .. }
         | ScalarType::UStack { .. }
         | ScalarType::Ksym
-        | ScalarType::Usym => super::symbols::render(ty, bytes, super::symbols::Place::Map),
+        | ScalarType::Usym => super::symbols::render(ty, bytes, place),
         ScalarType::Timestamp { id } => {
             super::timefmt::render_timestamp(*id, read_uint(bytes.get(..8).unwrap_or(bytes)))
         }
