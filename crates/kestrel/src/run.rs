@@ -25,6 +25,13 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
         crate::diagnostics::fatal(&why);
         return Ok(ExitCode::from(1));
     }
+    if let Some(pid) = cli.pid {
+        // Checked up front: otherwise the first uprobe's perf_event_open fails with ESRCH.
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            crate::diagnostics::fatal(&format!("-p {pid}: no such process"));
+            return Ok(ExitCode::from(1));
+        }
+    }
     let kernel = crate::compile::kernel_facts(false, cli.verbose)?;
     let Some(compiled) =
         crate::compile::compile(name, source, kernel.as_ref(), &cli.lang_options())?
