@@ -172,7 +172,8 @@ impl ProbeCompiler<'_> {
                 self.zero_at(d.base, d.off, d.cap);
                 let (default_family, bytes) = match source {
                     NtopSource::Int(_) => (2, 4),
-                    NtopSource::TracepointBytes { len, .. } | NtopSource::KernelBytes { len, .. } => {
+                    NtopSource::TracepointBytes { len, .. }
+                    | NtopSource::KernelBytes { len, .. } => {
                         (if *len == 16 { 10 } else { 2 }, *len)
                     }
                 };

@@ -298,9 +298,12 @@ impl Checker<'_> {
     pub(super) fn deref(&mut self, ptr: ir::Expr, span: Span) -> Checked<ir::Expr> {
         let Type::Ptr { target } = ptr.ty else {
             return Err(self.error(
-                Diagnostic::error(format!("cannot dereference {}", with_article(ptr.ty)), ptr.span)
-                    .with_code(codes::INVALID_ACCESS)
-                    .with_hint("cast it to a pointer type first"),
+                Diagnostic::error(
+                    format!("cannot dereference {}", with_article(ptr.ty)),
+                    ptr.span,
+                )
+                .with_code(codes::INVALID_ACCESS)
+                .with_hint("cast it to a pointer type first"),
             ));
         };
         self.typed_read(ptr, TypeId(target), span)

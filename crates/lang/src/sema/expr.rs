@@ -475,10 +475,17 @@ impl Checker<'_> {
                     span,
                 }),
                 B::Eq | B::Ne => Err(self.error(
-                    Diagnostic::error(format!("cannot compare {} with {}", with_article(l.ty), with_article(r.ty)), span)
-                        .with_code(codes::TYPE_MISMATCH)
-                        .with_secondary(l.span, format!("this is {}", with_article(l.ty)))
-                        .with_secondary(r.span, format!("this is {}", with_article(r.ty))),
+                    Diagnostic::error(
+                        format!(
+                            "cannot compare {} with {}",
+                            with_article(l.ty),
+                            with_article(r.ty)
+                        ),
+                        span,
+                    )
+                    .with_code(codes::TYPE_MISMATCH)
+                    .with_secondary(l.span, format!("this is {}", with_article(l.ty)))
+                    .with_secondary(r.span, format!("this is {}", with_article(r.ty))),
                 )),
                 _ => Err(self.error(
                     Diagnostic::error("strings support only == and !=", span)
@@ -1228,8 +1235,11 @@ impl Checker<'_> {
             match v.ty {
                 Type::Void | Type::Record { .. } => {
                     return Err(self.error(
-                        Diagnostic::error(format!("{} cannot be part of a tuple", with_article(v.ty)), e.span)
-                            .with_code(codes::TYPE_MISMATCH),
+                        Diagnostic::error(
+                            format!("{} cannot be part of a tuple", with_article(v.ty)),
+                            e.span,
+                        )
+                        .with_code(codes::TYPE_MISMATCH),
                     ))
                 }
                 _ => lowered.push(v),
@@ -1272,8 +1282,11 @@ impl Checker<'_> {
     ) -> Checked<ir::Expr> {
         let Type::Tuple { id, .. } = base.ty else {
             return Err(self.error(
-                Diagnostic::error(format!("{} has no numbered elements", with_article(base.ty)), base.span)
-                    .with_code(codes::INVALID_ACCESS),
+                Diagnostic::error(
+                    format!("{} has no numbered elements", with_article(base.ty)),
+                    base.span,
+                )
+                .with_code(codes::INVALID_ACCESS),
             ));
         };
         let types = self.tuples.get(id as usize).cloned().unwrap_or_default();

@@ -403,9 +403,16 @@ impl Checker<'_> {
                         Diagnostic::error(format!("type mismatch for ${}", var.name), value.span)
                             .with_code(codes::TYPE_MISMATCH)
                             .with_label(format!("this is {}", with_article(rhs.ty)))
-                            .with_note(format!("${} already holds {}", var.name, with_article(declared)));
+                            .with_note(format!(
+                                "${} already holds {}",
+                                var.name,
+                                with_article(declared)
+                            ));
                     if let Some(first) = scope.var_first.get(&var.name) {
-                        d = d.with_secondary(*first, format!("first assigned {} here", with_article(declared)));
+                        d = d.with_secondary(
+                            *first,
+                            format!("first assigned {} here", with_article(declared)),
+                        );
                     }
                     return Err(self.error(d));
                 }
