@@ -363,8 +363,8 @@ impl Checker<'_> {
     }
 
     fn existing_map(&mut self, map: &ast::MapRef) -> Checked<usize> {
-        match self.map_index.get(&map.name) {
-            Some(&id) => Ok(id),
+        match self.map_from_hint(&map.name) {
+            Some(id) => Ok(id),
             None => {
                 let mut d = Diagnostic::error(format!("undefined map '@{}'", map.name), map.span)
                     .with_code(codes::UNDEFINED_MAP)
@@ -415,7 +415,7 @@ impl Checker<'_> {
         _scope: &mut ProbeScope,
     ) -> Checked<ir::Expr> {
         let span = map.span;
-        if self.learning && !self.map_index.contains_key(&map.name) {
+        if self.learning && self.map_from_hint(&map.name).is_none() {
             // Type not known yet; pass 2 will know it or report it.
             return Ok(ir::Expr {
                 kind: K::Int(0),

@@ -21,7 +21,7 @@ mod stmt;
 
 use crate::diag::codes;
 use crate::diag::with_article;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use kestrel_kernel::{KernelFacts, TracepointFormat};
 
@@ -84,7 +84,8 @@ pub fn analyze_with(
     // Pass 1: learn map types; its diagnostics are discarded (pass 2 repeats them).
     let mut first = Checker::new(kernel, Vec::new(), true, options);
     first.program(program);
-    let (maps, tuples) = relearn_tuple_maps(program, kernel, options, first.maps, first.tuples);
+    let (maps, tuples) = learn_in_any_order(program, kernel, options, first);
+    let (maps, tuples) = relearn_tuple_maps(program, kernel, options, maps, tuples);
 
     let mut second = Checker::new(kernel, maps, false, options);
     // Tuple ids learned in pass 1 are already in map types; keep them stable.
@@ -106,6 +107,55 @@ pub fn analyze_with(
     } else {
         Err(second.errors)
     }
+}
+
+/// A map value's description with an article when it names a type ("an int64"), as is for
+/// tuples and aggregations ("(int64, string)", "count()").
+fn value_words(described: &str) -> String {
+    if described.ends_with(')') {
+        described.to_string()
+    } else {
+        with_article(described)
+    }
+}
+
+/// A map read before the probe that assigns it has no type yet in pass 1, so whatever is
+/// built from that read (`@n[1] = @m[2]`) gets a guessed type. Learn again with pass 1's
+/// types as hints for such reads, until nothing changes; assignments still decide every type.
+/// Map order (the print order at exit) is kept.
+fn learn_in_any_order(
+    program: &ast::Program,
+    kernel: &dyn KernelFacts,
+    options: &Options,
+    first: Checker<'_>,
+) -> (Vec<MapDecl>, Vec<Vec<Type>>) {
+    let (mut maps, mut tuples) = (first.maps, first.tuples);
+    if !first.guessed {
+        return (maps, tuples);
+    }
+    // Each round fixes one more link of a chain of maps read before their assignment.
+    for _ in 0..4 {
+        let mut again = Checker::new(kernel, Vec::new(), true, options);
+        again.tuples = tuples.clone();
+        again.hints = maps.clone();
+        again.program(program);
+        let mut relearned: Vec<MapDecl> = maps
+            .iter()
+            .filter_map(|m| again.maps.iter().find(|n| n.name == m.name).cloned())
+            .collect();
+        for m in &again.maps {
+            if !relearned.iter().any(|n| n.name == m.name) {
+                relearned.push(m.clone());
+            }
+        }
+        tuples = again.tuples;
+        let stable = relearned == maps;
+        maps = relearned;
+        if stable {
+            break;
+        }
+    }
+    (maps, tuples)
 }
 
 /// A tuple stored in a map during pass 1 may have been built from a map read before that
@@ -170,6 +220,13 @@ pub(crate) struct Checker<'k> {
     /// Span and byte size of the last BTF array that decayed to a pointer, so `ntop()` can
     /// tell a `u32[4]` IPv6 address from a plain pointer.
     last_array: Option<(Span, u32)>,
+    /// Map types from an earlier learning pass, for maps read before the probe that assigns
+    /// them (bpftrace types maps over the whole script, so probe order must not matter).
+    hints: Vec<MapDecl>,
+    /// Maps declared from `hints` by a read; their first assignment replaces the hint.
+    hinted: HashSet<usize>,
+    /// Set when a learning pass read a map whose type it did not know yet.
+    guessed: bool,
 }
 
 /// State of the probe being checked.
@@ -227,6 +284,9 @@ impl<'k> Checker<'k> {
             actions: Vec::new(),
             strftimes: Vec::new(),
             last_array: None,
+            hints: Vec::new(),
+            hinted: HashSet::new(),
+            guessed: false,
         }
     }
 
@@ -419,6 +479,17 @@ impl<'k> Checker<'k> {
         at: Span,
     ) -> Checked<usize> {
         if let Some(&id) = self.map_index.get(&map.name) {
+            if self.hinted.remove(&id) {
+                // Declared from a hint by an earlier read: the first assignment decides.
+                self.maps[id] = MapDecl {
+                    name: map.name.clone(),
+                    keys: keys.to_vec(),
+                    value,
+                    read_in_kernel: self.maps[id].read_in_kernel,
+                    span: map.span,
+                };
+                return Ok(id);
+            }
             let decl = self.maps[id].clone();
             if decl.keys.len() != keys.len()
                 || decl.keys.iter().zip(keys).any(|(a, b)| !a.compatible(*b))
@@ -444,10 +515,10 @@ impl<'k> Checker<'k> {
                 let (now, first) = (self.describe_value(value), self.describe_value(decl.value));
                 let mut d = Diagnostic::error(format!("type mismatch for @{}", map.name), at)
                     .with_code(codes::TYPE_MISMATCH)
-                    .with_label(format!("this stores {now}"))
+                    .with_label(format!("this stores {}", value_words(&now)))
                     .with_secondary(
                         decl.span,
-                        format!("@{} was first given {first} here", map.name),
+                        format!("@{} was first given {} here", map.name, value_words(&first)),
                     );
                 if now.starts_with('(') && first.starts_with('(') {
                     d = d.with_note(
@@ -481,6 +552,26 @@ impl<'k> Checker<'k> {
             self.map_index.insert(map.name.clone(), id);
             Ok(id)
         }
+    }
+
+    /// In a learning pass, declare `name` from the earlier pass's hint when this pass has not
+    /// seen it assigned yet; None when there is no hint (the caller guesses).
+    fn map_from_hint(&mut self, name: &str) -> Option<usize> {
+        if let Some(&id) = self.map_index.get(name) {
+            return Some(id);
+        }
+        if !self.learning {
+            return None;
+        }
+        let Some(decl) = self.hints.iter().find(|m| m.name == name).cloned() else {
+            self.guessed = true;
+            return None;
+        };
+        let id = self.maps.len();
+        self.maps.push(decl);
+        self.map_index.insert(name.to_string(), id);
+        self.hinted.insert(id);
+        Some(id)
     }
 
     /// A map value kind for diagnostics, with a tuple's element types spelled out.

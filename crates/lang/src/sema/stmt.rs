@@ -583,7 +583,7 @@ impl Checker<'_> {
                     .with_hint(format!("write for (${} : @{})", var.name, map.name)),
             ));
         }
-        let Some(&id) = self.map_index.get(&map.name) else {
+        let Some(id) = self.map_from_hint(&map.name) else {
             if self.learning {
                 return Ok(Vec::new());
             }
