@@ -9,7 +9,7 @@ use std::io::Write;
 use kestrel_codegen::{ActionKind, ActionSpec, MapRole, ObjectSpec, PrintfSpec, ScalarType};
 
 use crate::maps::{self, LiveMap};
-use crate::output::decode::{field_bytes, format_scalar, read_uint, string_bytes};
+use crate::output::decode::{field_bytes, format_scalar, format_value, read_uint, string_bytes};
 use crate::output::json::{json_int, json_string};
 use crate::output::{timefmt, PrintfFormatter};
 use crate::{OutputFormat, RuntimeError};
@@ -125,7 +125,7 @@ impl Actions {
                         json_value(&field.ty, bytes)
                     )
                 } else {
-                    format!("{}\n", format_scalar(&field.ty, bytes))
+                    format!("{}\n", format_value(&field.ty, bytes))
                 }
             }
             ActionKind::Time { format } => {
