@@ -259,7 +259,27 @@ impl Session {
 
     /// Detaches every probe. Idempotent; [`Session::run_end`] calls it first.
     pub fn detach(&mut self) {
-        self.links.clear();
+        let links = std::mem::take(&mut self.links);
+        if links.len() < 2 {
+            return;
+        }
+        // Closing a perf tracepoint's link waits for an RCU grace period in the kernel (60–80
+        // ms each on the project VM: 30 probes took 1.9 s to detach one by one). Dropping the
+        // links from several threads lets those waits overlap.
+        let threads = links.len().min(MAX_DETACH_THREADS);
+        let mut batches: Vec<Vec<OwnedLink>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, link) in links.into_iter().enumerate() {
+            batches[i % threads].push(link);
+        }
+        std::thread::scope(|scope| {
+            for batch in batches {
+                // If no thread can be started, the batch detaches here, one link at a time.
+                let builder = std::thread::Builder::new().name("kestrel-detach".into());
+                if let Err(e) = builder.spawn_scoped(scope, move || drop(batch)) {
+                    drop(e);
+                }
+            }
+        });
     }
 
     /// Runs the BEGIN programs once, in order, then prints the events they produced.
@@ -563,6 +583,9 @@ impl Session {
         }
     }
 }
+
+/// Most threads [`Session::detach`] uses to close links concurrently.
+const MAX_DETACH_THREADS: usize = 32;
 
 /// Sizes of one loaded program, as kestrel generated it and as the kernel kept it.
 #[derive(Clone, Debug, PartialEq, Eq)]
