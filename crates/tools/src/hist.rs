@@ -177,6 +177,15 @@ impl crate::Render for HistRender {
     }
 }
 
+/// The unit a latency histogram prints in: `msecs` with `-m/--milliseconds`, else `usecs`.
+pub fn unit_name(opts: &crate::tool::Options) -> &'static str {
+    if opts.has("milliseconds") {
+        "msecs"
+    } else {
+        "usecs"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,7 +130,7 @@ impl Tool for Biolatency {
                 ("filter", disk_filter(opts)?),
                 ("key", key.to_string()),
                 ("div", if milli { "1000000" } else { "1000" }.to_string()),
-                ("unit", if milli { "msecs" } else { "usecs" }.to_string()),
+                ("unit", crate::hist::unit_name(opts).to_string()),
             ],
         )
     }
@@ -138,11 +138,7 @@ impl Tool for Biolatency {
         Vec::new()
     }
     fn renderer(&self, opts: &Options) -> Box<dyn Render> {
-        let unit = if opts.has("milliseconds") {
-            "msecs"
-        } else {
-            "usecs"
-        };
+        let unit = crate::hist::unit_name(opts);
         if opts.has("disk") {
             Box::new(HistRender::new("@dist", unit, "disk", disk_label, opts))
         } else {

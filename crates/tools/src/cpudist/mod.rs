@@ -92,7 +92,7 @@ impl Tool for Cpudist {
                     }
                     .to_string(),
                 ),
-                ("unit", if milli { "msecs" } else { "usecs" }.to_string()),
+                ("unit", crate::hist::unit_name(opts).to_string()),
             ],
         )
     }
@@ -100,11 +100,7 @@ impl Tool for Cpudist {
         Vec::new()
     }
     fn renderer(&self, opts: &Options) -> Box<dyn Render> {
-        let unit = if opts.has("milliseconds") {
-            "msecs"
-        } else {
-            "usecs"
-        };
+        let unit = crate::hist::unit_name(opts);
         Box::new(HistRender::new("@dist", unit, "thread", pid_label, opts))
     }
 }

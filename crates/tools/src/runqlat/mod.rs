@@ -70,7 +70,7 @@ impl Tool for Runqlat {
                     .to_string(),
                 ),
                 ("div", if milli { "1000000" } else { "1000" }.to_string()),
-                ("unit", if milli { "msecs" } else { "usecs" }.to_string()),
+                ("unit", crate::hist::unit_name(opts).to_string()),
             ],
         )
     }
@@ -78,11 +78,7 @@ impl Tool for Runqlat {
         Vec::new()
     }
     fn renderer(&self, opts: &Options) -> Box<dyn Render> {
-        let unit = if opts.has("milliseconds") {
-            "msecs"
-        } else {
-            "usecs"
-        };
+        let unit = crate::hist::unit_name(opts);
         Box::new(HistRender::new("@dist", unit, "thread", pid_label, opts))
     }
 }

@@ -115,7 +115,7 @@ impl Tool for Syslatency {
                     if opts.has("pids") { "[pid, comm]" } else { "" }.to_string(),
                 ),
                 ("div", if milli { "1000000" } else { "1000" }.to_string()),
-                ("unit", if milli { "msecs" } else { "usecs" }.to_string()),
+                ("unit", crate::hist::unit_name(opts).to_string()),
             ],
         )
     }
@@ -123,11 +123,7 @@ impl Tool for Syslatency {
         Vec::new()
     }
     fn renderer(&self, opts: &Options) -> Box<dyn Render> {
-        let unit = if opts.has("milliseconds") {
-            "msecs"
-        } else {
-            "usecs"
-        };
+        let unit = crate::hist::unit_name(opts);
         Box::new(HistRender::new("@dist", unit, "process", pid_label, opts))
     }
 }

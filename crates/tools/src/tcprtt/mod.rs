@@ -112,7 +112,7 @@ impl Tool for Tcprtt {
                 ("filter", filter.join(" && ")),
                 ("key", key),
                 ("div", if milli { "1000" } else { "1" }.to_string()),
-                ("unit", if milli { "msecs" } else { "usecs" }.to_string()),
+                ("unit", crate::hist::unit_name(opts).to_string()),
             ],
         )
     }
@@ -120,11 +120,7 @@ impl Tool for Tcprtt {
         Vec::new()
     }
     fn renderer(&self, opts: &Options) -> Box<dyn Render> {
-        let unit = if opts.has("milliseconds") {
-            "msecs"
-        } else {
-            "usecs"
-        };
+        let unit = crate::hist::unit_name(opts);
         Box::new(HistRender::new("@dist", unit, "addr", addr_label, opts))
     }
 }
