@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{kernel_available, kestrel, TempDir};
+use common::{kernel_available, kestrel, Lines, TempDir};
 
 /// Every tool `kestrel tools` lists.
 const TOOLS: [&str; 27] = [
@@ -46,10 +46,8 @@ const TOOLS: [&str; 27] = [
 /// A running `kestrel tool ...` whose stdout lines are collected in the background.
 struct ToolRun {
     child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    errors: mpsc::Receiver<String>,
-    err_seen: Vec<String>,
+    out: Lines,
+    err: Lines,
 }
 
 impl ToolRun {
@@ -67,45 +65,19 @@ impl ToolRun {
             .expect("spawn kestrel");
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (etx, erx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if etx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         let mut run = ToolRun {
             child,
-            lines: rx,
-            seen: Vec::new(),
-            errors: erx,
-            err_seen: Vec::new(),
+            out: Lines::spawn(stdout),
+            err: Lines::spawn(stderr),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut tracing = false;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match run.errors.recv_timeout(left) {
-                Ok(line) => {
-                    tracing = line.starts_with("Tracing");
-                    run.err_seen.push(line);
-                    if tracing {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
+        let tracing = run
+            .err
+            .wait_for(|l| l.starts_with("Tracing"), Duration::from_secs(30));
         if !tracing
-            || (!ready.is_empty() && !run.wait_for(|l| l.contains(ready), Duration::from_secs(10)))
+            || (!ready.is_empty()
+                && !run
+                    .out
+                    .wait_for(|l| l.contains(ready), Duration::from_secs(10)))
         {
             let (out, err) = run.stop();
             panic!("kestrel tool {args:?} did not start: stdout={out:?} stderr={err}");
@@ -115,31 +87,11 @@ impl ToolRun {
 
     /// Wait until a line satisfying `pred` arrives; returns it.
     fn find(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Option<String> {
-        if self.wait_for(&pred, timeout) {
-            self.seen.iter().find(|l| pred(l)).cloned()
+        if self.out.wait_for(&pred, timeout) {
+            self.out.seen.iter().find(|l| pred(l)).cloned()
         } else {
             None
         }
-    }
-
-    fn wait_for(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> bool {
-        if self.seen.iter().any(|l| pred(l)) {
-            return true;
-        }
-        let deadline = Instant::now() + timeout;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let hit = pred(&line);
-                    self.seen.push(line);
-                    if hit {
-                        return true;
-                    }
-                }
-                Err(_) => return false,
-            }
-        }
-        false
     }
 
     /// Ctrl-C (SIGINT to our kestrel, by PID), then collect everything it printed.
@@ -159,15 +111,11 @@ impl ToolRun {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
-            self.seen.push(line);
-        }
-        while let Ok(line) = self.errors.recv_timeout(Duration::from_millis(200)) {
-            self.err_seen.push(line);
-        }
-        let err = self.err_seen.join("\n");
+        self.out.drain(Duration::from_millis(500));
+        self.err.drain(Duration::from_millis(200));
+        let err = self.err.seen.join("\n");
         let _ = self.child.wait();
-        (std::mem::take(&mut self.seen), err)
+        (std::mem::take(&mut self.out.seen), err)
     }
 }
 
@@ -286,7 +234,7 @@ fn execsnoop_shows_argv_return_code_and_failures() {
     let _ = Command::new(&missing).arg("x").status();
     let line = run
         .find(|l| l.starts_with("kx_exec_ok "), Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("no execsnoop line for our exec: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no execsnoop line for our exec: {:?}", run.out.seen));
     let c = cols(&line);
     assert_eq!(c[1], pid, "{line}");
     assert_eq!(
@@ -313,7 +261,7 @@ fn execsnoop_shows_argv_return_code_and_failures() {
     let _ = Command::new(&missing).arg("y").status();
     let line = run
         .find(|l| l.contains("kx_exec_missing"), Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("-x: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("-x: {:?}", run.out.seen));
     let v: serde_json::Value = serde_json::from_str(&line).expect("json");
     assert_eq!(v["ret"], -2);
     assert_eq!(v["args"], format!("{} y", missing.display()));
@@ -354,10 +302,10 @@ fn opensnoop_reports_fd_errno_flags_and_filters_by_pid() {
     let _ = child.wait();
     let ok = run
         .find(|l| l.ends_with("present-file"), Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("no open of present-file: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no open of present-file: {:?}", run.out.seen));
     let bad = run
         .find(|l| l.ends_with("absent-file"), Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("no open of absent-file: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no open of absent-file: {:?}", run.out.seen));
     let (lines, _) = run.stop();
     let c = cols(&ok);
     assert_eq!(c[0], pid);
@@ -395,7 +343,7 @@ fn exitsnoop_shows_exit_codes_signals_and_age() {
             |l| cols(l).get(1) == Some(&cpid.as_str()),
             Duration::from_secs(10),
         )
-        .unwrap_or_else(|| panic!("no exit of sh: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no exit of sh: {:?}", run.out.seen));
     assert!(line.ends_with("code 7"), "{line}");
     let age: f64 = cols(&line)[4].parse().expect("age");
     assert!((0.2..5.0).contains(&age), "age {age}: {line}");
@@ -404,7 +352,7 @@ fn exitsnoop_shows_exit_codes_signals_and_age() {
             |l| cols(l).get(1) == Some(&kpid.as_str()),
             Duration::from_secs(10),
         )
-        .unwrap_or_else(|| panic!("no exit of sleep: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no exit of sleep: {:?}", run.out.seen));
     assert!(line.ends_with("signal 9 (SIGKILL)"), "{line}");
     assert_eq!(cols(&line)[2], std::process::id().to_string(), "{line}");
     run.stop();
@@ -477,7 +425,7 @@ fn killsnoop_and_sigsnoop_see_our_signal() {
                 |l| cols(l).get(4) == Some(&tpid.as_str()),
                 Duration::from_secs(10),
             )
-            .unwrap_or_else(|| panic!("{tool}: no signal to {tpid}: {:?}", run.seen));
+            .unwrap_or_else(|| panic!("{tool}: no signal to {tpid}: {:?}", run.out.seen));
         let c = cols(&line);
         assert_eq!(
             (c[1], c[2], c[3], c[5]),
@@ -515,13 +463,13 @@ fn bindsnoop_shows_ipv4_and_ipv6_binds() {
             |l| cols(l).get(4) == Some(&p4.as_str()),
             Duration::from_secs(10),
         )
-        .unwrap_or_else(|| panic!("no IPv4 bind: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no IPv4 bind: {:?}", run.out.seen));
     let v6 = run
         .find(
             |l| cols(l).get(4) == Some(&p6.as_str()),
             Duration::from_secs(10),
         )
-        .unwrap_or_else(|| panic!("no IPv6 bind: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no IPv6 bind: {:?}", run.out.seen));
     run.stop();
     assert_eq!(
         &cols(&v4)[1..],
@@ -558,14 +506,14 @@ fn mountsnoop_shows_mount_and_umount_calls() {
             |l| l.contains(&format!("mount(\"kxtmpfs\", \"{target}\", \"tmpfs\"")),
             Duration::from_secs(10),
         )
-        .unwrap_or_else(|| panic!("no mount: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no mount: {:?}", run.out.seen));
     assert!(mount.ends_with("\"size=1m\") = 0"), "{mount}");
     let umount = run
         .find(
             |l| l.contains(&format!("umount(\"{target}\"")),
             Duration::from_secs(10),
         )
-        .unwrap_or_else(|| panic!("no umount: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no umount: {:?}", run.out.seen));
     assert!(umount.ends_with(" = 0"), "{umount}");
     run.stop();
 }
@@ -781,9 +729,9 @@ fn biolatency_per_disk_and_biosnoop_see_direct_writes_to_a_loop_device() {
     let name = disk.name().to_string();
     let ours = |l: &str| cols(l).get(2) == Some(&pid.as_str());
     assert!(
-        run.wait_for(|l| ours(l), Duration::from_secs(10)),
+        run.out.wait_for(|l| ours(l), Duration::from_secs(10)),
         "{:?}",
-        run.seen
+        run.out.seen
     );
     std::thread::sleep(Duration::from_millis(500));
     let (lines, _) = run.stop();
@@ -858,7 +806,7 @@ fn tcp_tools_see_a_loopback_session_in_ipv4_and_ipv6() {
         let ours = |l: &str| cols(l).first() == Some(&pid.as_str()) && cols(l).get(2) == Some(&ip);
         let l = connect
             .find(ours, wait)
-            .unwrap_or_else(|| panic!("tcpconnect {ip}: {:?}", connect.seen));
+            .unwrap_or_else(|| panic!("tcpconnect {ip}: {:?}", connect.out.seen));
         assert_eq!(
             &cols(&l)[1..],
             ["python3", ip, addr, addr, p.as_str()],
@@ -866,12 +814,12 @@ fn tcp_tools_see_a_loopback_session_in_ipv4_and_ipv6() {
         );
         let l = accept
             .find(ours, wait)
-            .unwrap_or_else(|| panic!("tcpaccept {ip}: {:?}", accept.seen));
+            .unwrap_or_else(|| panic!("tcpaccept {ip}: {:?}", accept.out.seen));
         let c = cols(&l);
         assert_eq!((c[3], c[5], c[6]), (addr, addr, p.as_str()), "{l}");
         let l = connlat
             .find(|l| ours(l) && cols(l).get(5) == Some(&p.as_str()), wait)
-            .unwrap_or_else(|| panic!("tcpconnlat {ip}: {:?}", connlat.seen));
+            .unwrap_or_else(|| panic!("tcpconnlat {ip}: {:?}", connlat.out.seen));
         let ms: f64 = cols(&l)[6].parse().expect("latency");
         assert!((0.0..1000.0).contains(&ms), "{l}");
     }
@@ -879,7 +827,7 @@ fn tcp_tools_see_a_loopback_session_in_ipv4_and_ipv6() {
     for addr in ["127.0.0.1", "::1"] {
         let l = life
             .find(|l| l.contains(&format!("\"laddr\": \"{addr}\"")), wait)
-            .unwrap_or_else(|| panic!("tcplife {addr}: {:?}", life.seen));
+            .unwrap_or_else(|| panic!("tcplife {addr}: {:?}", life.out.seen));
         let v: serde_json::Value = serde_json::from_str(&l).expect("json");
         assert_eq!(
             v["pid"].as_u64().map(|p| p.to_string()),
@@ -899,17 +847,19 @@ fn tcp_tools_see_a_loopback_session_in_ipv4_and_ipv6() {
     }
     // tcpstates: the server's accepted socket walks SYN_RECV -> ESTABLISHED -> ... -> CLOSE.
     assert!(
-        states.wait_for(
+        states.out.wait_for(
             |l| l.contains(" SYN_RECV ") && l.contains(" ESTABLISHED "),
             wait
         ),
         "{:?}",
-        states.seen
+        states.out.seen
     );
     assert!(
-        states.wait_for(|l| l.contains(" LAST_ACK ") && l.contains(" CLOSE "), wait),
+        states
+            .out
+            .wait_for(|l| l.contains(" LAST_ACK ") && l.contains(" CLOSE "), wait),
         "{:?}",
-        states.seen
+        states.out.seen
     );
     let (lines, _) = states.stop();
     assert!(
@@ -1043,7 +993,7 @@ for fam, addr in [(socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')]:
                 |l| cols(l).get(5) == Some(&remote.as_str()),
                 Duration::from_secs(10),
             )
-            .unwrap_or_else(|| panic!("no retransmit to {remote}: {:?}", run.seen));
+            .unwrap_or_else(|| panic!("no retransmit to {remote}: {:?}", run.out.seen));
         let c = cols(&line);
         assert_eq!(c[4], "R>", "{line}");
         assert!(
@@ -1101,7 +1051,7 @@ fn oomkill_reports_a_memory_cgroup_kill() {
             |l| l.contains(&format!("OOM kill of PID {pid} (\"python3\")")),
             Duration::from_secs(10),
         )
-        .unwrap_or_else(|| panic!("no OOM kill of {pid}: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no OOM kill of {pid}: {:?}", run.out.seen));
     assert!(line.contains("pages, loadavg: "), "{line}");
     run.stop();
     drop(cg);
@@ -1147,9 +1097,10 @@ fn cgroup_flag_filters_in_the_kernel() {
         .stdout(Stdio::null())
         .status();
     assert!(
-        run.wait_for(|l| l.ends_with("inside-cgroup"), Duration::from_secs(10)),
+        run.out
+            .wait_for(|l| l.ends_with("inside-cgroup"), Duration::from_secs(10)),
         "{:?}",
-        run.seen
+        run.out.seen
     );
     std::thread::sleep(Duration::from_millis(300));
     let (lines, _) = run.stop();
@@ -1254,7 +1205,7 @@ fn bashreadline_and_gethostlatency_use_uprobes() {
     let _ = bash.wait();
     let line = run
         .find(|l| l.ends_with(&marker), Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("no readline of {marker}: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no readline of {marker}: {:?}", run.out.seen));
     assert_eq!(cols(&line)[1], bpid, "{line}");
     run.stop();
 
@@ -1270,7 +1221,7 @@ fn bashreadline_and_gethostlatency_use_uprobes() {
             |l| cols(l).get(1) == Some(&pid.as_str()),
             Duration::from_secs(10),
         )
-        .unwrap_or_else(|| panic!("no lookup by {pid}: {:?}", run.seen));
+        .unwrap_or_else(|| panic!("no lookup by {pid}: {:?}", run.out.seen));
     let c = cols(&line);
     assert_eq!((c[2], c[4]), ("python3", "localhost"), "{line}");
     let ms: f64 = c[3].parse().expect("latency");

@@ -53,11 +53,63 @@ pub fn kernel_available(test: &str) -> bool {
     }
 }
 
+/// Lines of a child's output, read on a background thread; `seen` keeps every line received.
+pub struct Lines {
+    rx: mpsc::Receiver<String>,
+    /// Every line received so far, in order.
+    pub seen: Vec<String>,
+}
+
+impl Lines {
+    /// Read `reader` line by line on a new thread.
+    pub fn spawn(reader: impl Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Wait until a line satisfying `pred` arrives (true) or the timeout passes (false).
+    pub fn wait_for(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> bool {
+        if self.seen.iter().any(|l| pred(l)) {
+            return true;
+        }
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = pred(&line);
+                    self.seen.push(line);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Take whatever arrives until `quiet` passes without a new line.
+    pub fn drain(&mut self, quiet: Duration) {
+        while let Ok(line) = self.rx.recv_timeout(quiet) {
+            self.seen.push(line);
+        }
+    }
+}
+
 /// A running `kestrel` whose stdout is collected in the background.
 pub struct Tracer {
     child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
+    out: Lines,
     stderr: Option<std::process::ChildStderr>,
 }
 
@@ -73,18 +125,9 @@ impl Tracer {
             .expect("spawn kestrel");
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         let mut t = Tracer {
             child,
-            lines: rx,
-            seen: Vec::new(),
+            out: Lines::spawn(stdout),
             stderr,
         };
         if !t.wait_for(|l| l.starts_with("Attaching "), Duration::from_secs(20)) {
@@ -99,23 +142,7 @@ impl Tracer {
 
     /// Wait until a line satisfying `pred` arrives (true) or the timeout passes (false).
     pub fn wait_for(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> bool {
-        if self.seen.iter().any(|l| pred(l)) {
-            return true;
-        }
-        let deadline = Instant::now() + timeout;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let hit = pred(&line);
-                    self.seen.push(line);
-                    if hit {
-                        return true;
-                    }
-                }
-                Err(_) => return false,
-            }
-        }
-        false
+        self.out.wait_for(pred, timeout)
     }
 
     /// Send SIGINT to our kestrel (by its PID) as Ctrl-C would.
@@ -141,14 +168,12 @@ impl Tracer {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
-            self.seen.push(line);
-        }
+        self.out.drain(Duration::from_millis(500));
         let mut err = String::new();
         if let Some(mut e) = self.stderr.take() {
             let _ = e.read_to_string(&mut err);
         }
-        (std::mem::take(&mut self.seen), err, status.code())
+        (std::mem::take(&mut self.out.seen), err, status.code())
     }
 }
 

@@ -208,6 +208,26 @@ impl Checker<'_> {
         Some(result.map_err(|d| self.error(d)))
     }
 
+    /// The single string-literal argument of a call like `reg("ip")`: the argument and its
+    /// text, or `usage` (wrong count, E-BAD_ARGUMENTS) / `not_literal` (NOT_CONSTANT) as errors.
+    fn one_string_literal<'e>(
+        &mut self,
+        args: &'e [ast::Expr],
+        span: Span,
+        usage: &str,
+        not_literal: &str,
+    ) -> Checked<(&'e ast::Expr, &'e str)> {
+        let [arg] = args else {
+            return Err(self.error(Diagnostic::error(usage, span).with_code(codes::BAD_ARGUMENTS)));
+        };
+        let ast::ExprKind::Str(name) = &arg.kind else {
+            return Err(
+                self.error(Diagnostic::error(not_literal, arg.span).with_code(codes::NOT_CONSTANT))
+            );
+        };
+        Ok((arg, name))
+    }
+
     /// `reg("ip")`, `reg("sp")`, ...: a register of the probed code (probes with `pt_regs`).
     pub(super) fn reg_call(
         &mut self,
@@ -215,18 +235,12 @@ impl Checker<'_> {
         span: Span,
         scope: &mut ProbeScope,
     ) -> Checked<ir::Expr> {
-        let [arg] = args else {
-            return Err(self.error(
-                Diagnostic::error("reg() takes one register name, e.g. reg(\"ip\")", span)
-                    .with_code(codes::BAD_ARGUMENTS),
-            ));
-        };
-        let ast::ExprKind::Str(name) = &arg.kind else {
-            return Err(self.error(
-                Diagnostic::error("reg() needs a string literal naming the register", arg.span)
-                    .with_code(codes::NOT_CONSTANT),
-            ));
-        };
+        let (arg, name) = self.one_string_literal(
+            args,
+            span,
+            "reg() takes one register name, e.g. reg(\"ip\")",
+            "reg() needs a string literal naming the register",
+        )?;
         if layout(&scope.attach) != Layout::Regs {
             return Err(self.error(
                 Diagnostic::error("reg() is not available in this probe", span)
@@ -243,7 +257,7 @@ impl Checker<'_> {
                     .with_code(codes::CONTEXT_UNAVAILABLE),
             ));
         }
-        let Some(&(_, offset)) = PT_REGS.iter().find(|(n, _)| n == name) else {
+        let Some(&(_, offset)) = PT_REGS.iter().find(|(n, _)| *n == name) else {
             let mut d = Diagnostic::error(format!("unknown register '{name}'"), arg.span)
                 .with_code(codes::BAD_ARGUMENTS);
             d = match did_you_mean(name, PT_REGS.iter().map(|(n, _)| *n)) {
@@ -269,18 +283,12 @@ impl Checker<'_> {
         span: Span,
         scope: &mut ProbeScope,
     ) -> Checked<ir::Expr> {
-        let [arg] = args else {
-            return Err(self.error(
-                Diagnostic::error("uaddr() takes one symbol name", span)
-                    .with_code(codes::BAD_ARGUMENTS),
-            ));
-        };
-        let ast::ExprKind::Str(name) = &arg.kind else {
-            return Err(self.error(
-                Diagnostic::error("uaddr() needs a string literal naming the symbol", arg.span)
-                    .with_code(codes::NOT_CONSTANT),
-            ));
-        };
+        let (arg, name) = self.one_string_literal(
+            args,
+            span,
+            "uaddr() takes one symbol name",
+            "uaddr() needs a string literal naming the symbol",
+        )?;
         let Attach::Uprobe(u) = &scope.attach else {
             return Err(self.error(
                 Diagnostic::error("uaddr() is available in uprobe and usdt probes", span)
@@ -293,7 +301,7 @@ impl Checker<'_> {
             .kernel
             .user_symbols(path)
             .ok()
-            .and_then(|syms| syms.into_iter().find(|s| &s.name == name));
+            .and_then(|syms| syms.into_iter().find(|s| s.name == name));
         match found {
             Some(s) => Ok(ir::Expr {
                 kind: K::Int(s.address as i64),
