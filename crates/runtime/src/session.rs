@@ -315,6 +315,7 @@ impl Session {
             self.wait()?;
             self.drain(out)?;
             self.report_lost(out)?;
+            self.report_full_maps()?;
             self.observe_processes()?;
         }
     }
@@ -322,7 +323,6 @@ impl Session {
     /// Prints `Lost N events` (JSON: a `lost_events` object) when the ring buffer dropped
     /// events since the last report, as bpftrace does — never silently.
     pub fn report_lost(&mut self, out: &mut dyn Write) -> Result<(), RuntimeError> {
-        self.report_full_maps()?;
         let Some(live) = &self.lost else {
             return Ok(());
         };
@@ -449,6 +449,7 @@ impl Session {
         // Events still queued from the probes come before END's output.
         self.drain(out)?;
         self.report_lost(out)?;
+        self.report_full_maps()?;
         // END runs even after exit(); its own exit() only stops its own output.
         self.exited = false;
         self.run_once(|a| *a == AttachPoint::End, out)
