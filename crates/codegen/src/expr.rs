@@ -14,6 +14,15 @@ fn signed(t: Type) -> bool {
     matches!(t, Type::Int { signed: true, .. })
 }
 
+/// Whether `e` makes an arithmetic operation signed: a signed value, except a non-negative
+/// literal, which takes the other side's signedness (so `nsecs / 1000` stays unsigned).
+fn signed_operand(e: &Expr) -> bool {
+    match e.kind {
+        K::Int(v) => v < 0,
+        _ => signed(e.ty),
+    }
+}
+
 /// The right side of a comparison.
 enum Operand {
     /// A constant that fits the instruction's 32-bit immediate.
@@ -227,6 +236,7 @@ impl ProbeCompiler<'_> {
             | K::Ntop { .. }
             | K::TracepointBytes { .. }
             | K::ReadBuf { .. }
+            | K::StrBuf { .. }
             | K::Tuple(_)
             | K::TracepointCharArray { .. }
             | K::TracepointDataLoc { .. }
@@ -336,23 +346,51 @@ impl ProbeCompiler<'_> {
             BinOp::BitOr => AluOp::Or,
             BinOp::BitXor => AluOp::Xor,
             BinOp::Shl => AluOp::Lsh,
+            // `>>` of a signed value keeps its sign (bpftrace types the shift by its left side).
+            BinOp::Shr if signed_operand(lhs) => AluOp::Arsh,
             BinOp::Shr => AluOp::Rsh,
             _ => return Err(CodegenError::Internal("comparison in binary()")),
         };
-        // A constant right side becomes the instruction's immediate, except a zero divisor:
-        // the verifier rejects `/= 0` as an immediate but gives 0 for a register holding 0.
+        let divides = matches!(alu, AluOp::Div | AluOp::Mod);
+        // Signed operands divide with the kernel's sdiv/smod (cpu v4: the ALU64 division with
+        // off = 1), which round toward zero like C; `-8 / 2` is -4, not 2^63 - 4.
+        let signed_div = divides && (signed_operand(lhs) || signed_operand(rhs));
+        // A constant right side becomes the instruction's immediate, except a zero divisor
+        // (current bpftrace's result for `x / 0` and `x % 0` is 1, taken below).
         // Shift immediates must be 0..63 (the kernel rejects others as malformed); a register
         // holding a larger count is accepted, so those take the register path.
         if let Some(imm) = small_constant(rhs) {
-            let bad_shift = matches!(alu, AluOp::Lsh | AluOp::Rsh) && !(0..64).contains(&imm);
-            if !bad_shift && (imm != 0 || !matches!(alu, AluOp::Div | AluOp::Mod)) {
+            let bad_shift =
+                matches!(alu, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) && !(0..64).contains(&imm);
+            if !bad_shift && (imm != 0 || !divides) {
                 let l = self.int(lhs)?;
-                self.e.emit(Insn::alu64_imm(alu, l, imm));
+                let mut insn = Insn::alu64_imm(alu, l, imm);
+                if signed_div {
+                    insn.off = 1;
+                }
+                self.e.emit(insn);
                 return Ok(l);
             }
         }
         let (l, r, spilled) = self.both_operands(lhs, rhs)?;
-        self.e.emit(Insn::alu64_reg(alu, l, r));
+        if divides {
+            // bpftrace checks the divisor: zero gives 1 instead of the kernel's 0 (`/`) or
+            // the dividend (`%`).
+            let nonzero = self.e.new_label();
+            let end = self.e.new_label();
+            self.e.jump_imm(JmpOp::Jne, r, 0, nonzero);
+            self.e.emit(Insn::mov64_imm(l, 1));
+            self.e.goto(end);
+            self.e.bind(nonzero);
+            self.e.emit(if signed_div {
+                Insn::alu64_signed_reg(alu, l, r)
+            } else {
+                Insn::alu64_reg(alu, l, r)
+            });
+            self.e.bind(end);
+        } else {
+            self.e.emit(Insn::alu64_reg(alu, l, r));
+        }
         if spilled {
             self.e.emit(Insn::mov64_reg(r, l));
             return Ok(r);

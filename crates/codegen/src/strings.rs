@@ -130,6 +130,23 @@ impl ProbeCompiler<'_> {
                 // bpf_probe_read reads user or kernel memory by address, like bpftrace's buf().
                 self.e.emit(Insn::call_helper(helper::PROBE_READ));
             }
+            K::StrBuf { value, len } => {
+                self.zero_at(d.base, d.off, d.cap);
+                let n = (*len).min(d.cap.saturating_sub(8));
+                self.e.emit(Insn::st_imm(Size::DW, d.base, d.off, n as i32));
+                // One byte more than kept: the string writer ends what it copies with a NUL.
+                let scratch = (value.ty.storage_size()).max(n + 1);
+                let tmp = self.frame.alloc(scratch);
+                self.string(
+                    value,
+                    Dest {
+                        base: Reg::R10,
+                        off: tmp,
+                        cap: scratch,
+                    },
+                )?;
+                self.copy_mem(d.base, d.off + 8, Reg::R10, tmp, n);
+            }
             K::Tuple(elems) => {
                 self.zero_at(d.base, d.off, d.cap);
                 let declared = match e.ty {

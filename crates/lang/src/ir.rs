@@ -534,6 +534,13 @@ pub enum ExprKind {
         /// Bytes to read.
         len: u32,
     },
+    /// `buf(string, len)`: a length word then the first `len` bytes of a string value.
+    StrBuf {
+        /// The string.
+        value: Box<Expr>,
+        /// Bytes kept.
+        len: u32,
+    },
     /// `ntop([family,] addr)`: an IP address for userspace to format.
     Ntop {
         /// Address family (2 or 10); when absent it follows from the source's size.

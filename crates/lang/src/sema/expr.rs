@@ -873,6 +873,26 @@ impl Checker<'_> {
                     }
                 };
                 let v = self.expr(p, scope)?;
+                // A string value (a literal, str(...)) gives its own bytes, like bpftrace.
+                if v.ty.is_str() && !matches!(v.kind, K::KernelStr { .. }) {
+                    let own = match &v.kind {
+                        K::Str(s) => s.len() as i64,
+                        _ => i64::from(v.ty.storage_size()),
+                    };
+                    let len = match n {
+                        Some(n) => self.const_int(n, scope)?.min(own),
+                        None => own,
+                    }
+                    .clamp(1, 256);
+                    return Ok(ir::Expr {
+                        kind: K::StrBuf {
+                            value: Box::new(v),
+                            len: len as u32,
+                        },
+                        ty: Type::Buf { len: len as u32 },
+                        span,
+                    });
+                }
                 // A char array read through BTF gives its bytes, not its text.
                 let v = match v.kind {
                     K::KernelStr { addr, .. } => *addr,

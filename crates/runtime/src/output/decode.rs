@@ -484,20 +484,8 @@ fn format_scalar_at(ty: &ScalarType, bytes: &[u8], place: Place) -> String {
             .map(|b| format!("{b:02X}"))
             .collect::<Vec<_>>()
             .join(":"),
-        ScalarType::Buf { len } => {
-            let n = (read_uint(bytes.get(..8).unwrap_or(&[])) as usize).min(*len as usize);
-            let data = bytes.get(8..8 + n).unwrap_or(&[]);
-            // bpftrace's %r: printable ASCII as is, everything else as \xNN.
-            data.iter()
-                .map(|&b| {
-                    if (0x20..0x7f).contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("\\x{b:02x}")
-                    }
-                })
-                .collect()
-        }
+        // bpftrace's %r: printable ASCII as is, everything else as \xNN.
+        ScalarType::Buf { len } => super::format::BufStyle::Ascii.render(buf_data(*len, bytes)),
         ScalarType::Tuple { fields, .. } => {
             let parts: Vec<String> = fields
                 .iter()
@@ -516,6 +504,14 @@ fn format_scalar_at(ty: &ScalarType, bytes: &[u8], place: Place) -> String {
             super::timefmt::render_timestamp(*id, read_uint(bytes.get(..8).unwrap_or(bytes)))
         }
     }
+}
+
+/// The bytes of a recorded `buf()` value (an 8-byte length, then up to `len` bytes).
+pub(crate) fn buf_data(len: u32, bytes: &[u8]) -> &[u8] {
+    let n = usize::try_from(read_uint(bytes.get(..8).unwrap_or(&[])))
+        .unwrap_or(usize::MAX)
+        .min(usize::try_from(len).unwrap_or(usize::MAX));
+    bytes.get(8..8usize.saturating_add(n)).unwrap_or(&[])
 }
 
 /// The login name of `uid` from /etc/passwd, cached for the process.

@@ -6,10 +6,14 @@
 //!
 //! The accepted language is C's, restricted to what kestrel's values can be:
 //! conversions `d i u o x X c s p` and `%%`; flags `- + space # 0` in any order; a decimal
-//! width; a precision (`.N`); length modifiers `hh h l ll z j t` (accepted and ignored: the
-//! width of a value comes from its argument's type). Like bpftrace, a `%` that does not start
-//! a known conversion (`100%`, `%q`) is printed as written. Floating point (`%f` ...),
-//! `%n`, bpftrace's buffer conversions (`%r`, `%rx`, `%rh`) and `*` widths are rejected.
+//! width; a precision (`.N`); length modifiers `hh h l ll z j t`. As in current bpftrace, an
+//! integer is first converted to the C type its conversion and length modifier name: `%d` and
+//! `%x` without a modifier print an `int` / `unsigned int` (32 bits), `%hhx` a byte, `%hx` 16
+//! bits, `%lx` `%llx` `%jx` `%zx` `%tx` all 64 bits. bpftrace's buffer conversions print a
+//! `buf()` value: `%r` (printable ASCII as is, other bytes `\xNN`), `%rx` (every byte `\xNN`)
+//! and `%rh` (`NN NN ...`). Like bpftrace, a `%` that does not start a known conversion
+//! (`100%`, `%q`) is printed as written. Floating point (`%f` ...), `%n` and `*` widths are
+//! rejected.
 
 use std::fmt;
 
@@ -53,6 +57,69 @@ pub enum ConvKind {
     Str,
     /// `%p`: `0x` and lowercase hex, `(nil)` for zero.
     Pointer,
+    /// `%r`, `%rx`, `%rh`: the bytes of a `buf()` value.
+    Buffer(BufStyle),
+}
+
+/// How `%r`, `%rx` and `%rh` show a buffer's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufStyle {
+    /// `%r`: printable ASCII as is, everything else `\xNN`.
+    Ascii,
+    /// `%rx`: every byte as `\xNN`.
+    Escaped,
+    /// `%rh`: every byte as two hex digits, separated by spaces.
+    Hex,
+}
+
+impl BufStyle {
+    /// Renders `data` in this style.
+    pub fn render(self, data: &[u8]) -> String {
+        match self {
+            BufStyle::Ascii => data
+                .iter()
+                .map(|&b| {
+                    if (0x20..0x7f).contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("\\x{b:02x}")
+                    }
+                })
+                .collect(),
+            BufStyle::Escaped => data.iter().map(|b| format!("\\x{b:02x}")).collect(),
+            BufStyle::Hex => data
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+/// A C length modifier: the type an integer is converted to before it is printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Length {
+    /// None: `int` / `unsigned int` (32 bits).
+    #[default]
+    Int,
+    /// `hh`: `char` (8 bits).
+    Char,
+    /// `h`: `short` (16 bits).
+    Short,
+    /// `l`, `ll`, `j`, `z`, `t`: 64 bits.
+    Long,
+}
+
+impl Length {
+    /// The width of the C type in bits.
+    pub fn bits(self) -> u32 {
+        match self {
+            Length::Char => 8,
+            Length::Short => 16,
+            Length::Int => 32,
+            Length::Long => 64,
+        }
+    }
 }
 
 impl ConvKind {
@@ -60,7 +127,7 @@ impl ConvKind {
     pub fn accepts(self, arg: ArgClass) -> bool {
         match arg {
             ArgClass::Int => true,
-            ArgClass::Str => self == ConvKind::Str,
+            ArgClass::Str => matches!(self, ConvKind::Str | ConvKind::Buffer(_)),
         }
     }
 }
@@ -89,6 +156,8 @@ pub struct Conversion {
     pub width: Option<usize>,
     /// Precision: minimum digits for integers, maximum bytes for strings.
     pub precision: Option<usize>,
+    /// The length modifier (what C type integers are converted to).
+    pub length: Length,
     /// The conversion character.
     pub kind: ConvKind,
     /// The directive as written, e.g. `%-8lld` (for error messages).
@@ -297,9 +366,19 @@ fn parse_directive(format: &str, start: usize) -> Result<Directive, FormatError>
         }
         precision = Some(parse_number(bytes, &mut j, start, format)?);
     }
-    for modifier in [&b"hh"[..], b"ll", b"h", b"l", b"z", b"j", b"t"] {
+    let mut length = Length::Int;
+    for (modifier, len) in [
+        (&b"hh"[..], Length::Char),
+        (b"ll", Length::Long),
+        (b"h", Length::Short),
+        (b"l", Length::Long),
+        (b"z", Length::Long),
+        (b"j", Length::Long),
+        (b"t", Length::Long),
+    ] {
         if bytes[j.min(bytes.len())..].starts_with(modifier) {
             j += modifier.len();
+            length = len;
             break;
         }
     }
@@ -328,8 +407,18 @@ fn parse_directive(format: &str, start: usize) -> Result<Directive, FormatError>
                 reason: "%n writes to memory and is never supported",
             })
         }
-        // `%r` prints a buf() value; its bytes arrive already rendered as escaped text.
-        b'r' => ConvKind::Str,
+        // bpftrace's `%r`, `%rx`, `%rh` print a buf() value.
+        b'r' => match bytes.get(j + 1) {
+            Some(b'x') => {
+                j += 1;
+                ConvKind::Buffer(BufStyle::Escaped)
+            }
+            Some(b'h') => {
+                j += 1;
+                ConvKind::Buffer(BufStyle::Hex)
+            }
+            _ => ConvKind::Buffer(BufStyle::Ascii),
+        },
         _ => return Ok(Directive::NotOne),
     };
     Ok(Directive::Conv(
@@ -337,6 +426,7 @@ fn parse_directive(format: &str, start: usize) -> Result<Directive, FormatError>
             flags,
             width,
             precision,
+            length,
             kind,
             spec: format[start..=j].to_string(),
         },
@@ -384,15 +474,21 @@ impl IntArg {
         i128::from(((bits << shift) as i64) >> shift)
     }
 
-    /// The value as `%d` prints it: signed types as themselves, unsigned 64-bit values
-    /// above `i64::MAX` reinterpreted (as C does with `%lld`).
-    fn as_signed(self) -> i128 {
-        if self.signed {
-            self.value()
-        } else if self.width_bits() == 64 {
-            i128::from(self.unsigned_bits() as i64)
-        } else {
-            i128::from(self.unsigned_bits())
+    /// The value converted to the C type of `length` (signed or not), as bpftrace converts
+    /// a value before printing it: the bits beyond that width are dropped.
+    pub fn converted(self, length: Length, signed: bool) -> IntArg {
+        // The value at its own type, then truncated or extended to the target width.
+        let v = self.value() as u64;
+        let size = match length {
+            Length::Char => 1,
+            Length::Short => 2,
+            Length::Int => 4,
+            Length::Long => 8,
+        };
+        IntArg {
+            bits: v & (u64::MAX >> (64 - length.bits())),
+            size,
+            signed,
         }
     }
 }
@@ -424,6 +520,10 @@ pub fn write_int(conv: &Conversion, arg: IntArg, out: &mut Vec<u8>) {
             let byte = (arg.bits & 0xff) as u8;
             pad(out, &[byte], conv.width, conv.flags.left);
         }
+        ConvKind::Buffer(_) => {
+            let text = arg.value().to_string();
+            write_str(conv, text.as_bytes(), out);
+        }
         ConvKind::Str => {
             let text = arg.value().to_string();
             write_str(conv, text.as_bytes(), out);
@@ -444,7 +544,7 @@ pub fn write_int(conv: &Conversion, arg: IntArg, out: &mut Vec<u8>) {
             pad(out, body.as_bytes(), conv.width, conv.flags.left);
         }
         ConvKind::Signed => {
-            let v = arg.as_signed();
+            let v = arg.converted(conv.length, true).value();
             let sign = if v < 0 {
                 "-"
             } else if conv.flags.plus {
@@ -457,7 +557,7 @@ pub fn write_int(conv: &Conversion, arg: IntArg, out: &mut Vec<u8>) {
             write_number(conv, sign, "", v.unsigned_abs().to_string(), v == 0, out);
         }
         ConvKind::Unsigned | ConvKind::Octal | ConvKind::HexLower | ConvKind::HexUpper => {
-            let v = arg.unsigned_bits();
+            let v = arg.converted(conv.length, false).unsigned_bits();
             let (digits, prefix) = match conv.kind {
                 ConvKind::Octal => (format!("{v:o}"), ""),
                 ConvKind::HexLower => (
@@ -644,6 +744,7 @@ mod tests {
                     flags: Flags::default(),
                     width: None,
                     precision: None,
+                    length: Length::Int,
                     kind: ConvKind::Signed,
                     spec: "%d".into()
                 }),
@@ -703,8 +804,9 @@ mod tests {
         assert_eq!(i64v("%.3d", 7), "007");
         assert_eq!(i64v("%08.3d", 7), "     007");
         assert_eq!(i64v("%.0d", 0), "");
-        assert_eq!(i64v("%d", i64::MIN), "-9223372036854775808");
+        assert_eq!(i64v("%ld", i64::MIN), "-9223372036854775808");
         assert_eq!(int("%d", u64::MAX, 8, false), "-1");
+        assert_eq!(int("%lld", u64::MAX, 8, false), "-1");
         assert_eq!(int("%d", 200, 1, false), "200");
         assert_eq!(int("%d", 0xff, 1, true), "-1");
         assert_eq!(int("%d", 0xfffe, 2, true), "-2");
@@ -715,11 +817,14 @@ mod tests {
 
     #[test]
     fn unsigned_hex_octal() {
-        assert_eq!(i64v("%u", -1), "18446744073709551615");
-        assert_eq!(int("%u", 0xff, 1, true), "255");
+        assert_eq!(i64v("%lu", -1), "18446744073709551615");
+        // A signed byte of -1 converted to `unsigned int`, as C does.
+        assert_eq!(int("%u", 0xff, 1, true), "4294967295");
+        assert_eq!(int("%u", 0xff, 1, false), "255");
         assert_eq!(int("%x", 0xffff_ffff, 4, true), "ffffffff");
-        assert_eq!(i64v("%x", -1), "ffffffffffffffff");
-        assert_eq!(int("%x", 0xffff, 2, true), "ffff");
+        assert_eq!(i64v("%lx", -1), "ffffffffffffffff");
+        assert_eq!(int("%x", 0xffff, 2, true), "ffffffff");
+        assert_eq!(int("%x", 0xffff, 2, false), "ffff");
         assert_eq!(i64v("%x", 255), "ff");
         assert_eq!(i64v("%X", 255), "FF");
         assert_eq!(i64v("%#x", 255), "0xff");
@@ -733,8 +838,48 @@ mod tests {
         assert_eq!(i64v("%#o", 8), "010");
         assert_eq!(i64v("%#o", 0), "0");
         assert_eq!(i64v("%#.3o", 8), "010");
-        assert_eq!(i64v("%o", -1), "1777777777777777777777");
+        assert_eq!(i64v("%lo", -1), "1777777777777777777777");
         assert_eq!(i64v("%+u", 5), "5");
+    }
+
+    /// Current bpftrace converts a value to the C type of its conversion and length
+    /// modifier before printing (src/format_string.cpp: `int` when there is no modifier).
+    #[test]
+    fn length_modifiers_truncate_like_bpftrace() {
+        let v = 0x1122_3344_5566_7788u64;
+        let all = |spec| int(spec, v, 8, false);
+        assert_eq!(all("%hhx|%hx|%x|%lx"), "88|7788|55667788|1122334455667788");
+        assert_eq!(all("%llx|%jx|%zx|%tx"), "1122334455667788|1122334455667788|1122334455667788|1122334455667788");
+        assert_eq!(i64v("%x", -1), "ffffffff");
+        assert_eq!(i64v("%u", -1), "4294967295");
+        assert_eq!(i64v("%hu", -1), "65535");
+        assert_eq!(i64v("%hhu", -1), "255");
+        assert_eq!(i64v("%d", 0xffff_ffff), "-1");
+        assert_eq!(i64v("%d", 5_000_000_000), "705032704");
+        assert_eq!(i64v("%ld", 5_000_000_000), "5000000000");
+        assert_eq!(i64v("%hhd", 0x80), "-128");
+        assert_eq!(i64v("%hd", 0x8000), "-32768");
+        assert_eq!(i64v("%o", -1), "37777777777");
+        // A narrow signed argument is sign-extended before it is widened.
+        assert_eq!(int("%lx", 0xff, 1, true), "ffffffffffffffff");
+        assert_eq!(int("%lx", 0xff, 1, false), "ff");
+    }
+
+    #[test]
+    fn buffer_styles() {
+        let data = b"a\x01Z";
+        assert_eq!(BufStyle::Ascii.render(data), "a\\x01Z");
+        assert_eq!(BufStyle::Escaped.render(data), "\\x61\\x01\\x5a");
+        assert_eq!(BufStyle::Hex.render(data), "61 01 5a");
+        assert_eq!(BufStyle::Hex.render(&[]), "");
+        for (spec, style) in [
+            ("%r", BufStyle::Ascii),
+            ("%rx", BufStyle::Escaped),
+            ("%rh", BufStyle::Hex),
+        ] {
+            assert_eq!(convs(spec)[0].kind, ConvKind::Buffer(style), "{spec}");
+        }
+        assert!(validate_format("%rx", &[ArgClass::Str]).is_ok());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 
 use kestrel_codegen::object::{Field, PrintfSpec, ScalarType};
 
-use super::decode::{read_uint, string_bytes};
-use super::format::{parse_format, write_int, write_str, ArgClass, FormatError, IntArg, Piece};
+use super::decode::{buf_data, read_uint, string_bytes};
+use super::format::{
+    parse_format, write_int, write_str, ArgClass, ConvKind, FormatError, IntArg, Piece,
+};
 use super::OutputError;
 
 /// A `printf` call site with its format parsed once, ready to format many records.
@@ -102,13 +104,19 @@ impl PrintfFormatter {
                         .into());
                     }
                     // Strings print their bytes up to the NUL; the other kinds their text.
-                    let text = match field.ty {
-                        ScalarType::Str { .. } => string_bytes(bytes),
-                        ref ty if super::symbols::is_symbolic(ty) => {
+                    let text = match (conv.kind, &field.ty) {
+                        (ConvKind::Buffer(style), ScalarType::Buf { len }) => {
+                            style.render(buf_data(*len, bytes)).into_bytes()
+                        }
+                        (ConvKind::Buffer(style), ScalarType::Str { .. }) => {
+                            style.render(&string_bytes(bytes)).into_bytes()
+                        }
+                        (_, ScalarType::Str { .. }) => string_bytes(bytes),
+                        (_, ty) if super::symbols::is_symbolic(ty) => {
                             super::symbols::render(ty, bytes, super::symbols::Place::Printf)
                                 .into_bytes()
                         }
-                        _ => super::decode::format_scalar(&field.ty, bytes).into_bytes(),
+                        (_, ty) => super::decode::format_scalar(ty, bytes).into_bytes(),
                     };
                     write_str(conv, &text, &mut out)
                 }
@@ -222,23 +230,32 @@ mod tests {
         }
     }
 
-    /// Where bpftrace 0.17 differs (it passes every value as a C `int` unless `l` is given,
-    /// and prints `%%` twice): kestrel prints the value at its own width, like current
-    /// bpftrace, and `%%` as one `%`.
+    /// Like bpftrace (0.17 and current), `%x` and `%u` without a length modifier print a
+    /// C `unsigned int`: the value cut to 32 bits; `%l...` prints all 64. kestrel prints `%%`
+    /// as one `%` (0.17 printed it twice).
     #[test]
-    fn differs_from_bpftrace_017() {
-        let sp = spec("%x %u %%\n", &[I64, I64]);
-        let r = record(&[&(-1i64).to_le_bytes(), &(-1i64).to_le_bytes()]);
-        // 0.17: "ffffffff 4294967295 %%"
+    fn unmodified_conversions_are_32_bits() {
+        let sp = spec("%x %u %lx %%\n", &[I64, I64, U64]);
+        let r = record(&[
+            &(-1i64).to_le_bytes(),
+            &(-1i64).to_le_bytes(),
+            &5_000_000_000u64.to_le_bytes(),
+        ]);
         assert_eq!(
             format_printf(&sp, &r).as_deref(),
-            Ok("ffffffffffffffff 18446744073709551615 %\n")
+            Ok("ffffffff 4294967295 12a05f200 %\n")
         );
-        let sp = spec("%x\n", &[U64]);
-        // 0.17: "2a05f200" (5000000000 cut to 32 bits)
+    }
+
+    #[test]
+    fn buffers_in_three_styles() {
+        let sp = spec("%r|%rx|%rh\n", &vec![ScalarType::Buf { len: 4 }; 3]);
+        let mut b = 3u64.to_le_bytes().to_vec();
+        b.extend_from_slice(b"A\x00z\x99\0\0\0\0");
+        let r = record(&[&b, &b, &b]);
         assert_eq!(
-            format_printf(&sp, &record(&[&5_000_000_000u64.to_le_bytes()])).as_deref(),
-            Ok("12a05f200\n")
+            format_printf(&sp, &r).as_deref(),
+            Ok("A\\x00z|\\x41\\x00\\x7a|41 00 7a\n")
         );
     }
 
