@@ -82,7 +82,7 @@ attach_then() {
     "$tool" -e "$script" >"$WORK/tool.out" 2>&1 &
     local tpid=$!
     for _ in $(seq 200); do
-        grep -q 'Attaching' "$WORK/tool.out" 2>/dev/null && break
+        grep -qE 'Attach(ing|ed) ' "$WORK/tool.out" 2>/dev/null && break
         sleep 0.05
     done
     sleep 0.3
@@ -129,7 +129,7 @@ for f in bench/scripts/*.bt; do
         "$tool" "$f" >"$WORK/tool.out" 2>&1 &
         tpid=$!
         for _ in $(seq 200); do
-            grep -q 'Attaching' "$WORK/tool.out" 2>/dev/null && break
+            grep -qE 'Attach(ing|ed) ' "$WORK/tool.out" 2>/dev/null && break
             sleep 0.05
         done
         sleep 0.3

@@ -59,6 +59,31 @@ pub struct Cli {
     #[arg(long = "unsafe")]
     pub allow_unsafe: bool,
 
+    /// Quiet: do not print the "Attached N probes" line.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+
+    /// Warn when a helper call fails at run time (bpftrace's -k; accepted, kestrel reports
+    /// the errors it checks for whatever this says).
+    #[arg(short = 'k', action = clap::ArgAction::Count)]
+    pub helper_warnings: u8,
+
+    /// Do not print compile-time warnings.
+    #[arg(long = "no-warnings")]
+    pub no_warnings: bool,
+
+    /// Compile and load the program, but do not attach or run it.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+
+    /// Print what this kernel and this build of kestrel support, then exit.
+    #[arg(long = "info")]
+    pub info: bool,
+
+    /// Read FILE as if the script began with `#include "FILE"` (may be repeated).
+    #[arg(long = "include", value_name = "FILE")]
+    pub include: Vec<String>,
+
     /// Script file to run (or, with -l, the probe pattern).
     pub script: Option<String>,
 
@@ -87,8 +112,8 @@ pub enum OutputFormat {
 }
 
 impl Cli {
-    /// Language settings from the command line and the environment (BPFTRACE_STRLEN, as
-    /// bpftrace reads it).
+    /// Language settings from the command line and the environment (BPFTRACE_MAX_STRLEN
+    /// and the older BPFTRACE_STRLEN, as bpftrace reads them).
     pub fn lang_options(&self) -> kestrel_lang::Options {
         // With -e there is no script file, so the first free argument is already $1.
         let positional = match (&self.program, &self.script) {
@@ -104,6 +129,7 @@ impl Cli {
             ..Default::default()
         };
         if let Some(n) = std::env::var("KESTREL_STRLEN")
+            .or_else(|_| std::env::var("BPFTRACE_MAX_STRLEN"))
             .or_else(|_| std::env::var("BPFTRACE_STRLEN"))
             .ok()
             .and_then(|v| v.parse::<u32>().ok())

@@ -13,6 +13,9 @@ use kestrel_lang::ir;
 
 use crate::cli::Dump;
 
+/// `--no-warnings`: compile-time warnings are not printed.
+pub static NO_WARNINGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// A script compiled for loading.
 pub struct Compiled {
     /// The typed program (kept for verifier error mapping and dumps).
@@ -104,7 +107,9 @@ fn compile_here(
         .filter(|d| d.severity == Severity::Warning)
         .cloned()
         .collect();
-    emit(&warnings, name, source);
+    if !NO_WARNINGS.load(std::sync::atomic::Ordering::Relaxed) {
+        emit(&warnings, name, source);
+    }
     // KESTREL_COUNT_MAP_FULL=1: count updates dropped by full maps in the kernel (exact
     // counts in the warning, ~10 instructions per update site); otherwise userspace only
     // notices that a map reached its size.

@@ -8,6 +8,7 @@ mod compile;
 mod diagnostics;
 mod filter_cmd;
 mod firewall_cmd;
+mod info;
 mod list;
 mod run;
 mod tools_cmd;
@@ -50,6 +51,11 @@ fn dispatch(cli: &cli::Cli) -> anyhow::Result<ExitCode> {
         diagnostics::explain(code)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if cli.info {
+        print!("{}", info::report());
+        return Ok(ExitCode::SUCCESS);
+    }
+    compile::NO_WARNINGS.store(cli.no_warnings, std::sync::atomic::Ordering::Relaxed);
     diagnostics::set_format(match cli.format {
         cli::OutputFormat::Text => diagnostics::DiagFormat::Text,
         cli::OutputFormat::Json => diagnostics::DiagFormat::Json,

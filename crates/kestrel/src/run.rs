@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use kestrel_codegen::object::AttachPoint;
 use kestrel_codegen::ObjectSpec;
 use kestrel_runtime::{Flow, LoadOptions, OutputFormat, RuntimeError, Session, StopFlag};
 
@@ -49,6 +50,16 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
         format: output_format(cli),
         child_pid: child.as_ref().map(|c| c.pid()),
     };
+    if cli.dry_run {
+        // --dry-run: everything up to loading (the verifier included), nothing attached.
+        if let Some(c) = child {
+            c.abandon();
+        }
+        return Ok(match Session::load(object.clone(), &options) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => report_verbose(&e, &object, name, source, cli.verbose),
+        });
+    }
     let loaded =
         Session::load(object.clone(), &options).and_then(|mut s| s.attach().map(|n| (s, n)));
     let (mut session, attached) = match loaded {
@@ -84,19 +95,32 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
         None => Box::new(std::io::stdout().lock()),
     };
     let plural = if attached == 1 { "" } else { "s" };
-    if cli.format == crate::cli::OutputFormat::Json {
+    if cli.quiet {
+    } else if cli.format == crate::cli::OutputFormat::Json {
         writeln!(
             out,
             r#"{{"type": "attached_probes", "data": {{"probes": {attached}}}}}"#
         )?;
     } else {
-        writeln!(out, "Attaching {attached} probe{plural}...")?;
+        // Current bpftrace prints this on stderr, so stdout holds only the script's output.
+        eprintln!("Attached {attached} probe{plural}");
+    }
+    // bpftrace's runtime test suite waits for this line before it starts its workload.
+    if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
+        writeln!(std::io::stdout(), "__BPFTRACE_NOTIFY_PROBES_ATTACHED")?;
     }
     out.flush()?;
+    // Like current bpftrace, a script with only BEGIN and END probes ends once BEGIN has
+    // run (there is nothing else to wait for), unless it runs a command.
+    let begin_end_only = object
+        .programs
+        .iter()
+        .all(|p| matches!(p.attach, AttachPoint::Begin | AttachPoint::End));
+    let wait = !begin_end_only || child.is_some();
     if let Some(c) = child {
         c.release(&stop)?;
     }
-    if session.run_begin(&mut out)? == Flow::Continue {
+    if session.run_begin(&mut out)? == Flow::Continue && wait {
         session.poll(&mut out, &stop)?;
     }
     session.run_end(&mut out)?;

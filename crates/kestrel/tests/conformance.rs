@@ -11,7 +11,7 @@
 //! ```
 //! Other keys: `args` (extra command-line words), `workload` (a shell command run once the
 //! probes are attached; the tracer is then interrupted like Ctrl-C unless the script exits by
-//! itself), `expect_exact` (the whole stdout after the `Attaching` line), `expect_regex`,
+//! itself), `expect_exact` (the whole stdout after the attach notice), `expect_regex`,
 //! `reject` (lines that must not appear), `stderr` (substrings of stderr), `exit_code`
 //! (default 0), `bpftrace` (how bpftrace differs, when it does). In `script`, `args` and
 //! `workload`, `{uniq}` becomes a name unique to the case (usable as a comm, ≤ 15 bytes) and
@@ -122,6 +122,7 @@ fn run_case(index: usize, file: &str, case: &Case) -> Option<String> {
             .replace("{tmp}", &tmp.to_string_lossy())
     };
     let mut cmd = common::kestrel();
+    cmd.env(common::NOTIFY, "1");
     cmd.arg("-e").arg(subst(&case.script));
     for a in &case.args {
         cmd.arg(subst(a));
@@ -160,7 +161,7 @@ fn run_case(index: usize, file: &str, case: &Case) -> Option<String> {
     let attached = || {
         stdout
             .lock()
-            .map(|s| s.contains("Attaching ") || s.contains("\"attached_probes\""))
+            .map(|s| s.contains(common::NOTIFY))
             .unwrap_or(false)
     };
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -242,14 +243,19 @@ fn check(
             context()
         ));
     }
-    let body = match out.split_once('\n') {
-        Some((first, rest))
-            if first.starts_with("Attaching ") || first.contains("\"attached_probes\"") =>
-        {
-            rest
+    // The script's output: without the attach notice (and, in JSON, the attached_probes
+    // record) that come first.
+    let mut body = out;
+    loop {
+        match body.split_once('\n') {
+            Some((first, rest))
+                if first == common::NOTIFY || first.contains("\"attached_probes\"") =>
+            {
+                body = rest
+            }
+            _ => break,
         }
-        _ => out,
-    };
+    }
     if let Some(exact) = &case.expect_exact {
         if body != subst(exact) {
             return Some(format!(

@@ -106,6 +106,10 @@ impl Lines {
     }
 }
 
+/// The environment variable (and the line kestrel then prints on stdout) that tells a test
+/// the probes are attached, as in bpftrace's runtime tests.
+pub const NOTIFY: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
+
 /// A running `kestrel` whose stdout is collected in the background.
 pub struct Tracer {
     child: Child,
@@ -114,10 +118,12 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Start `kestrel ARGS...` and wait until it prints `Attaching N probes...`.
+    /// Start `kestrel ARGS...` and wait until its probes are attached (it prints bpftrace's
+    /// `__BPFTRACE_NOTIFY_PROBES_ATTACHED` line when asked to in the environment).
     pub fn start(args: &[&str]) -> Tracer {
         let mut child = kestrel()
             .args(args)
+            .env(NOTIFY, "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -130,7 +136,7 @@ impl Tracer {
             out: Lines::spawn(stdout),
             stderr,
         };
-        if !t.wait_for(|l| l.starts_with("Attaching "), Duration::from_secs(20)) {
+        if !t.wait_for(|l| l == NOTIFY, Duration::from_secs(20)) {
             let out = t.finish();
             panic!(
                 "kestrel did not attach: stdout={:?} stderr={}",
