@@ -2,3 +2,4 @@
 
 pub mod filter;
 pub mod firewall;
+pub mod lb;
