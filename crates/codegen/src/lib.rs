@@ -1,5 +1,7 @@
-//! Code generation: typed IR → eBPF instructions, map specs and format tables ([`ObjectSpec`]),
-//! and the ELF relocatable writer that turns an object into bytes loaders understand.
+//! Code generation: typed IR → eBPF instructions, map specs and format tables ([`ObjectSpec`]).
+//! The object contract itself — the specs, the ELF writer and the structural checker — lives
+//! in kestrel-obj and is re-exported here (`object`, `elf`, `check`) for callers of the
+//! compiler.
 //!
 //! Codegen does no I/O and makes no syscalls; the runtime loads what it produces. Generated
 //! code is built to pass the verifier on the first try: every map lookup is NULL-checked,
@@ -14,21 +16,20 @@
 #![deny(missing_docs)]
 
 mod actions;
-pub mod check;
 mod context;
-pub mod elf;
 mod emit;
 mod expr;
 mod frame;
 mod layout;
 mod maps;
-pub mod object;
 mod probe;
 mod regs;
 mod stacks;
 mod strings;
 
-pub use object::*;
+pub use kestrel_obj::spec as object;
+pub use kestrel_obj::spec::*;
+pub use kestrel_obj::{check, elf};
 
 use kestrel_lang::ir::{self, Attach};
 

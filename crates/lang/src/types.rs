@@ -82,16 +82,7 @@ pub enum Type {
     },
 }
 
-/// How `kstack`/`ustack` frames are printed (bpftrace's stack modes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StackMode {
-    /// `symbol+offset`, one frame a line (the default).
-    Bpftrace,
-    /// `\tADDRESS symbol+offset (module)`, as `perf script` prints.
-    Perf,
-    /// Bare hexadecimal addresses.
-    Raw,
-}
+pub use kestrel_obj::StackMode;
 
 impl Type {
     /// A signed 64-bit integer, the type of literals and arithmetic.

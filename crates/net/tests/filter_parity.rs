@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use kestrel_net::filter::pcap::{self, Packet};
 use kestrel_net::filter::testrun::Tester;
 use kestrel_net::filter::{compile, compile_match, FilterError, Target};
-use kestrel_runtime::rawbpf::{BpfProg, RawProgType};
+use kestrel_sys::{AttachType, ProgType, Program, ProgramLoad};
 
 fn required() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -838,7 +838,10 @@ fn tc_programs_agree_with_xdp() {
             Ok(p) => p,
             Err(err) => panic!("{e}: {err}"),
         };
-        let prog = match BpfProg::load(RawProgType::TcxIngress, "kestrel_tc", &tc.insns, &[]) {
+        let prog = match Program::load(
+            &ProgramLoad::new(ProgType::SchedCls, "kestrel_tc", &tc.insns)
+                .with_attach(AttachType::TcxIngress),
+        ) {
             Ok(p) => p,
             Err(err) => panic!("{e}: tc program rejected: {err}"),
         };

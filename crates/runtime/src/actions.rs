@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use kestrel_codegen::{ActionKind, ActionSpec, MapRole, ObjectSpec, PrintfSpec, ScalarType};
+use kestrel_obj::{ActionKind, ActionSpec, MapRole, ObjectSpec, PrintfSpec, ScalarType};
 
 use crate::maps::{self, LiveMap};
 use crate::output::decode::{field_bytes, format_scalar, format_value, read_uint, string_bytes};
@@ -47,7 +47,7 @@ impl Actions {
                     PrintfFormatter::new(&printf)
                         .map(Some)
                         .map_err(|source| RuntimeError::Printf {
-                            id: kestrel_codegen::EVENT_ACTION_BASE + i as u64,
+                            id: kestrel_obj::EVENT_ACTION_BASE + i as u64,
                             source,
                         })
                 }
@@ -69,7 +69,7 @@ impl Actions {
         maps: &MapAccess<'_>,
         out: &mut dyn Write,
     ) -> Result<(), RuntimeError> {
-        let id = kestrel_codegen::EVENT_ACTION_BASE + index as u64;
+        let id = kestrel_obj::EVENT_ACTION_BASE + index as u64;
         let bad = |reason| RuntimeError::BadEvent {
             id,
             len: record.len(),
@@ -245,10 +245,7 @@ fn run_shell(command: &str) -> String {
     }
 }
 
-type MapRead<'a> = Option<(
-    &'a kestrel_codegen::UserMapLayout,
-    Vec<crate::output::RawEntry>,
-)>;
+type MapRead<'a> = Option<(&'a kestrel_obj::UserMapLayout, Vec<crate::output::RawEntry>)>;
 
 fn read_map<'a>(maps: &MapAccess<'a>, index: usize) -> Result<MapRead<'a>, RuntimeError> {
     let (Some(live), Some(map_spec)) = (
@@ -268,7 +265,7 @@ fn read_map<'a>(maps: &MapAccess<'a>, index: usize) -> Result<MapRead<'a>, Runti
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use kestrel_codegen::{Field, UserMapLayout, ValueKind};
+    use kestrel_obj::{Field, UserMapLayout, ValueKind};
 
     use crate::output::{render_map_json_top, render_map_text_top, RawEntry};
 

@@ -21,7 +21,7 @@ use aya::programs::trace_point::{TracePointError, TracePointLink};
 use aya::programs::uprobe::{UProbeAttachLocation, UProbeLink, UProbeScope};
 use aya::programs::{Program, ProgramError};
 use aya::Ebpf;
-use kestrel_codegen::{AttachPoint, ProgramSpec};
+use kestrel_obj::{AttachPoint, ProgramSpec};
 
 use crate::loader::program_mut;
 use crate::perm::{denied, is_eperm};

@@ -5,7 +5,7 @@ use std::io;
 
 use crate::verifier;
 
-/// Everything that can go wrong between an [`ObjectSpec`](kestrel_codegen::ObjectSpec) and
+/// Everything that can go wrong between an [`ObjectSpec`](kestrel_obj::ObjectSpec) and
 /// running probes.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -32,7 +32,7 @@ pub enum RuntimeError {
 
     /// The compiled object could not be serialized as ELF (a codegen bug).
     #[error("cannot build the BPF object: {0}")]
-    Elf(#[from] kestrel_codegen::elf::ElfError),
+    Elf(#[from] kestrel_obj::elf::ElfError),
 
     /// aya refused the generated ELF object (a codegen bug).
     #[error("the BPF object was rejected before loading: {source}")]

@@ -7,7 +7,7 @@
 use std::io::Write;
 
 use aya::maps::{MapData, RingBuf};
-use kestrel_codegen::{PrintfSpec, EVENT_ACTION_BASE, EVENT_EXIT};
+use kestrel_obj::{PrintfSpec, EVENT_ACTION_BASE, EVENT_EXIT};
 
 use crate::output::{printf_json, PrintfFormatter};
 use crate::{OutputFormat, RuntimeError};
@@ -141,9 +141,9 @@ mod tests {
     fn exit_and_malformed_records() {
         let spec = PrintfSpec {
             format: "hi %d\n".into(),
-            args: vec![kestrel_codegen::Field {
+            args: vec![kestrel_obj::Field {
                 offset: 8,
-                ty: kestrel_codegen::ScalarType::Int {
+                ty: kestrel_obj::ScalarType::Int {
                     size: 8,
                     signed: true,
                 },

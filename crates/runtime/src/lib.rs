@@ -1,4 +1,4 @@
-//! kestrel-runtime: turns a compiled [`ObjectSpec`](kestrel_codegen::ObjectSpec) into running
+//! kestrel-runtime: turns a compiled [`ObjectSpec`](kestrel_obj::ObjectSpec) into running
 //! eBPF and its output.
 //!
 //! It owns loading (ELF via aya 0.14, verifier errors mapped to probes and instructions),
@@ -8,7 +8,7 @@
 //!
 //! ```no_run
 //! use kestrel_runtime::{Flow, LoadOptions, Session, StopFlag};
-//! # fn run(obj: kestrel_codegen::ObjectSpec) -> Result<(), kestrel_runtime::RuntimeError> {
+//! # fn run(obj: kestrel_obj::ObjectSpec) -> Result<(), kestrel_runtime::RuntimeError> {
 //! let stop = StopFlag::install()?;
 //! let mut out = std::io::stdout();
 //! let mut s = Session::load(obj, &LoadOptions::default())?;
@@ -34,7 +34,6 @@ mod features;
 mod loader;
 mod maps;
 mod perm;
-pub mod rawbpf;
 mod session;
 mod stop;
 mod symbols;

@@ -5,7 +5,7 @@ use aya::programs::{
     FEntry, FExit, KProbe, PerfEvent, Program, ProgramError, RawTracePoint, TracePoint, UProbe,
 };
 use aya::{Ebpf, EbpfError, EbpfLoader, VerifierLogLevel};
-use kestrel_codegen::{elf::write_elf, ObjectSpec, ProgramSpec, RuntimeValue};
+use kestrel_obj::{elf::write_elf, ObjectSpec, ProgramSpec, RuntimeValue};
 
 use crate::perm::{denied, is_eperm};
 use crate::{verifier, RuntimeError};
@@ -170,7 +170,7 @@ fn load_error(prog: &ProgramSpec, e: ProgramError) -> RuntimeError {
 /// The kernel function of a kfunc/kretfunc program.
 fn kernel_func(prog: &ProgramSpec) -> String {
     match &prog.attach {
-        kestrel_codegen::AttachPoint::KernelFunc { func, .. } => func.clone(),
+        kestrel_obj::AttachPoint::KernelFunc { func, .. } => func.clone(),
         _ => String::new(),
     }
 }

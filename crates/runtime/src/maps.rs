@@ -7,7 +7,7 @@
 use std::os::fd::AsFd;
 
 use aya::maps::{Map, MapData};
-use kestrel_codegen::{MapKind, MapSpec};
+use kestrel_obj::{MapKind, MapSpec};
 
 use crate::output::RawEntry;
 use crate::{sys::RawMap, RuntimeError};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aya::maps::RingBuf;
 use aya::Ebpf;
-use kestrel_codegen::{AttachPoint, MapKind, MapRole, ObjectSpec, UserMapLayout};
+use kestrel_obj::{AttachPoint, MapKind, MapRole, ObjectSpec, UserMapLayout};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
@@ -42,7 +42,7 @@ pub enum ExitReason {
 ///
 /// ```no_run
 /// # use kestrel_runtime::*;
-/// # fn run(obj: kestrel_codegen::ObjectSpec) -> Result<(), RuntimeError> {
+/// # fn run(obj: kestrel_obj::ObjectSpec) -> Result<(), RuntimeError> {
 /// let stop = StopFlag::install()?;
 /// let mut out = std::io::stdout();
 /// let mut session = Session::load(obj, &LoadOptions::default())?; // maps + verifier
@@ -422,7 +422,7 @@ impl Session {
             let keyed = !layout.keys.is_empty()
                 || matches!(
                     layout.value,
-                    kestrel_codegen::ValueKind::Hist | kestrel_codegen::ValueKind::Lhist { .. }
+                    kestrel_obj::ValueKind::Hist | kestrel_obj::ValueKind::Lhist { .. }
                 );
             if !keyed || !matches!(spec.kind, MapKind::Hash | MapKind::PerCpuHash) {
                 continue;

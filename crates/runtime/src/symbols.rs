@@ -19,7 +19,7 @@ use std::sync::{Mutex, OnceLock};
 use aya::maps::MapData;
 use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
-use kestrel_codegen::object::{ScalarType, UserMapLayout};
+use kestrel_obj::{ScalarType, UserMapLayout};
 
 use crate::output::symbols::{Symbol, Symbols};
 use crate::output::RawEntry;

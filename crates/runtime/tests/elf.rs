@@ -1,9 +1,9 @@
 //! The ELF writer's output, read back by the `object` crate and by aya's own parser.
 #![allow(clippy::unwrap_used)]
 
-use kestrel_codegen::elf::write_elf;
-use kestrel_codegen::{AttachPoint, MapKind, MapReloc, MapRole, MapSpec, ObjectSpec, ProgramSpec};
 use kestrel_isa::{Insn, Reg};
+use kestrel_obj::elf::write_elf;
+use kestrel_obj::{AttachPoint, MapKind, MapReloc, MapRole, MapSpec, ObjectSpec, ProgramSpec};
 use object::read::{File, Object as _, ObjectSection as _, ObjectSymbol as _};
 use object::{elf, RelocationFlags, RelocationTarget, SectionKind, SymbolKind};
 
@@ -143,7 +143,7 @@ fn aya_parses_programs_and_maps() {
 
 #[test]
 fn aya_parses_btf_defined_maps() {
-    use kestrel_codegen::elf::{write_elf_with, MapStyle};
+    use kestrel_obj::elf::{write_elf_with, MapStyle};
     let bytes = write_elf_with(&sample(), MapStyle::Btf).unwrap();
     let file = File::parse(&*bytes).unwrap();
     assert!(file.section_by_name("maps").is_none());

@@ -10,10 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use kestrel_codegen::{
-    AttachPoint, Field, MapKind, ObjectSpec, PrintfSpec, ScalarType, EVENT_EXIT,
-};
 use kestrel_isa::{Insn, Reg};
+use kestrel_obj::{AttachPoint, Field, MapKind, ObjectSpec, PrintfSpec, ScalarType, EVENT_EXIT};
 use kestrel_runtime::{ExitReason, Flow, LoadOptions, RuntimeError, Session, StopFlag};
 
 fn printf_u64(format: &str) -> PrintfSpec {
@@ -279,7 +277,7 @@ fn fentry_probe_answers() {
 /// `bpftool prog loadall` (libbpf) accepts the BTF-map flavour of our objects, and so does aya.
 #[test]
 fn btf_map_objects_load_in_libbpf_and_aya() {
-    use kestrel_codegen::elf::{write_elf_with, MapStyle};
+    use kestrel_obj::elf::{write_elf_with, MapStyle};
     if !kernel_available("btf_map_objects_load_in_libbpf_and_aya") {
         return;
     }

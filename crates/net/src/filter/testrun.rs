@@ -3,7 +3,7 @@
 //! metadata, so `len`, `less` and `greater` see the length on the wire even when the capture
 //! was truncated, as in tcpdump.
 
-use kestrel_runtime::rawbpf::{BpfError, BpfProg, RawProgType};
+use kestrel_sys::{AttachType, ProgType, Program, ProgramLoad, SysError};
 
 use super::pcap::Packet;
 use super::{compile_for_test, FilterError, Target};
@@ -20,7 +20,7 @@ pub enum TestRunError {
     Filter(#[from] FilterError),
     /// The kernel refused the program or the run.
     #[error("{0}")]
-    Bpf(#[from] BpfError),
+    Bpf(#[from] SysError),
 }
 
 /// Verdicts for a capture.
@@ -45,14 +45,17 @@ impl Verdicts {
 /// A filter loaded for test runs.
 #[derive(Debug)]
 pub struct Tester {
-    prog: BpfProg,
+    prog: Program,
 }
 
 impl Tester {
     /// Compiles and loads `expr` (needs CAP_BPF).
     pub fn new(expr: &str) -> Result<Tester, TestRunError> {
         let p = compile_for_test(expr)?;
-        let prog = BpfProg::load(RawProgType::Xdp, "kestrel_filter", &p.insns, &[])?;
+        let prog = Program::load(
+            &ProgramLoad::new(ProgType::Xdp, "kestrel_filter", &p.insns)
+                .with_attach(AttachType::Xdp),
+        )?;
         Ok(Tester { prog })
     }
 

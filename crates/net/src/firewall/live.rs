@@ -9,9 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
-use kestrel_runtime::rawbpf::{
-    ensure_bpffs_dir, ifindex, BpfError, BpfLink, BpfMap, BpfProg, FdReloc, RawMapSpec, RawMapType,
-    RawProgType, XdpMode,
+use kestrel_sys::{
+    ensure_bpffs_dir, ifindex, AttachType, FdReloc, Link, Map, MapDef, MapType, ProgType, Program,
+    ProgramLoad, SysError, XdpMode,
 };
 use serde::{Deserialize, Serialize};
 
@@ -54,10 +54,10 @@ impl Mode {
             _ => Hook::Xdp,
         }
     }
-    fn prog_type(self) -> RawProgType {
+    fn prog_type(self) -> (ProgType, AttachType) {
         match self {
-            Mode::Tc => RawProgType::TcxIngress,
-            _ => RawProgType::Xdp,
+            Mode::Tc => (ProgType::SchedCls, AttachType::TcxIngress),
+            _ => (ProgType::Xdp, AttachType::Xdp),
         }
     }
 }
@@ -106,14 +106,14 @@ pub enum FirewallError {
         context: String,
         /// The failure.
         #[source]
-        source: BpfError,
+        source: SysError,
     },
     /// The pinned state is not what kestrel wrote.
     #[error("{0}")]
     Corrupt(String),
 }
 
-fn bpf(context: impl Into<String>) -> impl FnOnce(BpfError) -> FirewallError {
+fn bpf(context: impl Into<String>) -> impl FnOnce(SysError) -> FirewallError {
     let context = context.into();
     move |source| FirewallError::Bpf { context, source }
 }
@@ -171,12 +171,12 @@ struct Meta {
 
 /// The maps of one firewall.
 struct Maps {
-    allow4: BpfMap,
-    allow6: BpfMap,
-    block4: BpfMap,
-    block6: BpfMap,
-    stats: BpfMap,
-    rate: BpfMap,
+    allow4: Map,
+    allow6: Map,
+    block4: Map,
+    block6: Map,
+    stats: Map,
+    rate: Map,
 }
 
 const MAP_FILES: [&str; 6] = ["allow4", "allow6", "block4", "block6", "stats", "rate"];
@@ -184,30 +184,31 @@ const MAP_FILES: [&str; 6] = ["allow4", "allow6", "block4", "block6", "stats", "
 impl Maps {
     fn create() -> Result<Maps, FirewallError> {
         let mk = |name: &str, kind, key, value, max| {
-            BpfMap::create(&RawMapSpec {
+            Map::create(&MapDef {
                 name: format!("kfw_{name}"),
                 kind,
                 key_size: key,
                 value_size: value,
                 max_entries: max,
+                flags: 0,
             })
             .map_err(bpf(format!("creating the {name} map")))
         };
         Ok(Maps {
-            allow4: mk("allow4", RawMapType::LpmTrie, 8, 4, LIST_CAPACITY)?,
-            allow6: mk("allow6", RawMapType::LpmTrie, 20, 4, LIST_CAPACITY)?,
-            block4: mk("block4", RawMapType::LpmTrie, 8, 4, LIST_CAPACITY)?,
-            block6: mk("block6", RawMapType::LpmTrie, 20, 4, LIST_CAPACITY)?,
+            allow4: mk("allow4", MapType::LpmTrie, 8, 4, LIST_CAPACITY)?,
+            allow6: mk("allow6", MapType::LpmTrie, 20, 4, LIST_CAPACITY)?,
+            block4: mk("block4", MapType::LpmTrie, 8, 4, LIST_CAPACITY)?,
+            block6: mk("block6", MapType::LpmTrie, 20, 4, LIST_CAPACITY)?,
             stats: mk(
                 "stats",
-                RawMapType::PerCpuArray,
+                MapType::PerCpuArray,
                 4,
                 program::STAT_VALUE_SIZE,
                 program::STAT_RULE0 + MAX_RULES as u32,
             )?,
             rate: mk(
                 "rate",
-                RawMapType::LruHash,
+                MapType::LruHash,
                 program::RATE_KEY_SIZE,
                 program::RATE_VALUE_SIZE,
                 RATE_CAPACITY,
@@ -216,9 +217,8 @@ impl Maps {
     }
 
     fn open(dir: &Path) -> Result<Maps, FirewallError> {
-        let o = |n: &str| {
-            BpfMap::from_pin(&dir.join(n)).map_err(bpf(format!("opening pinned map {n}")))
-        };
+        let o =
+            |n: &str| Map::from_pin(&dir.join(n)).map_err(bpf(format!("opening pinned map {n}")));
         let maps = Maps {
             allow4: o("allow4")?,
             allow6: o("allow6")?,
@@ -242,7 +242,7 @@ impl Maps {
         Ok(maps)
     }
 
-    fn get(&self, m: FwMap) -> &BpfMap {
+    fn get(&self, m: FwMap) -> &Map {
         match m {
             FwMap::Allow4 => &self.allow4,
             FwMap::Allow6 => &self.allow6,
@@ -253,7 +253,7 @@ impl Maps {
         }
     }
 
-    fn all(&self) -> [&BpfMap; 6] {
+    fn all(&self) -> [&Map; 6] {
         [
             &self.allow4,
             &self.allow6,
@@ -264,7 +264,7 @@ impl Maps {
         ]
     }
 
-    fn list(&self, allow: bool, v4: bool) -> &BpfMap {
+    fn list(&self, allow: bool, v4: bool) -> &Map {
         match (allow, v4) {
             (true, true) => &self.allow4,
             (true, false) => &self.allow6,
@@ -274,7 +274,7 @@ impl Maps {
     }
 }
 
-fn load(c: &Compiled, maps: &Maps, mode: Mode) -> Result<BpfProg, FirewallError> {
+fn load(c: &Compiled, maps: &Maps, mode: Mode) -> Result<Program, FirewallError> {
     let relocs: Vec<FdReloc<'_>> = c
         .program
         .relocs
@@ -284,24 +284,28 @@ fn load(c: &Compiled, maps: &Maps, mode: Mode) -> Result<BpfProg, FirewallError>
             map: maps.get(*m),
         })
         .collect();
-    BpfProg::load(mode.prog_type(), "kestrel_fw", &c.program.insns, &relocs)
-        .map_err(bpf("loading the firewall program"))
+    let (kind, attach) = mode.prog_type();
+    let load = ProgramLoad::new(kind, "kestrel_fw", &c.program.insns)
+        .with_attach(attach)
+        .with_relocs(&relocs);
+    Program::load(&load).map_err(bpf("loading the firewall program"))
 }
 
-fn insert(map: &BpfMap, c: &Cidr) -> Result<(), FirewallError> {
+fn insert(map: &Map, c: &Cidr) -> Result<(), FirewallError> {
     map.update(&c.lpm_key(), &1u32.to_ne_bytes())
         .map_err(bpf(format!("adding {c}")))
 }
 
-fn meta_map(meta: &Meta) -> Result<BpfMap, FirewallError> {
+fn meta_map(meta: &Meta) -> Result<Map, FirewallError> {
     let json = serde_json::to_vec(meta).map_err(|e| FirewallError::Codegen(e.to_string()))?;
     let size = (json.len() + 4).next_multiple_of(8) as u32;
-    let map = BpfMap::create(&RawMapSpec {
+    let map = Map::create(&MapDef {
         name: "kfw_meta".to_string(),
-        kind: RawMapType::Array,
+        kind: MapType::Array,
         key_size: 4,
         value_size: size,
         max_entries: 1,
+        flags: 0,
     })
     .map_err(bpf("creating the meta map"))?;
     let mut value = vec![0u8; size as usize];
@@ -313,7 +317,7 @@ fn meta_map(meta: &Meta) -> Result<BpfMap, FirewallError> {
 }
 
 fn read_meta(dir: &Path) -> Result<Meta, FirewallError> {
-    let map = BpfMap::from_pin(&dir.join("meta")).map_err(bpf("opening pinned map meta"))?;
+    let map = Map::from_pin(&dir.join("meta")).map_err(bpf("opening pinned map meta"))?;
     let mut value = vec![0u8; map.value_len()];
     map.lookup(&0u32.to_ne_bytes(), &mut value)
         .map_err(bpf("reading the meta map"))?;
@@ -361,11 +365,11 @@ pub fn up(iface: &str, c: &Compiled, mode: Mode) -> Result<(), FirewallError> {
 
 fn attach_and_pin(
     dir: &Path,
-    prog: &BpfProg,
+    prog: &Program,
     idx: u32,
     mode: Mode,
     maps: &Maps,
-    meta: &BpfMap,
+    meta: &Map,
 ) -> Result<(), FirewallError> {
     for (name, map) in MAP_FILES.iter().zip(maps.all()) {
         map.pin(&dir.join(name))
@@ -373,9 +377,9 @@ fn attach_and_pin(
     }
     meta.pin(&dir.join("meta")).map_err(bpf("pinning meta"))?;
     let link = match mode {
-        Mode::Native => BpfLink::attach_xdp(prog, idx, XdpMode::Native),
-        Mode::Generic => BpfLink::attach_xdp(prog, idx, XdpMode::Generic),
-        Mode::Tc => BpfLink::attach_tcx_ingress(prog, idx),
+        Mode::Native => Link::attach_xdp(prog, idx, XdpMode::Native),
+        Mode::Generic => Link::attach_xdp(prog, idx, XdpMode::Generic),
+        Mode::Tc => Link::attach_tcx(prog, idx, AttachType::TcxIngress),
     }
     .map_err(bpf(format!("attaching in {mode:?} mode")))?;
     // The link is the last pin: once it exists the firewall is up (and `link` dropping here
@@ -401,7 +405,7 @@ pub fn reload(iface: &str, c: &Compiled) -> Result<(), FirewallError> {
     }
     let old = read_meta(&dir)?;
     let maps = Maps::open(&dir)?;
-    let link = BpfLink::from_pin(&dir.join("link")).map_err(bpf("opening the pinned link"))?;
+    let link = Link::from_pin(&dir.join("link")).map_err(bpf("opening the pinned link"))?;
     let prog = load(c, &maps, old.mode)?;
     let meta = meta_map(&Meta {
         iface: iface.to_string(),
@@ -430,11 +434,7 @@ pub fn reload(iface: &str, c: &Compiled) -> Result<(), FirewallError> {
     // The new program runs; now replace its description and reset per-rule state.
     std::fs::rename(&tmp, dir.join("meta")).map_err(|source| FirewallError::Bpf {
         context: "replacing meta".to_string(),
-        source: BpfError::Sys {
-            cmd: "rename",
-            what: tmp.display().to_string(),
-            source,
-        },
+        source: SysError::call("rename", tmp.display().to_string(), source),
     })?;
     reset_counters(&maps)?;
     for key in maps.rate.keys().map_err(bpf("listing token buckets"))? {
@@ -459,7 +459,7 @@ pub fn down(iface: &str) -> Result<bool, FirewallError> {
     if !dir.exists() {
         return Ok(false);
     }
-    if let Ok(link) = BpfLink::from_pin(&dir.join("link")) {
+    if let Ok(link) = Link::from_pin(&dir.join("link")) {
         link.detach().map_err(bpf("detaching"))?;
     }
     remove_pins(&dir);
@@ -593,7 +593,7 @@ pub struct Status {
     pub block_list: Vec<String>,
 }
 
-fn counters(map: &BpfMap, idx: u32) -> Result<Counters, FirewallError> {
+fn counters(map: &Map, idx: u32) -> Result<Counters, FirewallError> {
     let mut v = vec![0u8; map.value_len()];
     map.lookup(&idx.to_ne_bytes(), &mut v)
         .map_err(bpf("reading counters"))?;

@@ -4,7 +4,7 @@
 //! the socket path's per-packet copy, so the receiver — not the sender — is what is measured.
 
 use kestrel_isa::{helper, Insn, Reg};
-use kestrel_runtime::rawbpf::{ifindex, BpfError, BpfProg, RawProgType};
+use kestrel_sys::{ifindex, AttachType, ProgType, Program, ProgramLoad, SysError};
 use std::net::Ipv4Addr;
 
 use super::live::FirewallError;
@@ -12,7 +12,7 @@ use super::live::FirewallError;
 /// A loaded redirect program and the frame it sends.
 #[derive(Debug)]
 pub struct Generator {
-    prog: BpfProg,
+    prog: Program,
     frame: Vec<u8>,
 }
 
@@ -26,8 +26,10 @@ impl Generator {
             Insn::call_helper(helper::REDIRECT),
             Insn::exit(),
         ];
-        let prog = BpfProg::load(RawProgType::Xdp, "kestrel_xdpgen", &insns, &[])
-            .map_err(gen_err("loading the generator"))?;
+        let prog = Program::load(
+            &ProgramLoad::new(ProgType::Xdp, "kestrel_xdpgen", &insns).with_attach(AttachType::Xdp),
+        )
+        .map_err(gen_err("loading the generator"))?;
         Ok(Generator {
             prog,
             frame: frame.to_vec(),
@@ -43,7 +45,7 @@ impl Generator {
     }
 }
 
-fn gen_err(context: &str) -> impl FnOnce(BpfError) -> FirewallError + '_ {
+fn gen_err(context: &str) -> impl FnOnce(SysError) -> FirewallError + '_ {
     move |source| FirewallError::Bpf {
         context: context.to_string(),
         source,
@@ -82,8 +84,10 @@ pub fn udp_frame(src: Ipv4Addr, dst: Ipv4Addr, dport: u16, size: usize) -> Vec<u
 /// the firewall's cost is compared with.
 pub fn empty_drop_ns(frame: &[u8], repeat: u32) -> Result<u32, FirewallError> {
     let insns = [Insn::mov64_imm(Reg::R0, 1), Insn::exit()];
-    let prog = BpfProg::load(RawProgType::Xdp, "kestrel_drop", &insns, &[])
-        .map_err(gen_err("loading the empty program"))?;
+    let prog = Program::load(
+        &ProgramLoad::new(ProgType::Xdp, "kestrel_drop", &insns).with_attach(AttachType::Xdp),
+    )
+    .map_err(gen_err("loading the empty program"))?;
     prog.test_run(frame, repeat)
         .map(|(_, ns)| ns)
         .map_err(gen_err("running the empty program"))
@@ -99,15 +103,13 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
 }
 
 /// Attaches `return XDP_DROP` to `iface` (native mode) for as long as the link is held.
-pub fn attach_drop(iface: &str) -> Result<kestrel_runtime::rawbpf::BpfLink, FirewallError> {
+pub fn attach_drop(iface: &str) -> Result<kestrel_sys::Link, FirewallError> {
     let idx = ifindex(iface).ok_or_else(|| FirewallError::NoInterface(iface.to_string()))?;
     let insns = [Insn::mov64_imm(Reg::R0, 1), Insn::exit()];
-    let prog = BpfProg::load(RawProgType::Xdp, "kestrel_drop", &insns, &[])
-        .map_err(gen_err("loading the empty program"))?;
-    kestrel_runtime::rawbpf::BpfLink::attach_xdp(
-        &prog,
-        idx,
-        kestrel_runtime::rawbpf::XdpMode::Native,
+    let prog = Program::load(
+        &ProgramLoad::new(ProgType::Xdp, "kestrel_drop", &insns).with_attach(AttachType::Xdp),
     )
-    .map_err(gen_err("attaching the empty program"))
+    .map_err(gen_err("loading the empty program"))?;
+    kestrel_sys::Link::attach_xdp(&prog, idx, kestrel_sys::XdpMode::Native)
+        .map_err(gen_err("attaching the empty program"))
 }

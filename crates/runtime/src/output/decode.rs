@@ -5,7 +5,7 @@ use super::symbols::Place;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use kestrel_codegen::object::{Field, ScalarType, UserMapLayout, ValueKind};
+use kestrel_obj::{Field, ScalarType, UserMapLayout, ValueKind};
 
 use super::format::IntArg;
 use super::RawEntry;

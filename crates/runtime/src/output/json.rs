@@ -1,6 +1,6 @@
 //! Maps and events as bpftrace's `-f json` lines.
 
-use kestrel_codegen::object::{UserMapLayout, ValueKind};
+use kestrel_obj::{UserMapLayout, ValueKind};
 
 use super::decode::{average, decode_hist, decode_plain, Folded, KeyPart};
 use super::text::group_histogram;

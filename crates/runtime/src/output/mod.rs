@@ -13,7 +13,7 @@
 //! `output/json.cpp`); where bpftrace 0.17 (the apt version) differs, the tests say so.
 //!
 //! ```
-//! use kestrel_codegen::object::{UserMapLayout, ValueKind};
+//! use kestrel_obj::{UserMapLayout, ValueKind};
 //! use kestrel_runtime::output::{render_map_text, RawEntry};
 //!
 //! let layout = UserMapLayout { display: "@x".into(), keys: vec![], value: ValueKind::Count };
@@ -21,7 +21,7 @@
 //! assert_eq!(render_map_text(&layout, &entries), "@x: 3\n");
 //! ```
 //!
-//! [`PrintfSpec`]: kestrel_codegen::object::PrintfSpec
+//! [`PrintfSpec`]: kestrel_obj::PrintfSpec
 
 pub(crate) mod decode;
 pub mod format;

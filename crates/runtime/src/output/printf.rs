@@ -1,6 +1,6 @@
 //! Formatting a `printf` ring-buffer record.
 
-use kestrel_codegen::object::{Field, PrintfSpec, ScalarType};
+use kestrel_obj::{Field, PrintfSpec, ScalarType};
 
 use super::decode::{buf_data, read_uint, string_bytes};
 use super::format::{

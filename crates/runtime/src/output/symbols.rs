@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use kestrel_codegen::object::{ScalarType, StackMode};
+use kestrel_obj::{ScalarType, StackMode};
 
 use super::decode::read_uint;
 

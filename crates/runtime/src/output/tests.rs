@@ -2,7 +2,7 @@
 //! `/usr/bin/bpftrace` 0.17.0 on the project machine; where current bpftrace (0.2x) prints
 //! differently, the test checks the current form and says what changed.
 
-use kestrel_codegen::object::{Field, ScalarType, UserMapLayout, ValueKind};
+use kestrel_obj::{Field, ScalarType, UserMapLayout, ValueKind};
 
 use super::*;
 

@@ -1,6 +1,6 @@
 //! Maps as bpftrace's text output prints them.
 
-use kestrel_codegen::object::{UserMapLayout, ValueKind};
+use kestrel_obj::{UserMapLayout, ValueKind};
 
 use super::decode::{decode_hist, decode_plain, HistGroup, KeyPart};
 use super::hist::{build_hist, build_lhist, Histogram};

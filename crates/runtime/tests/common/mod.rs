@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use kestrel_codegen::{
+use kestrel_isa::{Insn, JmpOp, Reg};
+use kestrel_obj::{
     AttachPoint, Field, MapKind, MapReloc, MapRole, MapSpec, ProgramSpec, ScalarType,
     UserMapLayout, ValueKind,
 };
-use kestrel_isa::{Insn, JmpOp, Reg};
 
 /// `bpf_map_lookup_elem`
 pub const MAP_LOOKUP_ELEM: i32 = 1;

@@ -14,7 +14,7 @@
 //!   BPF ELF uses REL, so the object writer would store a non-zero addend *in the instruction*.
 //!
 //! ```
-//! use kestrel_codegen::{elf::write_elf, AttachPoint, ObjectSpec, ProgramSpec};
+//! use kestrel_obj::{elf::write_elf, AttachPoint, ObjectSpec, ProgramSpec};
 //! use kestrel_isa::{Insn, Reg};
 //! let obj = ObjectSpec {
 //!     programs: vec![ProgramSpec {
@@ -42,7 +42,7 @@ use object::{
     SymbolKind, SymbolScope,
 };
 
-use crate::object::{MapSpec, ObjectSpec};
+use crate::spec::{MapSpec, ObjectSpec};
 
 /// Size of one legacy `struct bpf_map_def` entry in the `maps` section.
 pub const MAP_DEF_SIZE: usize = 20;
@@ -386,7 +386,7 @@ fn check_names(obj: &ObjectSpec) -> Result<(), ElfError> {
 /// A minimal BTF writer: just enough types to describe BTF-defined maps the way libbpf's
 /// `__uint(name, value)` macro does (a member of type `int (*)[value]`).
 mod btf {
-    use crate::object::{MapKind, MapSpec};
+    use crate::spec::{MapKind, MapSpec};
 
     /// Bytes of one map's struct in `.maps`: five pointer-sized members.
     pub const MAP_STRUCT_SIZE: u32 = 40;
@@ -589,7 +589,7 @@ mod btf {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::object::{AttachPoint, MapKind, MapReloc, MapRole, ProgramSpec};
+    use crate::spec::{AttachPoint, MapKind, MapReloc, MapRole, ProgramSpec};
     use kestrel_isa::{Insn, Reg};
 
     fn map(name: &str, kind: MapKind) -> MapSpec {

@@ -5,7 +5,17 @@
 //! is touched only when the runtime turns it into live programs, maps and links.
 
 use kestrel_isa::Insn;
-pub use kestrel_lang::StackMode;
+
+/// How `kstack`/`ustack` frames are printed (bpftrace's stack modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StackMode {
+    /// `symbol+offset`, one frame a line (the default).
+    Bpftrace,
+    /// `\tADDRESS symbol+offset (module)`, as `perf script` prints.
+    Perf,
+    /// Bare hexadecimal addresses.
+    Raw,
+}
 
 /// Everything a script compiles to.
 #[derive(Clone, Debug, Default, PartialEq)]
