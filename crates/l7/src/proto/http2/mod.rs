@@ -14,3 +14,4 @@ impl ProtocolParser for Http2 {
     fn close(&mut self, _ctx: &mut Ctx<'_>) {}
     fn memory(&self) -> usize { 0 }
 }
+pub mod hpack; pub mod huffman;
