@@ -46,7 +46,6 @@ struct Pending {
 struct Current {
     req: Option<Pending>,
     status: u16,
-    version: HttpVersion,
     bytes: u64,
     partial: bool,
 }
@@ -212,11 +211,6 @@ impl Core {
             Err(_) => return Parsed::Error,
         };
         let status = resp.code.unwrap_or(0);
-        let version = if resp.version == Some(0) {
-            HttpVersion::Http10
-        } else {
-            HttpVersion::Http11
-        };
         if (100..200).contains(&status) && status != 101 {
             // Informational: not the final response; its bytes count for the exchange.
             *self.informational.get_or_insert(0) += n as u64;
@@ -234,7 +228,6 @@ impl Core {
         self.current = Some(Current {
             req,
             status,
-            version,
             bytes: n as u64 + carry,
             partial: false,
         });
@@ -520,7 +513,6 @@ impl Framed for Core {
                             self.current = Some(Current {
                                 req,
                                 status,
-                                version: HttpVersion::Http11,
                                 bytes: buf.len() as u64 + more,
                                 partial: true,
                             });

@@ -180,11 +180,6 @@ impl ByteStream {
         self.buf.is_empty() && self.skip == 0
     }
 
-    /// True while a body is being skipped.
-    pub(crate) fn skipping(&self) -> bool {
-        self.skip > 0
-    }
-
     /// Bytes still to skip.
     pub(crate) fn skip_left(&self) -> u64 {
         self.skip

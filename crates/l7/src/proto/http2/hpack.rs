@@ -234,6 +234,12 @@ impl Decoder {
         }
     }
 
+    /// The decoder turns out not to have seen the start: references past its entries are
+    /// unknown from now on (its entries stay right).
+    pub fn set_incomplete(&mut self) {
+        self.complete = false;
+    }
+
     /// Bytes of this direction were lost: everything in the table becomes unknown.
     pub fn forget(&mut self) {
         self.entries.clear();
