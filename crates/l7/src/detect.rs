@@ -5,7 +5,7 @@
 //! whether they are a request (so the direction of requests, hence the role, follows).
 
 use crate::proto::http2::frame;
-use crate::types::{ConnMeta, Protocol, Transport};
+use crate::types::{ConnMeta, Direction, Protocol, Transport};
 
 /// What detection decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,13 +21,41 @@ pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Methods that start an HTTP/1 request line.
 const METHODS: &[&str] = &[
-    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PROPFIND",
-    "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "PURGE",
+    "GET",
+    "POST",
+    "PUT",
+    "DELETE",
+    "HEAD",
+    "OPTIONS",
+    "PATCH",
+    "CONNECT",
+    "TRACE",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "REPORT",
+    "SEARCH",
+    "PURGE",
 ];
 
-/// Detect the protocol of a connection from `bytes` (the start of a chunk), with
-/// `total_len` the syscall length of that chunk.
-pub fn detect(bytes: &[u8], total_len: u64, meta: &ConnMeta) -> Option<Detected> {
+/// Whether bytes moving in `dir` are requests, from which side owns the well-known `port`.
+fn by_port(meta: &ConnMeta, port: u16, dir: Direction) -> Option<bool> {
+    if meta.remote_port == Some(port) {
+        Some(dir == Direction::Egress)
+    } else if meta.local_port == Some(port) {
+        Some(dir == Direction::Ingress)
+    } else {
+        None
+    }
+}
+
+/// Detect the protocol of a connection from `bytes` (the start of a chunk moving in `dir`),
+/// with `total_len` the syscall length of that chunk.
+pub fn detect(bytes: &[u8], total_len: u64, dir: Direction, meta: &ConnMeta) -> Option<Detected> {
     let req = |protocol| {
         Some(Detected {
             protocol,
@@ -46,7 +74,7 @@ pub fn detect(bytes: &[u8], total_len: u64, meta: &ConnMeta) -> Option<Detected>
     if meta.transport == Transport::Udp {
         return dns_message(bytes).map(|qr| Detected {
             protocol: Protocol::Dns,
-            is_request: Some(!qr),
+            is_request: by_port(meta, 53, dir).or(Some(!qr)),
         });
     }
     if bytes.len() >= 4 && H2_PREFACE.starts_with(&bytes[..bytes.len().min(H2_PREFACE.len())]) {
@@ -70,23 +98,27 @@ pub fn detect(bytes: &[u8], total_len: u64, meta: &ConnMeta) -> Option<Detected>
             if let Some(qr) = dns_message(&bytes[2..]) {
                 return Some(Detected {
                     protocol: Protocol::Dns,
-                    is_request: Some(!qr),
+                    is_request: by_port(meta, 53, dir).or(Some(!qr)),
                 });
             }
         }
     }
     if meta.has_port(6379) && redis_reply(bytes) {
-        return resp(Protocol::Redis);
+        return Some(Detected {
+            protocol: Protocol::Redis,
+            is_request: by_port(meta, 6379, dir),
+        });
     }
     if meta.has_port(5432) {
         if let Some(is_request) = postgres_message(bytes) {
             return Some(Detected {
                 protocol: Protocol::Postgres,
-                is_request: Some(is_request),
+                is_request: by_port(meta, 5432, dir).or(Some(is_request)),
             });
         }
     }
     if frame::plausible_frames(bytes, total_len) {
+        // Mid-stream HTTP/2: the decoded headers will tell which side asks.
         return Some(Detected {
             protocol: Protocol::Http2,
             is_request: None,
@@ -150,8 +182,10 @@ fn redis_command(b: &[u8]) -> bool {
 
 /// A RESP reply's first byte and line.
 fn redis_reply(b: &[u8]) -> bool {
-    matches!(b[0], b'+' | b'-' | b':' | b'$' | b'*' | b'_' | b'%' | b'#' | b',')
-        && b.windows(2).any(|w| w == b"\r\n")
+    matches!(
+        b[0],
+        b'+' | b'-' | b':' | b'$' | b'*' | b'_' | b'%' | b'#' | b','
+    ) && b.windows(2).any(|w| w == b"\r\n")
 }
 
 /// A DNS header with one question and a standard opcode: Some(QR bit).

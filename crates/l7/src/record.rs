@@ -72,11 +72,12 @@ pub enum Detail {
 }
 
 /// HTTP version of a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum HttpVersion {
     /// HTTP/1.0.
     Http10,
     /// HTTP/1.1.
+    #[default]
     Http11,
     /// HTTP/2.
     Http2,
@@ -113,12 +114,6 @@ pub struct HttpRecord {
     pub undecodable: bool,
     /// RST_STREAM error code, when the stream was reset.
     pub reset_code: Option<u32>,
-}
-
-impl Default for HttpVersion {
-    fn default() -> Self {
-        HttpVersion::Http11
-    }
 }
 
 /// gRPC fields of an HTTP/2 exchange.

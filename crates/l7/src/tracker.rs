@@ -132,7 +132,7 @@ impl Tracker {
             };
             let found = match c.meta.protocol {
                 Some(protocol) => Some(protocol),
-                None => detect(seen, total + probe_len as u64, &c.meta).map(|d| {
+                None => detect(seen, total + probe_len as u64, chunk.direction, &c.meta).map(|d| {
                     if c.request_dir.is_none() {
                         c.request_dir = match d.is_request {
                             Some(true) => Some(chunk.direction),
@@ -156,7 +156,11 @@ impl Tracker {
                 None => {
                     c.attempts += 1;
                     if gap == 0 && seen.len() < PROBE {
-                        let first_ts = if probe_len == 0 { chunk.timestamp_ns } else { c.probe[d].1 };
+                        let first_ts = if probe_len == 0 {
+                            chunk.timestamp_ns
+                        } else {
+                            c.probe[d].1
+                        };
                         c.probe[d] = (seen.to_vec(), first_ts);
                     } else {
                         self.stats.unparsed_bytes += total + probe_len as u64;

@@ -142,7 +142,12 @@ pub struct Chunk<'a> {
 
 impl<'a> Chunk<'a> {
     /// A whole (untruncated) chunk.
-    pub fn whole(conn: ConnId, direction: Direction, timestamp_ns: u64, bytes: &'a [u8]) -> Chunk<'a> {
+    pub fn whole(
+        conn: ConnId,
+        direction: Direction,
+        timestamp_ns: u64,
+        bytes: &'a [u8],
+    ) -> Chunk<'a> {
         Chunk {
             conn,
             direction,

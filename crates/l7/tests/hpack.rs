@@ -1,5 +1,6 @@
 //! HPACK: the RFC 7541 Appendix C examples decode exactly, table sizes included; a decoder
 //! started mid-connection answers "unknown", never a wrong value.
+#![allow(clippy::unwrap_used)]
 
 use kestrel_l7::proto::http2::hpack::{Decoder, Field, HpackError, Slot};
 
@@ -22,7 +23,9 @@ fn pairs(fields: &[Field]) -> Vec<(String, String)> {
 }
 
 fn p(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 fn requests(blocks: [&str; 3]) {
@@ -30,7 +33,12 @@ fn requests(blocks: [&str; 3]) {
     let f = d.decode(&hex(blocks[0])).unwrap();
     assert_eq!(
         pairs(&f),
-        p(&[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")])
+        p(&[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", "/"),
+            (":authority", "www.example.com")
+        ])
     );
     assert_eq!(d.table_size(), 57);
     let f = d.decode(&hex(blocks[1])).unwrap();
@@ -110,7 +118,10 @@ fn responses(blocks: [&str; 3]) {
             ("date", "Mon, 21 Oct 2013 20:13:22 GMT"),
             ("location", "https://www.example.com"),
             ("content-encoding", "gzip"),
-            ("set-cookie", "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1")
+            (
+                "set-cookie",
+                "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1"
+            )
         ])
     );
     assert_eq!((d.table_size(), d.len()), (215, 3));
@@ -145,9 +156,15 @@ fn mid_stream_references_past_what_was_seen_are_unknown_not_wrong() {
     assert_eq!(f[2].value, Slot::Known(b"/".to_vec()));
     // C.3.3: 62 is now "cache-control: no-cache" (inserted by the block we saw), 63 unknown.
     let f = d
-        .decode(&hex("828785bf400a637573746f6d2d6b65790c637573746f6d2d76616c7565"))
+        .decode(&hex(
+            "828785bf400a637573746f6d2d6b65790c637573746f6d2d76616c7565",
+        ))
         .unwrap();
-    assert_eq!(f[3].value, Slot::Unknown, "63 was inserted before we started");
+    assert_eq!(
+        f[3].value,
+        Slot::Unknown,
+        "63 was inserted before we started"
+    );
     // The same stream from its start: 63 is www.example.com — a decoder that guessed would
     // have been wrong about it, ours said unknown.
     let mut fresh = Decoder::mid_stream(65536);
@@ -165,7 +182,11 @@ fn size_update_zero_makes_a_mid_stream_table_complete() {
     d.decode(&hex("20")).unwrap();
     assert!(d.is_complete());
     // Size update back up, then an insertion that is referenced.
-    let f = d.decode(&hex("3fe11f 400a637573746f6d2d6b65790c637573746f6d2d76616c7565 be")).unwrap();
+    let f = d
+        .decode(&hex(
+            "3fe11f 400a637573746f6d2d6b65790c637573746f6d2d76616c7565 be",
+        ))
+        .unwrap();
     assert_eq!(pairs(&f)[1], ("custom-key".into(), "custom-value".into()));
     // A size update after a field is an error; the decoder then forgets its table.
     assert_eq!(d.decode(&hex("82 20")), Err(HpackError::LateSizeUpdate));
@@ -176,10 +197,16 @@ fn size_update_zero_makes_a_mid_stream_table_complete() {
 #[test]
 fn size_update_above_the_settings_limit_is_an_error() {
     let mut d = Decoder::new(65536);
-    assert!(matches!(d.decode(&hex("3fe21f")), Err(HpackError::SizeUpdate { .. })));
+    assert!(matches!(
+        d.decode(&hex("3fe21f")),
+        Err(HpackError::SizeUpdate { .. })
+    ));
     let mut d = Decoder::new(65536);
     d.set_limit(8192);
-    assert!(d.decode(&hex("3fe13f")).is_ok(), "8192 allowed after SETTINGS");
+    assert!(
+        d.decode(&hex("3fe13f")).is_ok(),
+        "8192 allowed after SETTINGS"
+    );
 }
 
 #[test]
@@ -188,7 +215,9 @@ fn garbage_blocks_never_panic() {
     for _ in 0..5000 {
         let mut b = Vec::new();
         for _ in 0..(seed % 40) {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             b.push((seed >> 33) as u8);
         }
         let mut d = Decoder::new(4096);

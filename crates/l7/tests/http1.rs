@@ -1,4 +1,5 @@
 //! HTTP/1 through the tracker: pipelining, bodies by length, truncation, close, 1xx, HEAD.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -59,8 +60,18 @@ fn three_pipelined_gets_in_one_chunk_give_three_records_in_order() {
         summary(&recs),
         vec![
             ("GET".into(), "/".into(), Some(200), Outcome::Complete),
-            ("GET".into(), "/missing".into(), Some(404), Outcome::Complete),
-            ("GET".into(), "/index.html".into(), Some(200), Outcome::Complete),
+            (
+                "GET".into(),
+                "/missing".into(),
+                Some(404),
+                Outcome::Complete
+            ),
+            (
+                "GET".into(),
+                "/index.html".into(),
+                Some(200),
+                Outcome::Complete
+            ),
         ]
     );
     for r in &recs {
@@ -101,7 +112,8 @@ fn random_chunking_gives_identical_records() {
     // A chunked response and a POST with a body too.
     steps.push((
         Ingress,
-        b"POST /api/items?token=s HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world".to_vec(),
+        b"POST /api/items?token=s HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world"
+            .to_vec(),
         400,
     ));
     steps.push((
@@ -145,9 +157,26 @@ fn bodies_are_skipped_by_the_syscall_length_not_the_captured_bytes() {
     assert_eq!((out[0].start_ns, out[0].end_ns), (10, 30));
     assert_eq!(out[0].outcome, Outcome::Complete);
     // The connection stays in sync: the next exchange parses.
-    feed_truncated(&mut t, &mut out, Ingress, 40, b"GET /next HTTP/1.1\r\n\r\n", 1024);
-    feed_truncated(&mut t, &mut out, Egress, 50, resp("404 Not Found", "").as_bytes(), 1024);
-    assert_eq!(summary(&out)[1], ("GET".into(), "/next".into(), Some(404), Outcome::Complete));
+    feed_truncated(
+        &mut t,
+        &mut out,
+        Ingress,
+        40,
+        b"GET /next HTTP/1.1\r\n\r\n",
+        1024,
+    );
+    feed_truncated(
+        &mut t,
+        &mut out,
+        Egress,
+        50,
+        resp("404 Not Found", "").as_bytes(),
+        1024,
+    );
+    assert_eq!(
+        summary(&out)[1],
+        ("GET".into(), "/next".into(), Some(404), Outcome::Complete)
+    );
     assert_eq!(t.stats().parse_errors, 0);
 }
 
@@ -155,7 +184,14 @@ fn bodies_are_skipped_by_the_syscall_length_not_the_captured_bytes() {
 fn chunked_body_with_uncaptured_chunk_data_stays_in_sync() {
     let mut t = Tracker::default();
     let mut out = Vec::new();
-    feed_truncated(&mut t, &mut out, Ingress, 1, b"GET /big HTTP/1.1\r\n\r\n", 1024);
+    feed_truncated(
+        &mut t,
+        &mut out,
+        Ingress,
+        1,
+        b"GET /big HTTP/1.1\r\n\r\n",
+        1024,
+    );
     let chunk = vec![b'z'; 5000];
     let mut w1 = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1388\r\n".to_vec();
     w1.extend_from_slice(&chunk);
@@ -172,7 +208,11 @@ fn chunked_body_with_uncaptured_chunk_data_stays_in_sync() {
 fn http10_close_delimited_response_finishes_at_close() {
     let steps: Vec<Step> = vec![
         (Ingress, b"GET /file HTTP/1.0\r\n\r\n".to_vec(), 5),
-        (Egress, b"HTTP/1.0 200 OK\r\nServer: SimpleHTTP\r\n\r\nabc".to_vec(), 6),
+        (
+            Egress,
+            b"HTTP/1.0 200 OK\r\nServer: SimpleHTTP\r\n\r\nabc".to_vec(),
+            6,
+        ),
         (Egress, b"defgh".to_vec(), 7),
     ];
     let (recs, t) = run(ConnMeta::default(), &steps, Some(9));
@@ -195,11 +235,18 @@ fn continue_and_other_1xx_are_not_final() {
         ),
         (Egress, b"HTTP/1.1 100 Continue\r\n\r\n".to_vec(), 2),
         (Ingress, b"data".to_vec(), 3),
-        (Egress, b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n".to_vec(), 4),
+        (
+            Egress,
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n".to_vec(),
+            4,
+        ),
         (Egress, resp("201 Created", "").into_bytes(), 5),
     ];
     let (recs, _) = run(ConnMeta::default(), &steps, None);
-    assert_eq!(summary(&recs), vec![("PUT".into(), "/x".into(), Some(201), Outcome::Complete)]);
+    assert_eq!(
+        summary(&recs),
+        vec![("PUT".into(), "/x".into(), Some(201), Outcome::Complete)]
+    );
     assert_eq!(recs[0].end_ns, 5);
     let resp_total: usize = [1, 3, 4].iter().map(|i| steps[*i].1.len()).sum();
     assert_eq!(recs[0].response_bytes, resp_total as u64);
@@ -222,7 +269,10 @@ fn head_204_and_304_have_no_body() {
     ];
     let (recs, t) = run(ConnMeta::default(), &steps, None);
     assert_eq!(
-        summary(&recs).iter().map(|s| (s.1.clone(), s.2)).collect::<Vec<_>>(),
+        summary(&recs)
+            .iter()
+            .map(|s| (s.1.clone(), s.2))
+            .collect::<Vec<_>>(),
         vec![
             ("/a".into(), Some(200)),
             ("/b".into(), Some(204)),
@@ -236,8 +286,16 @@ fn head_204_and_304_have_no_body() {
 #[test]
 fn client_role_is_inferred_from_written_requests() {
     let steps: Vec<Step> = vec![
-        (Egress, b"GET /c HTTP/1.1\r\nHost: api:8080\r\n\r\n".to_vec(), 1),
-        (Ingress, resp("500 Internal Server Error", "x").into_bytes(), 2),
+        (
+            Egress,
+            b"GET /c HTTP/1.1\r\nHost: api:8080\r\n\r\n".to_vec(),
+            1,
+        ),
+        (
+            Ingress,
+            resp("500 Internal Server Error", "x").into_bytes(),
+            2,
+        ),
     ];
     let (recs, _) = run(ConnMeta::default(), &steps, None);
     assert_eq!(recs[0].role, Role::Client);
@@ -256,7 +314,10 @@ fn query_authorization_and_cookie_are_kept_only_when_sensitive() {
         let mut out = Vec::new();
         let c = ConnId(1);
         t.feed(&kestrel_l7::Chunk::whole(c, Ingress, 1, req), &mut out);
-        t.feed(&kestrel_l7::Chunk::whole(c, Egress, 2, resp("200 OK", "").as_bytes()), &mut out);
+        t.feed(
+            &kestrel_l7::Chunk::whole(c, Egress, 2, resp("200 OK", "").as_bytes()),
+            &mut out,
+        );
         let h = http(&out[0]);
         let text = format!("{out:?}");
         if sensitive {
@@ -280,8 +341,18 @@ fn truncated_request_header_keeps_method_and_path() {
     req.extend(std::iter::repeat_n(b'p', 3000));
     req.extend_from_slice(b"\r\n\r\n");
     feed_truncated(&mut t, &mut out, Ingress, 1, &req, 1024);
-    feed_truncated(&mut t, &mut out, Egress, 2, resp("200 OK", "ok").as_bytes(), 1024);
-    assert_eq!(summary(&out), vec![("GET".into(), "/long".into(), Some(200), Outcome::Partial)]);
+    feed_truncated(
+        &mut t,
+        &mut out,
+        Egress,
+        2,
+        resp("200 OK", "ok").as_bytes(),
+        1024,
+    );
+    assert_eq!(
+        summary(&out),
+        vec![("GET".into(), "/long".into(), Some(200), Outcome::Partial)]
+    );
     assert_eq!(out[0].request_bytes, req.len() as u64);
     assert_eq!(t.stats().truncated_headers, 1);
 }
@@ -295,7 +366,10 @@ fn a_64k_header_is_counted_not_buffered_without_bound() {
     req.extend_from_slice(b"\r\n\r\n");
     // Written in small pieces, all captured.
     for piece in req.chunks(700) {
-        t.feed(&kestrel_l7::Chunk::whole(ConnId(7), Ingress, 1, piece), &mut out);
+        t.feed(
+            &kestrel_l7::Chunk::whole(ConnId(7), Ingress, 1, piece),
+            &mut out,
+        );
         assert!(t.memory() < 64 * 1024, "memory {}", t.memory());
     }
     assert_eq!(t.stats().oversized, 1);
@@ -311,7 +385,10 @@ fn pending_queue_is_capped_and_counted() {
     let mut out = Vec::new();
     for i in 0..10 {
         let req = format!("GET /{i} HTTP/1.1\r\n\r\n");
-        t.feed(&kestrel_l7::Chunk::whole(ConnId(1), Ingress, i, req.as_bytes()), &mut out);
+        t.feed(
+            &kestrel_l7::Chunk::whole(ConnId(1), Ingress, i, req.as_bytes()),
+            &mut out,
+        );
     }
     assert_eq!(t.stats().dropped_requests, 6);
     assert_eq!(out.len(), 6);
@@ -324,12 +401,23 @@ fn pending_queue_is_capped_and_counted() {
 #[test]
 fn upgrade_stops_parsing() {
     let steps: Vec<Step> = vec![
-        (Ingress, b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_vec(), 1),
-        (Egress, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello".to_vec(), 2),
+        (
+            Ingress,
+            b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_vec(),
+            1,
+        ),
+        (
+            Egress,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello".to_vec(),
+            2,
+        ),
         (Ingress, b"\x81\x85garbage".to_vec(), 3),
     ];
     let (recs, t) = run(ConnMeta::default(), &steps, Some(4));
-    assert_eq!(summary(&recs), vec![("GET".into(), "/ws".into(), Some(101), Outcome::Complete)]);
+    assert_eq!(
+        summary(&recs),
+        vec![("GET".into(), "/ws".into(), Some(101), Outcome::Complete)]
+    );
     assert_eq!(t.stats().upgraded, 1);
     assert_eq!(t.stats().parse_errors, 0);
 }
@@ -339,13 +427,25 @@ fn lost_chunks_flush_pending_and_resync() {
     let mut t = Tracker::default();
     let mut out = Vec::new();
     let c = ConnId(3);
-    t.feed(&kestrel_l7::Chunk::whole(c, Ingress, 1, b"GET /a HTTP/1.1\r\n\r\n"), &mut out);
+    t.feed(
+        &kestrel_l7::Chunk::whole(c, Ingress, 1, b"GET /a HTTP/1.1\r\n\r\n"),
+        &mut out,
+    );
     t.lost(c, 2, &mut out);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].outcome, Outcome::Dropped);
-    t.feed(&kestrel_l7::Chunk::whole(c, Ingress, 5, b"GET /b HTTP/1.1\r\n\r\n"), &mut out);
-    t.feed(&kestrel_l7::Chunk::whole(c, Egress, 6, resp("200 OK", "").as_bytes()), &mut out);
-    assert_eq!(summary(&out)[1], ("GET".into(), "/b".into(), Some(200), Outcome::Complete));
+    t.feed(
+        &kestrel_l7::Chunk::whole(c, Ingress, 5, b"GET /b HTTP/1.1\r\n\r\n"),
+        &mut out,
+    );
+    t.feed(
+        &kestrel_l7::Chunk::whole(c, Egress, 6, resp("200 OK", "").as_bytes()),
+        &mut out,
+    );
+    assert_eq!(
+        summary(&out)[1],
+        ("GET".into(), "/b".into(), Some(200), Outcome::Complete)
+    );
     assert_eq!(t.stats().lost_chunks, 2);
 }
 

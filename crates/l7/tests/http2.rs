@@ -1,6 +1,7 @@
 //! HTTP/2 and gRPC through the tracker: h2c with preface, every split point, gRPC status
 //! from trailers and trailers-only, CONTINUATION/padding/priority, RST_STREAM, and a
 //! connection first seen mid-stream (undecodable, never wrong).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -69,7 +70,13 @@ fn http(r: &Record) -> &HttpRecord {
 fn client_frames() -> (Vec<u8>, Vec<u8>) {
     let mut first = PREFACE.to_vec();
     first.extend(frame(SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100]));
-    let block: Vec<u8> = [idx(2), idx(6), inc(4, "", "/api/x?q=1"), inc(1, "", "example.com")].concat();
+    let block: Vec<u8> = [
+        idx(2),
+        idx(6),
+        inc(4, "", "/api/x?q=1"),
+        inc(1, "", "example.com"),
+    ]
+    .concat();
     first.extend(frame(HEADERS, END_STREAM | END_HEADERS, 1, &block));
     // Stream 3: 62 = :authority example.com (newest), 63 = :path /api/x?q=1.
     let block3: Vec<u8> = [idx(2), idx(6), idx(63), idx(62)].concat();
@@ -93,14 +100,28 @@ fn server_frames() -> (Vec<u8>, Vec<u8>) {
 fn exchange() -> Vec<Step> {
     let (c1, c2) = client_frames();
     let (s1, s2) = server_frames();
-    vec![(Ingress, c1, 10), (Egress, s1, 20), (Ingress, c2, 30), (Egress, s2, 40)]
+    vec![
+        (Ingress, c1, 10),
+        (Egress, s1, 20),
+        (Ingress, c2, 30),
+        (Egress, s2, 40),
+    ]
 }
 
-fn summary(recs: &[Record]) -> Vec<(u32, Option<String>, Option<String>, Option<u16>, bool)> {
+/// (stream, method, path, status, undecodable)
+type Summary = (u32, Option<String>, Option<String>, Option<u16>, bool);
+
+fn summary(recs: &[Record]) -> Vec<Summary> {
     recs.iter()
         .map(|r| {
             let h = http(r);
-            (h.stream_id, h.method.clone(), h.path.clone(), h.status, h.undecodable)
+            (
+                h.stream_id,
+                h.method.clone(),
+                h.path.clone(),
+                h.status,
+                h.undecodable,
+            )
         })
         .collect()
 }
@@ -111,8 +132,20 @@ fn h2c_with_preface_decodes_dynamic_references() {
     assert_eq!(
         summary(&recs),
         vec![
-            (1, Some("GET".into()), Some("/api/x".into()), Some(200), false),
-            (3, Some("GET".into()), Some("/api/x".into()), Some(404), false),
+            (
+                1,
+                Some("GET".into()),
+                Some("/api/x".into()),
+                Some(200),
+                false
+            ),
+            (
+                3,
+                Some("GET".into()),
+                Some("/api/x".into()),
+                Some(404),
+                false
+            ),
         ]
     );
     let h = http(&recs[0]);
@@ -148,7 +181,9 @@ fn every_split_point_gives_the_same_h2_records() {
     }
     for seed in 0..200 {
         let mut rng = Rng(seed);
-        let (got, _) = run_split(ConnMeta::default(), &steps, None, |_, n| random_split(&mut rng, n));
+        let (got, _) = run_split(ConnMeta::default(), &steps, None, |_, n| {
+            random_split(&mut rng, n)
+        });
         assert_eq!(got, want, "seed {seed}");
     }
 }
@@ -175,17 +210,67 @@ fn mid_stream_then_new_insertions_decode() {
     let mut t = Tracker::default();
     let mut out = Vec::new();
     let c = ConnId(9);
-    let block = [idx(3), idx(6), inc(4, "", "/v1/items"), lit("content-type", "application/json")].concat();
-    t.feed(&Chunk::whole(c, Ingress, 1, &frame(HEADERS, END_STREAM | END_HEADERS, 101, &block)), &mut out);
-    t.feed(&Chunk::whole(c, Egress, 2, &frame(HEADERS, END_STREAM | END_HEADERS, 101, &idx(8))), &mut out);
+    let block = [
+        idx(3),
+        idx(6),
+        inc(4, "", "/v1/items"),
+        lit("content-type", "application/json"),
+    ]
+    .concat();
+    t.feed(
+        &Chunk::whole(
+            c,
+            Ingress,
+            1,
+            &frame(HEADERS, END_STREAM | END_HEADERS, 101, &block),
+        ),
+        &mut out,
+    );
+    t.feed(
+        &Chunk::whole(
+            c,
+            Egress,
+            2,
+            &frame(HEADERS, END_STREAM | END_HEADERS, 101, &idx(8)),
+        ),
+        &mut out,
+    );
     let block = [idx(3), idx(6), idx(62)].concat();
-    t.feed(&Chunk::whole(c, Ingress, 3, &frame(HEADERS, END_STREAM | END_HEADERS, 103, &block)), &mut out);
-    t.feed(&Chunk::whole(c, Egress, 4, &frame(HEADERS, END_STREAM | END_HEADERS, 103, &idx(14))), &mut out);
+    t.feed(
+        &Chunk::whole(
+            c,
+            Ingress,
+            3,
+            &frame(HEADERS, END_STREAM | END_HEADERS, 103, &block),
+        ),
+        &mut out,
+    );
+    t.feed(
+        &Chunk::whole(
+            c,
+            Egress,
+            4,
+            &frame(HEADERS, END_STREAM | END_HEADERS, 103, &idx(14)),
+        ),
+        &mut out,
+    );
     assert_eq!(
         summary(&out),
         vec![
-            (101, Some("POST".into()), Some("/v1/items".into()), Some(200), false),
-            (103, Some("POST".into()), Some("/v1/items".into()), Some(500), false),
+            (
+                101,
+                Some("POST".into()),
+                Some("/v1/items".into()),
+                Some(200),
+                false
+            ),
+            (
+                103,
+                Some("POST".into()),
+                Some("/v1/items".into()),
+                Some(500),
+                false
+            ),
         ]
     );
     assert_eq!(t.role(c), Some(Role::Server));
@@ -201,7 +286,12 @@ fn grpc_request(stream: u32) -> Vec<u8> {
     ]
     .concat();
     let mut f = frame(HEADERS, END_HEADERS, stream, &block);
-    f.extend(frame(DATA, END_STREAM, stream, &[0, 0, 0, 0, 3, 10, 1, b'x']));
+    f.extend(frame(
+        DATA,
+        END_STREAM,
+        stream,
+        &[0, 0, 0, 0, 3, 10, 1, b'x'],
+    ));
     f
 }
 
@@ -211,18 +301,38 @@ fn grpc_status_from_trailers_and_trailers_only() {
     client.extend(frame(SETTINGS, 0, 0, &[]));
     client.extend(grpc_request(1));
     let mut server = frame(SETTINGS, 0, 0, &[]);
-    server.extend(frame(HEADERS, END_HEADERS, 1, &[idx(8), lit("content-type", "application/grpc")].concat()));
+    server.extend(frame(
+        HEADERS,
+        END_HEADERS,
+        1,
+        &[idx(8), lit("content-type", "application/grpc")].concat(),
+    ));
     server.extend(frame(DATA, 0, 1, &[0, 0, 0, 0, 0]));
-    server.extend(frame(HEADERS, END_STREAM | END_HEADERS, 1, &[lit("grpc-status", "5"), lit("grpc-message", "not found")].concat()));
+    server.extend(frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        1,
+        &[lit("grpc-status", "5"), lit("grpc-message", "not found")].concat(),
+    ));
     // Trailers-only on stream 3.
     let client2 = grpc_request(3);
     let server2 = frame(
         HEADERS,
         END_STREAM | END_HEADERS,
         3,
-        &[idx(8), lit("content-type", "application/grpc"), lit("grpc-status", "0")].concat(),
+        &[
+            idx(8),
+            lit("content-type", "application/grpc"),
+            lit("grpc-status", "0"),
+        ]
+        .concat(),
     );
-    let steps: Vec<Step> = vec![(Ingress, client, 1), (Egress, server, 2), (Ingress, client2, 3), (Egress, server2, 4)];
+    let steps: Vec<Step> = vec![
+        (Ingress, client, 1),
+        (Egress, server, 2),
+        (Ingress, client2, 3),
+        (Egress, server2, 4),
+    ];
     let (recs, _) = run(ConnMeta::default(), &steps, None);
     assert_eq!(recs.len(), 2);
     let g = http(&recs[0]).grpc.clone().expect("grpc");
@@ -236,7 +346,13 @@ fn grpc_status_from_trailers_and_trailers_only() {
 
 #[test]
 fn continuation_padding_and_priority() {
-    let block = [idx(2), idx(7), inc(4, "", "/cont/1"), inc(1, "", "h.example")].concat();
+    let block = [
+        idx(2),
+        idx(7),
+        inc(4, "", "/cont/1"),
+        inc(1, "", "h.example"),
+    ]
+    .concat();
     let (a, b) = block.split_at(3);
     // HEADERS with PADDED (3 bytes of padding) and PRIORITY, no END_HEADERS.
     let mut payload = vec![3];
@@ -254,7 +370,16 @@ fn continuation_padding_and_priority() {
     server.extend(frame(DATA, END_STREAM | 0x08, 1, &[2, b'o', b'k', 0, 0]));
     let steps: Vec<Step> = vec![(Ingress, client, 1), (Egress, server, 2)];
     let (recs, t) = run(ConnMeta::default(), &steps, None);
-    assert_eq!(summary(&recs), vec![(1, Some("GET".into()), Some("/cont/1".into()), Some(204), false)]);
+    assert_eq!(
+        summary(&recs),
+        vec![(
+            1,
+            Some("GET".into()),
+            Some("/cont/1".into()),
+            Some(204),
+            false
+        )]
+    );
     assert_eq!(http(&recs[0]).host.as_deref(), Some("h.example"));
     assert_eq!(t.stats().parse_errors, 0);
 }
@@ -278,13 +403,23 @@ fn table_size_update_and_settings() {
     // with a size update to 0, then one back to 4096.
     let mut client = PREFACE.to_vec();
     client.extend(frame(SETTINGS, 0, 0, &[]));
-    let block = [vec![0x20, 0x3f, 0xe1, 0x1f], idx(2), idx(6), inc(4, "", "/sz"), idx(62)].concat();
+    let block = [
+        vec![0x20, 0x3f, 0xe1, 0x1f],
+        idx(2),
+        idx(6),
+        inc(4, "", "/sz"),
+        idx(62),
+    ]
+    .concat();
     client.extend(frame(HEADERS, END_STREAM | END_HEADERS, 1, &block));
     let mut server = frame(SETTINGS, 0, 0, &[0, 1, 0, 0, 0x10, 0]);
     server.extend(frame(HEADERS, END_STREAM | END_HEADERS, 1, &idx(8)));
     let steps: Vec<Step> = vec![(Ingress, client, 1), (Egress, server, 2)];
     let (recs, t) = run(ConnMeta::default(), &steps, None);
-    assert_eq!(summary(&recs), vec![(1, Some("GET".into()), Some("/sz".into()), Some(200), false)]);
+    assert_eq!(
+        summary(&recs),
+        vec![(1, Some("GET".into()), Some("/sz".into()), Some(200), false)]
+    );
     assert_eq!(t.stats().hpack_failures, 0);
 }
 

@@ -538,7 +538,14 @@ impl ProtocolParser for Http1 {
 
     fn feed(&mut self, ctx: &mut Ctx<'_>, dir: Direction, data: &[u8], gap: u64) {
         let side = ctx.side(dir);
-        drive(&mut self.streams[side.index()], &mut self.core, side, data, gap, ctx);
+        drive(
+            &mut self.streams[side.index()],
+            &mut self.core,
+            side,
+            data,
+            gap,
+            ctx,
+        );
         if self.core.upgraded {
             for s in &mut self.streams {
                 s.stop();

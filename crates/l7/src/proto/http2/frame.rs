@@ -85,7 +85,7 @@ impl FrameHeader {
             kind::SETTINGS => {
                 !on_stream
                     && self.flags & !0x01 == 0
-                    && self.len % 6 == 0
+                    && self.len.is_multiple_of(6)
                     && (self.flags == 0 || self.len == 0)
             }
             kind::PUSH_PROMISE => on_stream && self.flags & !0x0c == 0 && self.len >= 4,

@@ -149,7 +149,9 @@ struct Entry {
 
 impl Entry {
     fn size(&self) -> usize {
-        self.name.as_ref().map_or(0, Vec::len) + self.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD
+        self.name.as_ref().map_or(0, Vec::len)
+            + self.value.as_ref().map_or(0, Vec::len)
+            + ENTRY_OVERHEAD
     }
 }
 
@@ -289,7 +291,11 @@ impl Decoder {
                 }
                 self.evict(0);
             } else {
-                let (prefix, index) = if first & 0xc0 == 0x40 { (6, true) } else { (4, false) };
+                let (prefix, index) = if first & 0xc0 == 0x40 {
+                    (6, true)
+                } else {
+                    (4, false)
+                };
                 let (idx, rest) = integer(b, prefix)?;
                 b = rest;
                 let name = if idx == 0 {
@@ -323,7 +329,10 @@ impl Decoder {
         }
         if idx <= STATIC_TABLE.len() {
             let (n, v) = STATIC_TABLE[idx - 1];
-            return Ok((Slot::Known(n.as_bytes().to_vec()), Slot::Known(v.as_bytes().to_vec())));
+            return Ok((
+                Slot::Known(n.as_bytes().to_vec()),
+                Slot::Known(v.as_bytes().to_vec()),
+            ));
         }
         let slot = |v: &Option<Vec<u8>>| v.clone().map_or(Slot::Unknown, Slot::Known);
         match self.entries.get(idx - STATIC_TABLE.len() - 1) {

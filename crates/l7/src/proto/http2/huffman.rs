@@ -8,23 +8,16 @@ use std::sync::OnceLock;
 
 /// Code length in bits of each symbol 0..=255 and EOS (256), from RFC 7541 Appendix B.
 pub const CODE_LENGTHS: [u8; 257] = [
-    13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28,
-    28, 28, 28, 28, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 28,
-    6, 10, 10, 12, 13, 6, 8, 11, 10, 10, 8, 11, 8, 6, 6, 6,
-    5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 8, 15, 6, 12, 10,
-    13, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 8, 13, 19, 13, 14, 6,
-    15, 5, 6, 5, 6, 5, 6, 6, 6, 5, 7, 7, 6, 6, 6, 5,
-    6, 7, 6, 5, 5, 6, 7, 7, 7, 7, 7, 15, 11, 14, 13, 28,
-    20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23,
-    24, 24, 22, 23, 24, 23, 23, 23, 23, 21, 22, 23, 22, 23, 23, 24,
-    22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23,
-    21, 21, 22, 21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23,
-    26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25,
-    19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27,
-    20, 24, 20, 21, 22, 21, 21, 23, 22, 22, 25, 25, 24, 24, 26, 23,
-    26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26,
-    30,
+    13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 30, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 6, 10, 10, 12, 13, 6, 8, 11, 10, 10, 8, 11, 8, 6, 6, 6, 5, 5,
+    5, 6, 6, 6, 6, 6, 6, 6, 7, 8, 15, 6, 12, 10, 13, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 8, 13, 19, 13, 14, 6, 15, 5, 6, 5, 6, 5, 6, 6, 6, 5, 7, 7, 6, 6,
+    6, 5, 6, 7, 6, 5, 5, 6, 7, 7, 7, 7, 7, 15, 11, 14, 13, 28, 20, 22, 20, 20, 22, 22, 22, 23, 22,
+    23, 23, 23, 23, 23, 24, 23, 24, 24, 22, 23, 24, 23, 23, 23, 23, 21, 22, 23, 22, 23, 23, 24, 22,
+    21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23, 21, 21, 22, 21, 23, 22, 23, 23, 20,
+    22, 22, 22, 23, 22, 22, 23, 26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25, 19,
+    21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27, 20, 24, 20, 21, 22, 21, 21, 23, 22,
+    22, 25, 25, 24, 24, 26, 23, 26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26, 30,
 ];
 
 /// Canonical decoding tables: for each length, the first code and the index of its first
@@ -102,7 +95,8 @@ pub fn decode(input: &[u8], limit: usize) -> Result<Vec<u8>, HuffmanError> {
             len += 1;
             let n = u32::from(c.count[len]);
             if n > 0 && code >= c.first_code[len] && code - c.first_code[len] < n {
-                let sym = c.symbols[c.first_index[len] as usize + (code - c.first_code[len]) as usize];
+                let sym =
+                    c.symbols[c.first_index[len] as usize + (code - c.first_code[len]) as usize];
                 if sym == 256 {
                     return Err(HuffmanError::Eos);
                 }
@@ -125,6 +119,7 @@ pub fn decode(input: &[u8], limit: usize) -> Result<Vec<u8>, HuffmanError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -141,18 +136,29 @@ mod tests {
         assert_eq!(code_of(128), Some((0xfffe6, 20)));
         assert_eq!(code_of(255), Some((0x3ffffee, 26)));
         assert_eq!(code_of(256), Some((0x3fffffff, 30)));
-        let kraft: f64 = CODE_LENGTHS.iter().map(|&l| 0.5f64.powi(i32::from(l))).sum();
+        let kraft: f64 = CODE_LENGTHS
+            .iter()
+            .map(|&l| 0.5f64.powi(i32::from(l)))
+            .sum();
         assert!((kraft - 1.0).abs() < 1e-12);
     }
 
     #[test]
     fn decodes_rfc_examples_and_rejects_bad_padding() {
         // C.4.1: "www.example.com"
-        let www = [0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff];
+        let www = [
+            0xf1, 0xe3, 0xc2, 0xe5, 0xf2, 0x3a, 0x6b, 0xa0, 0xab, 0x90, 0xf4, 0xff,
+        ];
         assert_eq!(decode(&www, 100).unwrap(), b"www.example.com");
-        assert_eq!(decode(&[0xa8, 0xeb, 0x10, 0x64, 0x9c, 0xbf], 100).unwrap(), b"no-cache");
+        assert_eq!(
+            decode(&[0xa8, 0xeb, 0x10, 0x64, 0x9c, 0xbf], 100).unwrap(),
+            b"no-cache"
+        );
         assert_eq!(decode(&[0x00], 10), Err(HuffmanError::Padding));
-        assert_eq!(decode(&[0xff, 0xff, 0xff, 0xff], 10), Err(HuffmanError::Eos));
+        assert_eq!(
+            decode(&[0xff, 0xff, 0xff, 0xff], 10),
+            Err(HuffmanError::Eos)
+        );
         assert!(decode(&www, 3).is_err());
         assert_eq!(decode(&[], 10).unwrap(), b"");
     }

@@ -280,7 +280,10 @@ impl Core {
                     skip: u64::from(h.len),
                 }
             }
-            kind::HEADERS | kind::CONTINUATION | kind::PUSH_PROMISE | kind::SETTINGS
+            kind::HEADERS
+            | kind::CONTINUATION
+            | kind::PUSH_PROMISE
+            | kind::SETTINGS
             | kind::RST_STREAM => {
                 let need = HEADER_LEN + h.len as usize;
                 if need > ctx.config.max_buffer.max(64) {
@@ -328,15 +331,13 @@ impl Core {
         let d = dir.index();
         let total = HEADER_LEN as u64 + u64::from(h.len);
         match h.kind {
-            kind::SETTINGS => {
-                if h.flags & flag::ACK == 0 {
-                    for e in payload.chunks_exact(6) {
-                        let id = u16::from_be_bytes([e[0], e[1]]);
-                        let v = u32::from_be_bytes([e[2], e[3], e[4], e[5]]) as usize;
-                        if id == 1 {
-                            // Our peer may now use tables up to v for what it sends us.
-                            self.decoder(dir.flip(), ctx).set_limit(v);
-                        }
+            kind::SETTINGS if h.flags & flag::ACK == 0 => {
+                for e in payload.chunks_exact(6) {
+                    let id = u16::from_be_bytes([e[0], e[1]]);
+                    let v = u32::from_be_bytes([e[2], e[3], e[4], e[5]]) as usize;
+                    if id == 1 {
+                        // The peer may now use tables up to v for what it sends us.
+                        self.decoder(dir.flip(), ctx).set_limit(v);
                     }
                 }
             }
@@ -670,7 +671,14 @@ impl ProtocolParser for Http2 {
 
     fn feed(&mut self, ctx: &mut Ctx<'_>, dir: Direction, data: &[u8], gap: u64) {
         let side = side_of(dir);
-        drive(&mut self.streams[dir.index()], &mut self.core, side, data, gap, ctx);
+        drive(
+            &mut self.streams[dir.index()],
+            &mut self.core,
+            side,
+            data,
+            gap,
+            ctx,
+        );
     }
 
     fn lost(&mut self, ctx: &mut Ctx<'_>) {
