@@ -110,7 +110,11 @@ impl KExpr {
             KExpr::CommIn(v) => v.iter().any(|n| n.as_str() == i.comm),
             KExpr::CommPrefix(v) => v.iter().any(|n| i.comm.starts_with(n.as_str())),
             KExpr::PathPrefix { arg, prefixes } => match i.strs.iter().find(|(n, _)| n == arg) {
-                Some((_, p)) => !p.starts_with('/') || p.contains("..") || prefixes.iter().any(|x| p.starts_with(x.as_str())),
+                Some((_, p)) => {
+                    !p.starts_with('/')
+                        || p.contains("..")
+                        || prefixes.iter().any(|x| p.starts_with(x.as_str()))
+                }
                 None => true,
             },
             KExpr::ArgIn { arg, values } => int(arg).is_some_and(|v| values.contains(&v)),
@@ -118,7 +122,11 @@ impl KExpr {
             KExpr::OpenAccess { write } => match int("flags") {
                 Some(f) => {
                     let acc = f & syscalls::O_ACCMODE;
-                    if *write { acc == 1 || acc == 2 } else { acc == 0 || acc == 2 }
+                    if *write {
+                        acc == 1 || acc == 2
+                    } else {
+                        acc == 0 || acc == 2
+                    }
                 }
                 None => i.syscall == "creat" && *write,
             },
@@ -134,10 +142,18 @@ impl KExpr {
     pub fn for_syscall(&self, syscall: &str) -> KExpr {
         match self {
             KExpr::EvtType(s) => {
-                if s.iter().any(|n| n == syscall) { KExpr::True } else { KExpr::False }
+                if s.iter().any(|n| n == syscall) {
+                    KExpr::True
+                } else {
+                    KExpr::False
+                }
             }
             KExpr::And(v) => {
-                let items: Vec<KExpr> = v.iter().map(|e| e.for_syscall(syscall)).filter(|e| *e != KExpr::True).collect();
+                let items: Vec<KExpr> = v
+                    .iter()
+                    .map(|e| e.for_syscall(syscall))
+                    .filter(|e| *e != KExpr::True)
+                    .collect();
                 if items.contains(&KExpr::False) {
                     KExpr::False
                 } else if items.is_empty() {
@@ -149,7 +165,11 @@ impl KExpr {
                 }
             }
             KExpr::Or(v) => {
-                let items: Vec<KExpr> = v.iter().map(|e| e.for_syscall(syscall)).filter(|e| *e != KExpr::False).collect();
+                let items: Vec<KExpr> = v
+                    .iter()
+                    .map(|e| e.for_syscall(syscall))
+                    .filter(|e| *e != KExpr::False)
+                    .collect();
                 if items.contains(&KExpr::True) {
                     KExpr::True
                 } else if items.is_empty() {
@@ -226,7 +246,16 @@ fn types(c: &CExpr, neg: bool) -> Option<BTreeSet<String>> {
                 Op::Eq | Op::In | Op::Intersects => vals,
                 Op::Ne => universe().difference(&vals).cloned().collect(),
                 Op::StartsWith | Op::Contains | Op::EndsWith | Op::Glob | Op::IContains => {
-                    universe().into_iter().filter(|s| crate::eval::compare(&crate::eval::FieldVal::Str(s.clone()), ch.op, &ch.values)).collect()
+                    universe()
+                        .into_iter()
+                        .filter(|s| {
+                            crate::eval::compare(
+                                &crate::eval::FieldVal::Str(s.clone()),
+                                ch.op,
+                                &ch.values,
+                            )
+                        })
+                        .collect()
                 }
                 _ => return None,
             };
@@ -268,7 +297,9 @@ fn dir_set(c: &CExpr, neg: bool) -> Option<BTreeSet<Dir>> {
             }
             Some(acc)
         }
-        (CExpr::Check(ch), n) if ch.field.def.id == F::EvtDir && matches!(ch.op, Op::Eq | Op::Ne | Op::In) => {
+        (CExpr::Check(ch), n)
+            if ch.field.def.id == F::EvtDir && matches!(ch.op, Op::Eq | Op::Ne | Op::In) =>
+        {
             let mut s: BTreeSet<Dir> = ch
                 .values
                 .iter()
@@ -281,7 +312,11 @@ fn dir_set(c: &CExpr, neg: bool) -> Option<BTreeSet<Dir>> {
             if ch.op == Op::Ne {
                 s = all.difference(&s).copied().collect();
             }
-            Some(if n { all.difference(&s).copied().collect() } else { s })
+            Some(if n {
+                all.difference(&s).copied().collect()
+            } else {
+                s
+            })
         }
         _ => None,
     }
@@ -300,7 +335,9 @@ fn lit_str(l: &Literal) -> String {
 /// True when the condition uses fd.* fields (the capture side must then also trace the fd
 /// table's syscalls, [`syscalls::TABLE_SYSCALLS`]).
 pub fn uses_fds(c: &CExpr) -> bool {
-    any_check(c, &|ch| ch.field.def.name.starts_with("fd.") || ch.field.def.id == F::ProcCwd)
+    any_check(c, &|ch| {
+        ch.field.def.name.starts_with("fd.") || ch.field.def.id == F::ProcCwd
+    })
 }
 
 fn any_check(c: &CExpr, f: &dyn Fn(&Check) -> bool) -> bool {
@@ -311,14 +348,15 @@ fn any_check(c: &CExpr, f: &dyn Fn(&Check) -> bool) -> bool {
     }
 }
 
-/// The kernel-side predicate of a condition and whether it is exact.
-pub fn kernel_pred(c: &CExpr) -> (KExpr, bool) {
+/// The kernel-side predicate of a condition over events of `syscalls`, and whether it is
+/// exact.
+pub fn kernel_pred(c: &CExpr, syscalls: &BTreeSet<String>) -> (KExpr, bool) {
     match c {
         CExpr::And(v) => {
             let mut items = Vec::new();
             let mut exact = true;
             for e in v {
-                let (k, x) = kernel_pred(e);
+                let (k, x) = kernel_pred(e, syscalls);
                 exact &= x;
                 if k != KExpr::True {
                     items.push(k);
@@ -336,17 +374,27 @@ pub fn kernel_pred(c: &CExpr) -> (KExpr, bool) {
             let mut exact = true;
             let mut any_true = false;
             for e in v {
-                let (k, x) = kernel_pred(e);
+                let (k, x) = kernel_pred(e, syscalls);
                 exact &= x;
                 any_true |= k == KExpr::True;
                 items.push(k);
             }
             if any_true {
-                return (KExpr::True, exact && items.iter().all(|k| *k == KExpr::True));
+                return (
+                    KExpr::True,
+                    exact && items.iter().all(|k| *k == KExpr::True),
+                );
             }
-            (if items.len() == 1 { items.remove(0) } else { KExpr::Or(items) }, exact)
+            (
+                if items.len() == 1 {
+                    items.remove(0)
+                } else {
+                    KExpr::Or(items)
+                },
+                exact,
+            )
         }
-        CExpr::Not(e) => match kernel_pred(e) {
+        CExpr::Not(e) => match kernel_pred(e, syscalls) {
             (k, true) => (
                 match k {
                     KExpr::True => KExpr::False,
@@ -357,17 +405,22 @@ pub fn kernel_pred(c: &CExpr) -> (KExpr, bool) {
             ),
             _ => (KExpr::True, false),
         },
-        CExpr::Check(ch) => check_pred(ch),
+        CExpr::Check(ch) => check_pred(ch, syscalls),
     }
 }
 
-fn check_pred(ch: &Check) -> (KExpr, bool) {
+fn check_pred(ch: &Check, syscalls: &BTreeSet<String>) -> (KExpr, bool) {
     let strs = || ch.values.iter().map(lit_str).collect::<Vec<String>>();
-    let nums = || ch.values.iter().map(|l| match l {
-        Literal::Num(n) => Some(*n),
-        Literal::Dyn(_, n) => *n,
-        _ => None,
-    }).collect::<Option<Vec<i64>>>();
+    let nums = || {
+        ch.values
+            .iter()
+            .map(|l| match l {
+                Literal::Num(n) => Some(*n),
+                Literal::Dyn(_, n) => *n,
+                _ => None,
+            })
+            .collect::<Option<Vec<i64>>>()
+    };
     match (ch.field.def.id, ch.op) {
         (F::EvtType, Op::Eq | Op::In | Op::Intersects) => (KExpr::EvtType(strs()), true),
         (F::EvtType, Op::Ne) => (KExpr::Not(Box::new(KExpr::EvtType(strs()))), true),
@@ -377,37 +430,58 @@ fn check_pred(ch: &Check) -> (KExpr, bool) {
         (F::ProcName, Op::Eq | Op::In | Op::Intersects) => {
             let names = strs();
             let exact = names.iter().all(|n| n.len() <= crate::proc::COMM_LEN);
-            let names = names.into_iter().filter(|n| n.len() <= crate::proc::COMM_LEN).collect();
+            let names = names
+                .into_iter()
+                .filter(|n| n.len() <= crate::proc::COMM_LEN)
+                .collect();
             (KExpr::CommIn(names), exact)
         }
-        (F::ProcName, Op::Ne) => (KExpr::Not(Box::new(KExpr::CommIn(strs()))), strs().iter().all(|n| n.len() <= crate::proc::COMM_LEN)),
+        (F::ProcName, Op::Ne) => (
+            KExpr::Not(Box::new(KExpr::CommIn(strs()))),
+            strs().iter().all(|n| n.len() <= crate::proc::COMM_LEN),
+        ),
         (F::ProcName, Op::StartsWith) => (KExpr::CommPrefix(strs()), true),
         (F::FdName | F::FdNameraw, Op::StartsWith | Op::PMatch | Op::Eq | Op::In) => {
             // fd.name of the open family is their `name` argument, resolved.
-            (KExpr::PathPrefix { arg: "name".into(), prefixes: strs() }, false)
+            (
+                KExpr::PathPrefix {
+                    arg: "name".into(),
+                    prefixes: strs(),
+                },
+                false,
+            )
         }
-        (F::EvtIsOpenRead, Op::Eq) if ch.values.first() == Some(&Literal::Bool(true)) => (KExpr::OpenAccess { write: false }, true),
-        (F::EvtIsOpenWrite, Op::Eq) if ch.values.first() == Some(&Literal::Bool(true)) => (KExpr::OpenAccess { write: true }, true),
-        (F::EvtRawres, op @ (Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge)) => match nums().and_then(|v| v.first().copied()) {
-            Some(n) => (KExpr::Res(op, n), true),
-            None => (KExpr::True, false),
-        },
+        (F::EvtIsOpenRead, Op::Eq) if ch.values.first() == Some(&Literal::Bool(true)) => {
+            (KExpr::OpenAccess { write: false }, true)
+        }
+        (F::EvtIsOpenWrite, Op::Eq) if ch.values.first() == Some(&Literal::Bool(true)) => {
+            (KExpr::OpenAccess { write: true }, true)
+        }
+        (F::EvtRawres, op @ (Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge)) => {
+            match nums().and_then(|v| v.first().copied()) {
+                Some(n) => (KExpr::Res(op, n), true),
+                None => (KExpr::True, false),
+            }
+        }
         (F::UserUid, Op::Eq | Op::In) => match nums() {
             Some(v) => (KExpr::UidIn(v), true),
             None => (KExpr::True, false),
         },
-        (F::EvtArg, op) => arg_pred(ch, op),
+        (F::EvtArg, op) => arg_pred(ch, op, syscalls),
+        // comm always exists.
+        (F::ProcName, Op::Exists) => (KExpr::True, true),
         _ => (KExpr::True, false),
     }
 }
 
 /// Integer arguments compared with numbers or with their flag/enum names.
-fn arg_pred(ch: &Check, op: Op) -> (KExpr, bool) {
+fn arg_pred(ch: &Check, op: Op, syscalls: &BTreeSet<String>) -> (KExpr, bool) {
     let FieldArg::Name(name) = &ch.field.arg else {
         return (KExpr::True, false);
     };
     let kinds: BTreeSet<ArgKind> = SYSCALLS
         .iter()
+        .filter(|s| syscalls.contains(s.name))
         .flat_map(|s| s.args.iter())
         .filter(|a| a.name == name)
         .map(|a| a.kind)
@@ -421,22 +495,47 @@ fn arg_pred(ch: &Check, op: Op) -> (KExpr, bool) {
         Literal::Num(n) => Some(*n),
         _ => None,
     };
-    let flags = matches!(kind, ArgKind::OpenFlags | ArgKind::AtFlags | ArgKind::MemfdFlags);
+    let flags = matches!(
+        kind,
+        ArgKind::OpenFlags | ArgKind::AtFlags | ArgKind::MemfdFlags
+    );
     match op {
-        Op::Eq | Op::In if !flags => match ch.values.iter().map(value).collect::<Option<Vec<i64>>>() {
-            Some(values) => (KExpr::ArgIn { arg: name.clone(), values }, true),
-            None => (KExpr::True, false),
-        },
+        Op::Eq | Op::In if !flags => {
+            match ch.values.iter().map(value).collect::<Option<Vec<i64>>>() {
+                Some(values) => (
+                    KExpr::ArgIn {
+                        arg: name.clone(),
+                        values,
+                    },
+                    true,
+                ),
+                None => (KExpr::True, false),
+            }
+        }
         Op::Contains if flags => match ch.values.first().and_then(value) {
-            Some(bits) if bits != 0 => (KExpr::ArgBits { arg: name.clone(), bits }, true),
+            Some(bits) if bits != 0 => (
+                KExpr::ArgBits {
+                    arg: name.clone(),
+                    bits,
+                },
+                true,
+            ),
             _ => (KExpr::True, false),
         },
-        Op::Contains if matches!(kind, ArgKind::PtraceRequest | ArgKind::SockDomain) => match ch.values.first() {
-            // `request contains PTRACE_GETREGS` also matches PTRACE_GETREGSET: every name
-            // holding the text.
-            Some(Literal::Dyn(s, None) | Literal::Str(s)) => (KExpr::ArgIn { arg: name.clone(), values: syscalls::names_containing(kind, s) }, true),
-            _ => (KExpr::True, false),
-        },
+        Op::Contains if matches!(kind, ArgKind::PtraceRequest | ArgKind::SockDomain) => {
+            match ch.values.first() {
+                // `request contains PTRACE_GETREGS` also matches PTRACE_GETREGSET: every name
+                // holding the text.
+                Some(Literal::Dyn(s, None) | Literal::Str(s)) => (
+                    KExpr::ArgIn {
+                        arg: name.clone(),
+                        values: syscalls::names_containing(kind, s),
+                    },
+                    true,
+                ),
+                _ => (KExpr::True, false),
+            }
+        }
         _ => (KExpr::True, false),
     }
 }

@@ -138,7 +138,13 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn error(&mut self, code: &'static str, msg: impl Into<String>, span: Span, hint: Option<String>) {
+    fn error(
+        &mut self,
+        code: &'static str,
+        msg: impl Into<String>,
+        span: Span,
+        hint: Option<String>,
+    ) {
         let mut d = Diagnostic::error(code, msg, span, &self.files.sources);
         if let Some(h) = hint {
             d = d.with_hint(h);
@@ -173,7 +179,13 @@ impl<'a> Compiler<'a> {
         if self.error_count() > errors_before {
             return None;
         }
-        let c = c?;
+        // A condition with unsupported fields has no tree; the caller reports the rule as
+        // not evaluable from `unsupported`.
+        let c = match c {
+            Some(c) => c,
+            None if !self.unsupported.is_empty() => CExpr::And(Vec::new()),
+            None => return None,
+        };
         Some(if ex.is_empty() {
             c
         } else {
@@ -222,17 +234,36 @@ impl<'a> Compiler<'a> {
                 if !ok {
                     return None;
                 }
-                Some(if matches!(e, Expr::And(_)) { CExpr::And(out) } else { CExpr::Or(out) })
+                Some(if matches!(e, Expr::And(_)) {
+                    CExpr::And(out)
+                } else {
+                    CExpr::Or(out)
+                })
             }
             Expr::Not(inner) => Some(CExpr::Not(Box::new(self.expr(inner, stack)?))),
             Expr::Macro(name, span) => {
                 if stack.iter().any(|s| s == name) {
-                    let chain = stack.iter().chain(std::iter::once(name)).cloned().collect::<Vec<_>>().join(" -> ");
-                    self.error("G0302", format!("macro '{name}' refers to itself: {chain}"), *span, Some("break the cycle".into()));
+                    let chain = stack
+                        .iter()
+                        .chain(std::iter::once(name))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" -> ");
+                    self.error(
+                        "G0302",
+                        format!("macro '{name}' refers to itself: {chain}"),
+                        *span,
+                        Some("break the cycle".into()),
+                    );
                     return None;
                 }
                 if stack.len() >= MAX_MACRO_DEPTH {
-                    self.error("G0302", format!("macros nested deeper than {MAX_MACRO_DEPTH}"), *span, None);
+                    self.error(
+                        "G0302",
+                        format!("macros nested deeper than {MAX_MACRO_DEPTH}"),
+                        *span,
+                        None,
+                    );
                     return None;
                 }
                 if !self.macros.contains_key(name.as_str()) {
@@ -252,7 +283,12 @@ impl<'a> Compiler<'a> {
                 stack.pop();
                 r
             }
-            Expr::Cmp { field, op, op_span, rhs } => {
+            Expr::Cmp {
+                field,
+                op,
+                op_span,
+                rhs,
+            } => {
                 let lits: Vec<Lit> = match rhs {
                     Rhs::None => Vec::new(),
                     Rhs::Value(v) => vec![v.clone()],
@@ -267,11 +303,18 @@ impl<'a> Compiler<'a> {
     fn expand_list(&mut self, items: &[Lit], stack: &mut Vec<String>) -> Option<Vec<Lit>> {
         let mut out = Vec::new();
         for it in items {
-            let named = (!it.quoted).then(|| self.lists.get(it.text.as_str()).copied()).flatten();
+            let named = (!it.quoted)
+                .then(|| self.lists.get(it.text.as_str()).copied())
+                .flatten();
             match named {
                 Some(l) => {
                     if stack.contains(&l.name) {
-                        self.error("G0302", format!("list '{}' contains itself", l.name), it.span, None);
+                        self.error(
+                            "G0302",
+                            format!("list '{}' contains itself", l.name),
+                            it.span,
+                            None,
+                        );
                         return None;
                     }
                     stack.push(l.name.clone());
@@ -289,11 +332,21 @@ impl<'a> Compiler<'a> {
     pub fn bind(&mut self, f: &FieldRef) -> Option<BoundField> {
         let Some(def) = fields::lookup(&f.name) else {
             if let Some(reason) = fields::unsupported_reason(&f.name) {
-                self.unsupported.push(Unsupported { field: f.name.clone(), reason: reason.to_string(), span: f.span });
+                self.unsupported.push(Unsupported {
+                    field: f.name.clone(),
+                    reason: reason.to_string(),
+                    span: f.span,
+                });
                 return None;
             }
-            let hint = did_you_mean(&f.name, fields::FIELDS.iter().map(|d| d.name)).map(|s| format!("did you mean '{s}'?"));
-            self.error("G0301", format!("unknown field '{}'", f.name), f.span, hint.or(Some("kestrel guard fields lists the fields".into())));
+            let hint = did_you_mean(&f.name, fields::FIELDS.iter().map(|d| d.name))
+                .map(|s| format!("did you mean '{s}'?"));
+            self.error(
+                "G0301",
+                format!("unknown field '{}'", f.name),
+                f.span,
+                hint.or(Some("kestrel guard fields lists the fields".into())),
+            );
             return None;
         };
         let written = match &f.arg {
@@ -303,14 +356,24 @@ impl<'a> Compiler<'a> {
         let arg = match (def.arg, &f.arg) {
             (ArgMode::None, None) => FieldArg::None,
             (ArgMode::None, Some(_)) => {
-                self.error("G0305", format!("field '{}' takes no argument", f.name), f.span, None);
+                self.error(
+                    "G0305",
+                    format!("field '{}' takes no argument", f.name),
+                    f.span,
+                    None,
+                );
                 return None;
             }
             (ArgMode::OptIndex, None) => FieldArg::None,
             (ArgMode::OptIndex, Some(a)) => match a.parse::<usize>() {
                 Ok(n) => FieldArg::Index(n),
                 Err(_) => {
-                    self.error("G0305", format!("the argument of '{}' must be a number, not '{a}'", f.name), f.span, None);
+                    self.error(
+                        "G0305",
+                        format!("the argument of '{}' must be a number, not '{a}'", f.name),
+                        f.span,
+                        None,
+                    );
                     return None;
                 }
             },
@@ -323,28 +386,55 @@ impl<'a> Compiler<'a> {
                         Err(_) => FieldArg::Name(a.clone()),
                     },
                     _ => {
-                        self.error("G0305", "evt.arg needs an argument: evt.arg.NAME or evt.arg[N]", f.span, None);
+                        self.error(
+                            "G0305",
+                            "evt.arg needs an argument: evt.arg.NAME or evt.arg[N]",
+                            f.span,
+                            None,
+                        );
                         return None;
                     }
                 }
             }
         };
-        Some(BoundField { def, arg, name: written })
+        Some(BoundField {
+            def,
+            arg,
+            name: written,
+        })
     }
 
-    fn check(&mut self, f: &FieldRef, op: Op, op_span: Span, lits: &[Lit], single: bool) -> Option<CExpr> {
+    fn check(
+        &mut self,
+        f: &FieldRef,
+        op: Op,
+        op_span: Span,
+        lits: &[Lit],
+        single: bool,
+    ) -> Option<CExpr> {
         let field = self.bind(f)?;
         let ty = field.def.ty;
         let bad_op = match ty {
             FieldType::Str => op.is_ordering(),
-            FieldType::Num | FieldType::Bool | FieldType::Ip => op.is_string_op() || (ty != FieldType::Num && op.is_ordering()),
+            FieldType::Num | FieldType::Bool | FieldType::Ip => {
+                op.is_string_op() || (ty != FieldType::Num && op.is_ordering())
+            }
             FieldType::Dyn => false,
         };
         if bad_op {
-            let need = if op.is_ordering() { "a number" } else { "a string" };
+            let need = if op.is_ordering() {
+                "a number"
+            } else {
+                "a string"
+            };
             self.error(
                 "G0304",
-                format!("operator '{}' needs {need}, but '{}' is {}", op.as_str(), field.name, ty.name()),
+                format!(
+                    "operator '{}' needs {need}, but '{}' is {}",
+                    op.as_str(),
+                    field.name,
+                    ty.name()
+                ),
                 op_span,
                 None,
             );
@@ -356,19 +446,33 @@ impl<'a> Compiler<'a> {
         }
         let _ = single;
         let span = f.span;
-        Some(CExpr::Check(Box::new(Check { field, op, values, span })))
+        Some(CExpr::Check(Box::new(Check {
+            field,
+            op,
+            values,
+            span,
+        })))
     }
 
     fn literal(&mut self, field: &BoundField, op: Op, l: &Lit) -> Option<Literal> {
         let t = l.text.as_str();
-        let ty = if op.is_string_op() && field.def.ty == FieldType::Dyn { FieldType::Str } else { field.def.ty };
+        let ty = if op.is_string_op() && field.def.ty == FieldType::Dyn {
+            FieldType::Str
+        } else {
+            field.def.ty
+        };
         let v = match ty {
             FieldType::Str => Literal::Str(t.to_string()),
             FieldType::Dyn => Literal::Dyn(t.to_string(), parse_num(t)),
             FieldType::Num => match parse_num(t) {
                 Some(n) => Literal::Num(n),
                 None => {
-                    self.error("G0306", format!("'{t}' is not a number, but '{}' is numeric", field.name), l.span, None);
+                    self.error(
+                        "G0306",
+                        format!("'{t}' is not a number, but '{}' is numeric", field.name),
+                        l.span,
+                        None,
+                    );
                     return None;
                 }
             },
@@ -376,14 +480,30 @@ impl<'a> Compiler<'a> {
                 "true" => Literal::Bool(true),
                 "false" => Literal::Bool(false),
                 _ => {
-                    self.error("G0306", format!("'{t}' is not true or false, but '{}' is a boolean", field.name), l.span, None);
+                    self.error(
+                        "G0306",
+                        format!(
+                            "'{t}' is not true or false, but '{}' is a boolean",
+                            field.name
+                        ),
+                        l.span,
+                        None,
+                    );
                     return None;
                 }
             },
             FieldType::Ip => match parse_ip(t) {
                 Some(v) => v,
                 None => {
-                    self.error("G0306", format!("'{t}' is not an IP address or network, but '{}' is an address", field.name), l.span, None);
+                    self.error(
+                        "G0306",
+                        format!(
+                            "'{t}' is not an IP address or network, but '{}' is an address",
+                            field.name
+                        ),
+                        l.span,
+                        None,
+                    );
                     return None;
                 }
             },
@@ -400,21 +520,42 @@ impl<'a> Compiler<'a> {
             let mut ands = Vec::new();
             for (i, v) in tuple.iter().enumerate() {
                 let (Some(f), Some(c)) = (x.fields.get(i), x.comps.get(i)) else {
-                    self.error("G0113", format!("exception '{}' has more values than fields", x.name), x.span, None);
+                    self.error(
+                        "G0113",
+                        format!("exception '{}' has more values than fields", x.name),
+                        x.span,
+                        None,
+                    );
                     return None;
                 };
                 let Some(op) = Op::ALL.iter().find(|(s, _)| *s == c.text).map(|(_, o)| *o) else {
-                    self.error("G0208", format!("unknown operator '{}' in exception '{}'", c.text, x.name), c.span, None);
+                    self.error(
+                        "G0208",
+                        format!("unknown operator '{}' in exception '{}'", c.text, x.name),
+                        c.span,
+                        None,
+                    );
                     return None;
                 };
                 let fref = field_ref(&f.text, f.span);
                 let lits = match v {
-                    ExValue::One(l) if op.takes_list() => self.expand_list(std::slice::from_ref(l), &mut Vec::new())?,
+                    ExValue::One(l) if op.takes_list() => {
+                        self.expand_list(std::slice::from_ref(l), &mut Vec::new())?
+                    }
                     ExValue::One(l) => vec![l.clone()],
                     ExValue::Many(items) => self.expand_list(items, &mut Vec::new())?,
                 };
                 if !op.takes_list() && op != Op::Exists && lits.len() != 1 {
-                    self.error("G0113", format!("'{}' takes one value, but a list was given in exception '{}'", op.as_str(), x.name), c.span, None);
+                    self.error(
+                        "G0113",
+                        format!(
+                            "'{}' takes one value, but a list was given in exception '{}'",
+                            op.as_str(),
+                            x.name
+                        ),
+                        c.span,
+                        None,
+                    );
                     return None;
                 }
                 ands.push(self.check(&fref, op, c.span, &lits, !op.takes_list())?);
@@ -433,11 +574,16 @@ impl<'a> Compiler<'a> {
         let mut i = 0;
         let b = s.as_bytes();
         while i < b.len() {
-            if b[i] == b'%' && b.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'(') {
+            if b[i] == b'%'
+                && b.get(i + 1)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'(')
+            {
                 let paren = b[i + 1] == b'(';
                 let start = i + 1 + usize::from(paren);
                 let mut j = start;
-                while j < b.len() && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'.' | b'_' | b'-')) {
+                while j < b.len()
+                    && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'.' | b'_' | b'-'))
+                {
                     j += 1;
                 }
                 while j > start && matches!(b[j - 1], b'.' | b'-') {
@@ -464,7 +610,11 @@ impl<'a> Compiler<'a> {
                     out.push(OutPiece::Text(std::mem::take(&mut text)));
                 }
                 let span = cond::Locate::range(&loc, i, end);
-                let fref = FieldRef { name: name.to_string(), arg, span };
+                let fref = FieldRef {
+                    name: name.to_string(),
+                    arg,
+                    span,
+                };
                 let before = self.unsupported.len();
                 match self.bind(&fref) {
                     Some(bf) => out.push(OutPiece::Field(bf)),
@@ -492,8 +642,16 @@ impl<'a> Compiler<'a> {
 /// `proc.aname[2]` → name and argument.
 fn field_ref(s: &str, span: Span) -> FieldRef {
     match s.find('[') {
-        Some(i) if s.ends_with(']') => FieldRef { name: s[..i].to_string(), arg: Some(s[i + 1..s.len() - 1].to_string()), span },
-        _ => FieldRef { name: s.to_string(), arg: None, span },
+        Some(i) if s.ends_with(']') => FieldRef {
+            name: s[..i].to_string(),
+            arg: Some(s[i + 1..s.len() - 1].to_string()),
+            span,
+        },
+        _ => FieldRef {
+            name: s.to_string(),
+            arg: None,
+            span,
+        },
     }
 }
 

@@ -166,7 +166,11 @@ pub trait Locate {
         let a = self.at(start);
         let b = self.at(end.max(start));
         if b.file == a.file && b.start >= a.start {
-            Span::new(a.file, a.start, b.start.max(a.start + usize::from(end > start)))
+            Span::new(
+                a.file,
+                a.start,
+                b.start.max(a.start + usize::from(end > start)),
+            )
         } else {
             a
         }
@@ -224,7 +228,14 @@ fn is_ident(c: char) -> bool {
 }
 
 impl<'a> P<'a> {
-    fn err(&self, code: &'static str, msg: impl Into<String>, a: usize, b: usize, hint: Option<String>) -> ParseError {
+    fn err(
+        &self,
+        code: &'static str,
+        msg: impl Into<String>,
+        a: usize,
+        b: usize,
+        hint: Option<String>,
+    ) -> ParseError {
         ParseError {
             code,
             message: msg.into(),
@@ -260,8 +271,8 @@ impl<'a> P<'a> {
     /// `kw` as a whole word at the cursor.
     fn keyword(&mut self, kw: &str) -> bool {
         let rest = &self.s[self.i..];
-        if rest.starts_with(kw) {
-            let after = rest[kw.len()..].chars().next();
+        if let Some(tail) = rest.strip_prefix(kw) {
+            let after = tail.chars().next();
             if after.is_none_or(|c| !is_ident(c) && c != '[') {
                 self.i += kw.len();
                 return true;
@@ -280,7 +291,11 @@ impl<'a> P<'a> {
                 break;
             }
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, ParseError> {
@@ -293,13 +308,23 @@ impl<'a> P<'a> {
                 break;
             }
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::And(items)
+        })
     }
 
     fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.err("G0203", format!("condition nested deeper than {MAX_DEPTH} levels"), self.i, self.i + 1, None));
+            return Err(self.err(
+                "G0203",
+                format!("condition nested deeper than {MAX_DEPTH} levels"),
+                self.i,
+                self.i + 1,
+                None,
+            ));
         }
         Ok(())
     }
@@ -324,7 +349,10 @@ impl<'a> P<'a> {
                 "condition ends where an operand was expected",
                 start.saturating_sub(1),
                 start,
-                Some("a condition such as 'proc.name = bash', a macro name or '(...)' must follow".into()),
+                Some(
+                    "a condition such as 'proc.name = bash', a macro name or '(...)' must follow"
+                        .into(),
+                ),
             )),
             Some('(') => {
                 self.enter()?;
@@ -332,7 +360,13 @@ impl<'a> P<'a> {
                 let e = self.or()?;
                 self.ws();
                 if self.ch() != Some(')') {
-                    return Err(self.err("G0205", "'(' is never closed", start, start + 1, Some("add the missing ')'".into())));
+                    return Err(self.err(
+                        "G0205",
+                        "'(' is never closed",
+                        start,
+                        start + 1,
+                        Some("add the missing ')'".into()),
+                    ));
                 }
                 self.i += 1;
                 self.depth -= 1;
@@ -344,21 +378,36 @@ impl<'a> P<'a> {
                     .map_or(self.s.len(), |n| self.i + n);
                 let name = &self.s[self.i..name_end];
                 if matches!(name, "and" | "or") {
-                    return Err(self.err("G0204", format!("'{name}' where an operand was expected"), start, name_end, None));
+                    return Err(self.err(
+                        "G0204",
+                        format!("'{name}' where an operand was expected"),
+                        start,
+                        name_end,
+                        None,
+                    ));
                 }
                 self.i = name_end;
                 let mut arg = None;
                 if self.ch() == Some('[') {
                     let close = self.s[self.i..].find(']').map(|n| self.i + n);
                     let Some(close) = close else {
-                        return Err(self.err("G0206", "'[' of a field argument is never closed", self.i, self.i + 1, None));
+                        return Err(self.err(
+                            "G0206",
+                            "'[' of a field argument is never closed",
+                            self.i,
+                            self.i + 1,
+                            None,
+                        ));
                     };
                     arg = Some(self.s[self.i + 1..close].trim().to_string());
                     self.i = close + 1;
                 }
                 let field_end = self.i;
                 if !name.contains('.') && arg.is_none() {
-                    return Ok(Expr::Macro(name.to_string(), self.loc.range(start, name_end)));
+                    return Ok(Expr::Macro(
+                        name.to_string(),
+                        self.loc.range(start, name_end),
+                    ));
                 }
                 let field = FieldRef {
                     name: name.to_string(),
@@ -369,7 +418,13 @@ impl<'a> P<'a> {
             }
             Some(_) => {
                 let (w, end) = self.peek_word();
-                Err(self.err("G0204", format!("unexpected '{w}' where a field, a macro or '(' was expected"), start, end, None))
+                Err(self.err(
+                    "G0204",
+                    format!("unexpected '{w}' where a field, a macro or '(' was expected"),
+                    start,
+                    end,
+                    None,
+                ))
             }
         }
     }
@@ -393,9 +448,12 @@ impl<'a> P<'a> {
                 return Err(self.err(
                     "G0207",
                     format!("field '{}' is not compared with anything", field.name),
-                    op_start.saturating_sub(1).max(0),
+                    op_start.saturating_sub(1),
                     op_start,
-                    Some("add an operator and a value, e.g. '= value', 'in (a, b)' or 'exists'".into()),
+                    Some(
+                        "add an operator and a value, e.g. '= value', 'in (a, b)' or 'exists'"
+                            .into(),
+                    ),
                 ));
             }
             match Op::ALL.iter().find(|(s, _)| *s == word) {
@@ -409,7 +467,13 @@ impl<'a> P<'a> {
                         Some(s) => format!("did you mean '{s}'?"),
                         None => format!("operators: {}", names.join(" ")),
                     };
-                    return Err(self.err("G0208", format!("unknown operator '{word}'"), op_start, op_start + end, Some(hint)));
+                    return Err(self.err(
+                        "G0208",
+                        format!("unknown operator '{word}'"),
+                        op_start,
+                        op_start + end,
+                        Some(hint),
+                    ));
                 }
             }
         };
@@ -424,7 +488,12 @@ impl<'a> P<'a> {
         } else {
             Rhs::Value(self.value(op)?)
         };
-        Ok(Expr::Cmp { field, op, op_span, rhs })
+        Ok(Expr::Cmp {
+            field,
+            op,
+            op_span,
+            rhs,
+        })
     }
 
     fn list(&mut self, op: Op) -> Result<Rhs, ParseError> {
@@ -436,7 +505,13 @@ impl<'a> P<'a> {
                 let v = self.value(op)?;
                 return Ok(Rhs::List(vec![v]));
             }
-            return Err(self.err("G0209", format!("'{}' needs a list such as (a, b)", op.as_str()), start, start + 1, None));
+            return Err(self.err(
+                "G0209",
+                format!("'{}' needs a list such as (a, b)", op.as_str()),
+                start,
+                start + 1,
+                None,
+            ));
         }
         self.i += 1;
         let mut items = Vec::new();
@@ -447,7 +522,15 @@ impl<'a> P<'a> {
                     self.i += 1;
                     return Ok(Rhs::List(items));
                 }
-                None => return Err(self.err("G0205", "list '(' is never closed", start, start + 1, Some("add the missing ')'".into()))),
+                None => {
+                    return Err(self.err(
+                        "G0205",
+                        "list '(' is never closed",
+                        start,
+                        start + 1,
+                        Some("add the missing ')'".into()),
+                    ))
+                }
                 _ => {}
             }
             items.push(self.item()?);
@@ -457,7 +540,13 @@ impl<'a> P<'a> {
                 Some(')') => {}
                 _ => {
                     let (w, end) = self.peek_word();
-                    return Err(self.err("G0210", format!("expected ',' or ')' in a list, found '{w}'"), self.i, end, None));
+                    return Err(self.err(
+                        "G0210",
+                        format!("expected ',' or ')' in a list, found '{w}'"),
+                        self.i,
+                        end,
+                        None,
+                    ));
                 }
             }
         }
@@ -516,7 +605,13 @@ impl<'a> P<'a> {
         let mut out = String::new();
         loop {
             let Some(c) = self.ch() else {
-                return Err(self.err("G0212", "string is never closed", start, start + 1, Some(format!("add the closing {q}"))));
+                return Err(self.err(
+                    "G0212",
+                    "string is never closed",
+                    start,
+                    start + 1,
+                    Some(format!("add the closing {q}")),
+                ));
             };
             self.i += c.len_utf8();
             if c == q {
@@ -566,17 +661,46 @@ mod tests {
         let e = p("a or b and not c").expect("parses");
         let Expr::Or(items) = e else { panic!("or") };
         assert!(matches!(items[0], Expr::Macro(ref n, _) if n == "a"));
-        let Expr::And(ref inner) = items[1] else { panic!("and") };
+        let Expr::And(ref inner) = items[1] else {
+            panic!("and")
+        };
         assert!(matches!(inner[1], Expr::Not(_)));
-        let e = p("evt.dir=< and proc.aname[2] in (a, \"b c\", 'd') and fd.name exists").expect("parses");
+        let e = p("evt.dir=< and proc.aname[2] in (a, \"b c\", 'd') and fd.name exists")
+            .expect("parses");
         let Expr::And(items) = e else { panic!() };
-        let Expr::Cmp { field, op, rhs, .. } = &items[0] else { panic!() };
+        let Expr::Cmp { field, op, rhs, .. } = &items[0] else {
+            panic!()
+        };
         assert_eq!((field.name.as_str(), *op), ("evt.dir", Op::Eq));
-        assert_eq!(rhs, &Rhs::Value(Lit { text: "<".into(), quoted: false, span: Span::new(0, 8, 9) }));
-        let Expr::Cmp { field, rhs: Rhs::List(l), .. } = &items[1] else { panic!() };
+        assert_eq!(
+            rhs,
+            &Rhs::Value(Lit {
+                text: "<".into(),
+                quoted: false,
+                span: Span::new(0, 8, 9)
+            })
+        );
+        let Expr::Cmp {
+            field,
+            rhs: Rhs::List(l),
+            ..
+        } = &items[1]
+        else {
+            panic!()
+        };
         assert_eq!(field.arg.as_deref(), Some("2"));
-        assert_eq!(l.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(), ["a", "b c", "d"]);
-        assert!(matches!(items[2], Expr::Cmp { op: Op::Exists, rhs: Rhs::None, .. }));
+        assert_eq!(
+            l.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["a", "b c", "d"]
+        );
+        assert!(matches!(
+            items[2],
+            Expr::Cmp {
+                op: Op::Exists,
+                rhs: Rhs::None,
+                ..
+            }
+        ));
     }
 
     #[test]

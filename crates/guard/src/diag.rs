@@ -49,7 +49,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error at `span`, resolved through `sources`.
-    pub fn error(code: &'static str, message: impl Into<String>, span: Span, sources: &SourceMap) -> Diagnostic {
+    pub fn error(
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+        sources: &SourceMap,
+    ) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -61,7 +66,12 @@ impl Diagnostic {
     }
 
     /// A warning at `span`.
-    pub fn warning(code: &'static str, message: impl Into<String>, span: Span, sources: &SourceMap) -> Diagnostic {
+    pub fn warning(
+        code: &'static str,
+        message: impl Into<String>,
+        span: Span,
+        sources: &SourceMap,
+    ) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, message, span, sources)
@@ -172,7 +182,10 @@ pub fn render_all(diags: &[Diagnostic]) -> String {
 }
 
 /// The candidate closest to `word` by edit distance, if close enough to be a typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let w: Vec<char> = word.chars().collect();
     let threshold = match w.len() {
         0 => return None,
@@ -219,13 +232,21 @@ mod tests {
     fn renders_like_script_diagnostics() {
         let mut sm = SourceMap::new();
         let f = sm.add("r.yaml", "- rule: x\n  condition: proc.nme = a\n");
-        let d = Diagnostic::error("G0301", "unknown field 'proc.nme'", Span::new(f, 23, 31), &sm)
-            .with_hint("did you mean 'proc.name'?");
+        let d = Diagnostic::error(
+            "G0301",
+            "unknown field 'proc.nme'",
+            Span::new(f, 23, 31),
+            &sm,
+        )
+        .with_hint("did you mean 'proc.name'?");
         assert_eq!(d.position(), "r.yaml:2:14");
         assert_eq!(
             d.render(),
             "error[G0301]: unknown field 'proc.nme'\n --> r.yaml:2:14\n  |\n2 |   condition: proc.nme = a\n  |              ^^^^^^^^\n  |\n  = hint: did you mean 'proc.name'?\n"
         );
-        assert_eq!(did_you_mean("proc.nme", ["proc.name", "proc.pid"]), Some("proc.name"));
+        assert_eq!(
+            did_you_mean("proc.nme", ["proc.name", "proc.pid"]),
+            Some("proc.name")
+        );
     }
 }

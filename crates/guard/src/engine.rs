@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use crate::analysis::{self, KernelFilter};
 use crate::compile::{CExpr, Compiler, OutPiece};
 use crate::diag::Diagnostic;
-use crate::event::{ArgValue, Dir, Event, ExecInfo, ProcEvent, SockAddr};
 use crate::eval::{self, Ctx};
+use crate::event::{ArgValue, Dir, Event, ExecInfo, ProcEvent, SockAddr};
 use crate::fd::{self, FdInfo, FdKind, FdTable, SockInfo, L4};
 use crate::output::{self, Alert};
 use crate::proc::ProcessTable;
@@ -89,7 +89,10 @@ impl Ruleset {
         for p in paths {
             match std::fs::read_to_string(p) {
                 Ok(t) => files.push((p.display().to_string(), t)),
-                Err(e) => errs.push(Diagnostic::unlocated("G0100", format!("cannot read {}: {e}", p.display()))),
+                Err(e) => errs.push(Diagnostic::unlocated(
+                    "G0100",
+                    format!("cannot read {}: {e}", p.display()),
+                )),
             }
         }
         if !errs.is_empty() {
@@ -108,7 +111,10 @@ impl Ruleset {
                 out.skipped.push(SkippedRule {
                     name: r.name.clone(),
                     position: position(r.span),
-                    reason: format!("source '{}' is not supported (kestrel guard evaluates syscall rules only)", r.source),
+                    reason: format!(
+                        "source '{}' is not supported (kestrel guard evaluates syscall rules only)",
+                        r.source
+                    ),
                 });
                 continue;
             }
@@ -137,7 +143,11 @@ impl Ruleset {
                 });
                 continue;
             };
-            let known: BTreeSet<String> = types.iter().filter(|t| syscalls::lookup(t).is_some()).cloned().collect();
+            let known: BTreeSet<String> = types
+                .iter()
+                .filter(|t| syscalls::lookup(t).is_some())
+                .cloned()
+                .collect();
             if known.is_empty() {
                 let list = types.iter().cloned().collect::<Vec<_>>().join(", ");
                 out.skipped.push(SkippedRule {
@@ -155,12 +165,17 @@ impl Ruleset {
                 let missing: Vec<String> = types.difference(&known).cloned().collect();
                 out.warnings.push(Diagnostic::warning(
                     "G0401",
-                    format!("rule '{}': event type(s) {} are not captured; it is evaluated on {} only", r.name, missing.join(", "), known.iter().cloned().collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "rule '{}': event type(s) {} are not captured; it is evaluated on {} only",
+                        r.name,
+                        missing.join(", "),
+                        known.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
                     r.span,
                     &rf.sources,
                 ));
             }
-            let (pred, exact) = analysis::kernel_pred(&cond);
+            let (pred, exact) = analysis::kernel_pred(&cond, &known);
             out.rules.push(LoadedRule {
                 name: r.name.clone(),
                 desc: r.desc.clone(),
@@ -169,7 +184,12 @@ impl Ruleset {
                 action: r.action,
                 dirs: analysis::dirs(&cond),
                 uses_fds: analysis::uses_fds(&cond),
-                kernel: KernelFilter { rule: r.name.clone(), syscalls: known.iter().cloned().collect(), pred, exact },
+                kernel: KernelFilter {
+                    rule: r.name.clone(),
+                    syscalls: known.iter().cloned().collect(),
+                    pred,
+                    exact,
+                },
                 syscalls: known,
                 condition: cond,
                 output: pieces,
@@ -179,11 +199,8 @@ impl Ruleset {
         for m in &rf.macros {
             c.check_macro(m);
         }
-        for l in &rf.lists {
-            let _ = l;
-        }
         let mut diags = rf.diags.clone();
-        diags.extend(c.diags.drain(..));
+        diags.append(&mut c.diags);
         if diags.iter().any(Diagnostic::is_error) {
             return Err(diags);
         }
@@ -194,7 +211,11 @@ impl Ruleset {
     /// Every syscall the enabled rules need, plus the fd-table syscalls when a rule uses fd
     /// fields: the tracepoints the capture side attaches.
     pub fn syscalls(&self) -> BTreeSet<String> {
-        let mut s: BTreeSet<String> = self.rules.iter().flat_map(|r| r.syscalls.iter().cloned()).collect();
+        let mut s: BTreeSet<String> = self
+            .rules
+            .iter()
+            .flat_map(|r| r.syscalls.iter().cloned())
+            .collect();
         if self.rules.iter().any(|r| r.uses_fds) {
             s.extend(syscalls::TABLE_SYSCALLS.iter().map(|x| x.to_string()));
         }
@@ -269,7 +290,12 @@ impl Engine {
     /// A process lifecycle event.
     pub fn on_proc_event(&mut self, ev: &ProcEvent) {
         match ev {
-            ProcEvent::Fork { ts_ns, parent, child, thread } => {
+            ProcEvent::Fork {
+                ts_ns,
+                parent,
+                child,
+                thread,
+            } => {
                 self.procs.on_fork(*parent, *child, *thread, *ts_ns);
                 if !thread {
                     self.fds.on_fork(*parent, *child);
@@ -300,7 +326,10 @@ impl Engine {
                 let rule = &self.ruleset.rules[i];
                 // A rule that asks only for the enter direction sees the merged exit event as
                 // its enter (arguments, no result).
-                let dir = if ev.dir == Dir::Exit && !rule.dirs.contains(&Dir::Exit) && rule.dirs.contains(&Dir::Enter) {
+                let dir = if ev.dir == Dir::Exit
+                    && !rule.dirs.contains(&Dir::Exit)
+                    && rule.dirs.contains(&Dir::Enter)
+                {
                     Dir::Enter
                 } else {
                     ev.dir
@@ -348,19 +377,34 @@ impl Engine {
             syscalls::FdFrom::Arg(a) => ev.int_arg(a)?,
             syscalls::FdFrom::None => return None,
         };
-        self.fds.get_or_load(ev.pid, n, self.proc_root.as_deref()).cloned().map(|i| (n, i))
+        self.fds
+            .get_or_load(ev.pid, n, self.proc_root.as_deref())
+            .cloned()
+            .map(|i| (n, i))
     }
 
     fn base_dir(&self, pid: u32, dirfd: Option<i64>) -> String {
         match dirfd {
-            Some(d) if d != syscalls::AT_FDCWD => self.fds.get(pid, d).map(|i| i.name.clone()).unwrap_or_default(),
-            _ => self.procs.get(pid).map(|p| p.cwd.clone()).unwrap_or_default(),
+            Some(d) if d != syscalls::AT_FDCWD => self
+                .fds
+                .get(pid, d)
+                .map(|i| i.name.clone())
+                .unwrap_or_default(),
+            _ => self
+                .procs
+                .get(pid)
+                .map(|p| p.cwd.clone())
+                .unwrap_or_default(),
         }
     }
 
     /// Table changes that the event's own evaluation must see; returns the fd the event
     /// is about when the event itself defines it (the open family, even when it failed).
-    fn update_before(&mut self, ev: &Event, sys: Option<&'static SyscallDef>) -> Option<(i64, FdInfo)> {
+    fn update_before(
+        &mut self,
+        ev: &Event,
+        sys: Option<&'static SyscallDef>,
+    ) -> Option<(i64, FdInfo)> {
         let sys = sys?;
         if ev.dir != Dir::Exit {
             return None;
@@ -373,7 +417,12 @@ impl Engine {
                 let base = self.base_dir(pid, ev.int_arg("dirfd"));
                 let path = fd::resolve(&base, &raw);
                 let flags = ev.int_arg("flags").unwrap_or(0);
-                let info = FdInfo::file(path, raw, flags & syscalls::O_DIRECTORY != 0, flags & syscalls::O_CLOEXEC != 0);
+                let info = FdInfo::file(
+                    path,
+                    raw,
+                    flags & syscalls::O_DIRECTORY != 0,
+                    flags & syscalls::O_CLOEXEC != 0,
+                );
                 if res >= 0 {
                     self.fds.insert(pid, res, info.clone());
                 }
@@ -381,7 +430,13 @@ impl Engine {
             }
             "memfd_create" if res >= 0 => {
                 let name = format!("memfd:{}", ev.str_arg("name").unwrap_or(""));
-                let info = FdInfo { kind: FdKind::Memfd, name: name.clone(), raw_name: name, sock: None, cloexec: ev.int_arg("flags").unwrap_or(0) & 1 != 0 };
+                let info = FdInfo {
+                    kind: FdKind::Memfd,
+                    name: name.clone(),
+                    raw_name: name,
+                    sock: None,
+                    cloexec: ev.int_arg("flags").unwrap_or(0) & 1 != 0,
+                };
                 self.fds.insert(pid, res, info);
                 None
             }
@@ -407,7 +462,12 @@ impl Engine {
                     kind,
                     name: String::new(),
                     raw_name: String::new(),
-                    sock: matches!(kind, FdKind::Ipv4 | FdKind::Ipv6).then_some(SockInfo { l4, local: None, remote: None, local_is_server: false }),
+                    sock: matches!(kind, FdKind::Ipv4 | FdKind::Ipv6).then_some(SockInfo {
+                        l4,
+                        local: None,
+                        remote: None,
+                        local_is_server: false,
+                    }),
                     cloexec: ty & 0o2000000 != 0,
                 };
                 info.refresh_tuple();
@@ -426,7 +486,9 @@ impl Engine {
                             s.local = Some(a);
                         }
                     }
-                    if let (FdKind::Unix, Some(ArgValue::Sock(SockAddr::Unix(p)))) = (i.kind, ev.arg("addr")) {
+                    if let (FdKind::Unix, Some(ArgValue::Sock(SockAddr::Unix(p)))) =
+                        (i.kind, ev.arg("addr"))
+                    {
                         i.name.clone_from(p);
                         i.raw_name.clone_from(p);
                     }
@@ -449,19 +511,29 @@ impl Engine {
             "dup" | "dup2" | "dup3" if res >= 0 => {
                 let old = ev.int_arg("oldfd").or_else(|| ev.int_arg("fd"))?;
                 if old != res {
-                    let cloexec = sys.name == "dup3" && ev.int_arg("flags").unwrap_or(0) & syscalls::O_CLOEXEC != 0;
+                    let cloexec = sys.name == "dup3"
+                        && ev.int_arg("flags").unwrap_or(0) & syscalls::O_CLOEXEC != 0;
                     self.fds.dup(pid, old, res, cloexec);
                 }
                 None
             }
             "execve" | "execveat" if res == 0 => {
-                let raw = ev.str_arg("filename").or_else(|| ev.str_arg("pathname")).unwrap_or("").to_string();
+                let raw = ev
+                    .str_arg("filename")
+                    .or_else(|| ev.str_arg("pathname"))
+                    .unwrap_or("")
+                    .to_string();
                 let base = self.base_dir(pid, ev.int_arg("dirfd"));
                 let argv = match ev.arg("args") {
                     Some(ArgValue::Strs(v)) => Some(v.clone()),
                     _ => None,
                 };
-                let info = ExecInfo { filename: fd::resolve(&base, &raw), argv, comm: None, exepath: None };
+                let info = ExecInfo {
+                    filename: fd::resolve(&base, &raw),
+                    argv,
+                    comm: None,
+                    exepath: None,
+                };
                 self.procs.on_exec(pid, &info, ev.ts_ns);
                 self.fds.on_exec(pid);
                 None

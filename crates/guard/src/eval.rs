@@ -58,7 +58,11 @@ impl FieldVal {
             FieldVal::Num(n) => n.to_string(),
             FieldVal::Bool(b) => b.to_string(),
             FieldVal::Ip(i) => i.to_string(),
-            FieldVal::Many(v) => v.iter().map(FieldVal::display).collect::<Vec<_>>().join(","),
+            FieldVal::Many(v) => v
+                .iter()
+                .map(FieldVal::display)
+                .collect::<Vec<_>>()
+                .join(","),
         }
     }
 
@@ -120,7 +124,9 @@ pub fn compare(v: &FieldVal, op: Op, lits: &[Literal]) -> bool {
             lits.iter().any(|l| {
                 let p = lit_text(l);
                 let p = p.trim_end_matches('/');
-                s == p || (s.starts_with(p) && s.as_bytes().get(p.len()) == Some(&b'/')) || p.is_empty()
+                s == p
+                    || (s.starts_with(p) && s.as_bytes().get(p.len()) == Some(&b'/'))
+                    || p.is_empty()
             })
         }
         Op::Contains | Op::IContains | Op::StartsWith | Op::EndsWith | Op::Glob => {
@@ -189,11 +195,19 @@ fn eq(v: &FieldVal, l: &Literal) -> bool {
 fn in_net(a: IpAddr, n: IpAddr, p: u8) -> bool {
     match (a, n) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if p == 0 { 0 } else { u32::MAX << (32 - u32::from(p.min(32))) };
+            let mask = if p == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(p.min(32)))
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if p == 0 { 0 } else { u128::MAX << (128 - u32::from(p.min(128))) };
+            let mask = if p == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(p.min(128)))
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,
@@ -293,7 +307,13 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
         F::EvtDir => s(ctx.dir.as_str()),
         F::EvtTime => s(&crate::output::rfc3339(ev.ts_ns)),
         F::EvtRawtime => Some(FieldVal::Num(ev.ts_ns as i64)),
-        F::EvtRes => res(ctx).map(|r| FieldVal::Str(if r >= 0 { "SUCCESS".into() } else { errno_name(-r) })),
+        F::EvtRes => res(ctx).map(|r| {
+            FieldVal::Str(if r >= 0 {
+                "SUCCESS".into()
+            } else {
+                errno_name(-r)
+            })
+        }),
         F::EvtRawres => res(ctx).map(FieldVal::Num),
         F::EvtArg => arg(ctx, &f.arg),
         F::EvtArgs => {
@@ -301,7 +321,10 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
             let parts: Vec<String> = sys
                 .args
                 .iter()
-                .filter_map(|a| arg(ctx, &FieldArg::Name(a.name.into())).map(|v| format!("{}={}", a.name, v.display())))
+                .filter_map(|a| {
+                    arg(ctx, &FieldArg::Name(a.name.into()))
+                        .map(|v| format!("{}={}", a.name, v.display()))
+                })
                 .collect();
             s(&parts.join(" "))
         }
@@ -314,7 +337,11 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
             };
             let read = acc == 0 || acc == 2;
             let write = acc == 1 || acc == 2;
-            Some(FieldVal::Bool(if f.def.id == F::EvtIsOpenRead { read } else { write }))
+            Some(FieldVal::Bool(if f.def.id == F::EvtIsOpenRead {
+                read
+            } else {
+                write
+            }))
         }
         F::EvtCategory => s(category(&ev.syscall)),
         F::ProcName => p.map(|p| FieldVal::Str(p.comm.clone())),
@@ -323,7 +350,9 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
         F::ProcCmdline => p.map(|p| FieldVal::Str(p.cmdline())),
         F::ProcArgs => p.map(|p| FieldVal::Str(p.args.join(" "))),
         F::ProcPid => Some(FieldVal::Num(i64::from(ev.pid))),
-        F::ProcPpid => p.filter(|p| p.ppid != 0).map(|p| FieldVal::Num(i64::from(p.ppid))),
+        F::ProcPpid => p
+            .filter(|p| p.ppid != 0)
+            .map(|p| FieldVal::Num(i64::from(p.ppid))),
         F::ProcPname => parent().map(|q| FieldVal::Str(q.comm.clone())),
         F::ProcPcmdline => parent().map(|q| FieldVal::Str(q.cmdline())),
         F::ProcPexe => parent().map(|q| FieldVal::Str(q.exe.clone())),
@@ -341,13 +370,16 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
                 FieldArg::Index(0) => Some(val(p)),
                 FieldArg::Index(n) => ctx.procs.ancestors(p.pid).get(n - 1).map(|q| val(q)),
                 _ => {
-                    let all: Vec<FieldVal> = ctx.procs.ancestors(p.pid).into_iter().map(val).collect();
+                    let all: Vec<FieldVal> =
+                        ctx.procs.ancestors(p.pid).into_iter().map(val).collect();
                     (!all.is_empty()).then_some(FieldVal::Many(all))
                 }
             }
         }
         F::ProcTty => p.map(|p| FieldVal::Num(i64::from(p.tty))),
-        F::ProcCwd => p.filter(|p| !p.cwd.is_empty()).map(|p| FieldVal::Str(p.cwd.clone())),
+        F::ProcCwd => p
+            .filter(|p| !p.cwd.is_empty())
+            .map(|p| FieldVal::Str(p.cwd.clone())),
         F::ProcSid => p.map(|p| FieldVal::Num(i64::from(p.sid))),
         F::ProcIsExeFromMemfd => p.map(|p| FieldVal::Bool(p.exe_from_memfd)),
         F::ProcDuration => p.map(|p| FieldVal::Num(ev.ts_ns.saturating_sub(p.start_ns) as i64)),
@@ -357,7 +389,10 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
         F::FdNameraw => ctx.fd.map(|(_, i)| FieldVal::Str(i.raw_name.clone())),
         F::FdDirectory | F::FdFilename => {
             let (_, i) = ctx.fd?;
-            if !matches!(i.kind, crate::fd::FdKind::File | crate::fd::FdKind::Directory) {
+            if !matches!(
+                i.kind,
+                crate::fd::FdKind::File | crate::fd::FdKind::Directory
+            ) {
                 return None;
             }
             let (dir, file) = match i.name.rfind('/') {
@@ -365,10 +400,16 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
                 Some(k) => (&i.name[..k], &i.name[k + 1..]),
                 None => ("", i.name.as_str()),
             };
-            s(if f.def.id == F::FdDirectory { dir } else { file })
+            s(if f.def.id == F::FdDirectory {
+                dir
+            } else {
+                file
+            })
         }
         F::FdType => ctx.fd.map(|(_, i)| FieldVal::Str(i.kind.name().into())),
-        F::FdTypechar => ctx.fd.map(|(_, i)| FieldVal::Str(i.kind.typechar().to_string())),
+        F::FdTypechar => ctx
+            .fd
+            .map(|(_, i)| FieldVal::Str(i.kind.typechar().to_string())),
         F::FdSip | F::FdDip => ip(sock()?.server()),
         F::FdCip => ip(sock()?.client()),
         F::FdLip => ip(sock()?.local),
@@ -380,8 +421,17 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
         F::FdL4proto => sock().map(|s| FieldVal::Str(s.l4.name().into())),
         F::UserName => p.and_then(|p| ctx.users.user(p.uid)).and_then(s),
         F::UserUid => p.map(|p| FieldVal::Num(i64::from(p.uid))),
-        F::UserLoginuid => p.map(|p| FieldVal::Num(if p.loginuid == NO_LOGINUID { -1 } else { i64::from(p.loginuid) })),
-        F::UserLoginname => p.filter(|p| p.loginuid != NO_LOGINUID).and_then(|p| ctx.users.user(p.loginuid)).and_then(s),
+        F::UserLoginuid => p.map(|p| {
+            FieldVal::Num(if p.loginuid == NO_LOGINUID {
+                -1
+            } else {
+                i64::from(p.loginuid)
+            })
+        }),
+        F::UserLoginname => p
+            .filter(|p| p.loginuid != NO_LOGINUID)
+            .and_then(|p| ctx.users.user(p.loginuid))
+            .and_then(s),
         F::GroupName => p.and_then(|p| ctx.users.group(p.gid)).and_then(s),
         F::GroupGid => p.map(|p| FieldVal::Num(i64::from(p.gid))),
         F::ContainerId => p.map(|p| FieldVal::Str(p.container_id())),
@@ -411,7 +461,9 @@ fn arg(ctx: &Ctx, a: &FieldArg) -> Option<FieldVal> {
     let sys = ctx.sys?;
     let def = match a {
         FieldArg::Index(i) => sys.args.get(*i)?,
-        FieldArg::Name(n) if n == "res" => return res(ctx).map(|r| FieldVal::Dyn(r.to_string(), Some(r))),
+        FieldArg::Name(n) if n == "res" => {
+            return res(ctx).map(|r| FieldVal::Dyn(r.to_string(), Some(r)))
+        }
         FieldArg::Name(n) => sys.args.iter().find(|d| d.name == n)?,
         FieldArg::None => return None,
     };
@@ -420,7 +472,9 @@ fn arg(ctx: &Ctx, a: &FieldArg) -> Option<FieldVal> {
         ArgValue::Int(n) => FieldVal::Dyn(syscalls::render_int(def.kind, *n), Some(*n)),
         ArgValue::Str(s) => FieldVal::Dyn(s.clone(), None),
         ArgValue::Strs(v) => FieldVal::Dyn(v.join(" "), None),
-        ArgValue::Sock(SockAddr::Inet(a)) => FieldVal::Dyn(format!("{}:{}", a.ip(), a.port()), None),
+        ArgValue::Sock(SockAddr::Inet(a)) => {
+            FieldVal::Dyn(format!("{}:{}", a.ip(), a.port()), None)
+        }
         ArgValue::Sock(SockAddr::Unix(p)) => FieldVal::Dyn(p.clone(), None),
         ArgValue::Sock(SockAddr::Other(f)) => FieldVal::Dyn(format!("family {f}"), None),
     })
@@ -428,8 +482,9 @@ fn arg(ctx: &Ctx, a: &FieldArg) -> Option<FieldVal> {
 
 fn category(syscall: &str) -> &'static str {
     match syscall {
-        "open" | "openat" | "openat2" | "creat" | "close" | "dup" | "dup2" | "dup3" | "unlink" | "unlinkat" | "symlink"
-        | "symlinkat" | "link" | "linkat" | "memfd_create" | "chdir" | "fchdir" => "file",
+        "open" | "openat" | "openat2" | "creat" | "close" | "dup" | "dup2" | "dup3" | "unlink"
+        | "unlinkat" | "symlink" | "symlinkat" | "link" | "linkat" | "memfd_create" | "chdir"
+        | "fchdir" => "file",
         "socket" | "connect" | "bind" | "accept" | "accept4" => "net",
         "execve" | "execveat" | "ptrace" | "init_module" | "finit_module" => "process",
         _ => "other",
@@ -439,17 +494,56 @@ fn category(syscall: &str) -> &'static str {
 /// `ENOENT` for 2, ...; the number for errnos not in the table.
 pub fn errno_name(e: i64) -> String {
     const T: &[(i64, &str)] = &[
-        (1, "EPERM"), (2, "ENOENT"), (3, "ESRCH"), (4, "EINTR"), (5, "EIO"), (6, "ENXIO"), (7, "E2BIG"),
-        (8, "ENOEXEC"), (9, "EBADF"), (10, "ECHILD"), (11, "EAGAIN"), (12, "ENOMEM"), (13, "EACCES"),
-        (14, "EFAULT"), (16, "EBUSY"), (17, "EEXIST"), (18, "EXDEV"), (19, "ENODEV"), (20, "ENOTDIR"),
-        (21, "EISDIR"), (22, "EINVAL"), (23, "ENFILE"), (24, "EMFILE"), (25, "ENOTTY"), (26, "ETXTBSY"),
-        (27, "EFBIG"), (28, "ENOSPC"), (29, "ESPIPE"), (30, "EROFS"), (31, "EMLINK"), (32, "EPIPE"),
-        (36, "ENAMETOOLONG"), (38, "ENOSYS"), (39, "ENOTEMPTY"), (40, "ELOOP"), (95, "EOPNOTSUPP"),
-        (97, "EAFNOSUPPORT"), (98, "EADDRINUSE"), (99, "EADDRNOTAVAIL"), (101, "ENETUNREACH"),
-        (104, "ECONNRESET"), (110, "ETIMEDOUT"), (111, "ECONNREFUSED"), (113, "EHOSTUNREACH"),
-        (114, "EALREADY"), (115, "EINPROGRESS"),
+        (1, "EPERM"),
+        (2, "ENOENT"),
+        (3, "ESRCH"),
+        (4, "EINTR"),
+        (5, "EIO"),
+        (6, "ENXIO"),
+        (7, "E2BIG"),
+        (8, "ENOEXEC"),
+        (9, "EBADF"),
+        (10, "ECHILD"),
+        (11, "EAGAIN"),
+        (12, "ENOMEM"),
+        (13, "EACCES"),
+        (14, "EFAULT"),
+        (16, "EBUSY"),
+        (17, "EEXIST"),
+        (18, "EXDEV"),
+        (19, "ENODEV"),
+        (20, "ENOTDIR"),
+        (21, "EISDIR"),
+        (22, "EINVAL"),
+        (23, "ENFILE"),
+        (24, "EMFILE"),
+        (25, "ENOTTY"),
+        (26, "ETXTBSY"),
+        (27, "EFBIG"),
+        (28, "ENOSPC"),
+        (29, "ESPIPE"),
+        (30, "EROFS"),
+        (31, "EMLINK"),
+        (32, "EPIPE"),
+        (36, "ENAMETOOLONG"),
+        (38, "ENOSYS"),
+        (39, "ENOTEMPTY"),
+        (40, "ELOOP"),
+        (95, "EOPNOTSUPP"),
+        (97, "EAFNOSUPPORT"),
+        (98, "EADDRINUSE"),
+        (99, "EADDRNOTAVAIL"),
+        (101, "ENETUNREACH"),
+        (104, "ECONNRESET"),
+        (110, "ETIMEDOUT"),
+        (111, "ECONNREFUSED"),
+        (113, "EHOSTUNREACH"),
+        (114, "EALREADY"),
+        (115, "EINPROGRESS"),
     ];
-    T.iter().find(|(n, _)| *n == e).map_or_else(|| e.to_string(), |(_, s)| s.to_string())
+    T.iter()
+        .find(|(n, _)| *n == e)
+        .map_or_else(|| e.to_string(), |(_, s)| s.to_string())
 }
 
 #[cfg(test)]
@@ -471,8 +565,20 @@ mod tests {
 
     #[test]
     fn networks() {
-        assert!(in_net("10.1.2.3".parse().expect("ip"), "10.0.0.0".parse().expect("ip"), 8));
-        assert!(!in_net("11.1.2.3".parse().expect("ip"), "10.0.0.0".parse().expect("ip"), 8));
-        assert!(in_net("::1".parse().expect("ip"), "::".parse().expect("ip"), 0));
+        assert!(in_net(
+            "10.1.2.3".parse().expect("ip"),
+            "10.0.0.0".parse().expect("ip"),
+            8
+        ));
+        assert!(!in_net(
+            "11.1.2.3".parse().expect("ip"),
+            "10.0.0.0".parse().expect("ip"),
+            8
+        ));
+        assert!(in_net(
+            "::1".parse().expect("ip"),
+            "::".parse().expect("ip"),
+            0
+        ));
     }
 }

@@ -98,7 +98,8 @@ impl Event {
 
     /// Add a string argument.
     pub fn str(mut self, name: &str, v: &str) -> Event {
-        self.args.push((name.to_string(), ArgValue::Str(v.to_string())));
+        self.args
+            .push((name.to_string(), ArgValue::Str(v.to_string())));
         self
     }
 
@@ -110,7 +111,10 @@ impl Event {
 
     /// Add a string-list argument.
     pub fn strs(mut self, name: &str, v: &[&str]) -> Event {
-        self.args.push((name.to_string(), ArgValue::Strs(v.iter().map(|s| s.to_string()).collect())));
+        self.args.push((
+            name.to_string(),
+            ArgValue::Strs(v.iter().map(|s| s.to_string()).collect()),
+        ));
         self
     }
 

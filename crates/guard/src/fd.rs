@@ -124,11 +124,19 @@ pub struct SockInfo {
 impl SockInfo {
     /// Server side address.
     pub fn server(&self) -> Option<SocketAddr> {
-        if self.local_is_server { self.local } else { self.remote }
+        if self.local_is_server {
+            self.local
+        } else {
+            self.remote
+        }
     }
     /// Client side address.
     pub fn client(&self) -> Option<SocketAddr> {
-        if self.local_is_server { self.remote } else { self.local }
+        if self.local_is_server {
+            self.remote
+        } else {
+            self.local
+        }
     }
 }
 
@@ -202,15 +210,24 @@ impl FdTable {
 
     /// The fd, reading `/proc/PID/fd/N` under `proc_root` on a miss (fds opened before the
     /// table existed). Only files and pipes are recognised from the link.
+    #[allow(clippy::map_entry)] // the insert is conditional on reading the link
     pub fn get_or_load(&mut self, pid: u32, fd: i64, proc_root: Option<&Path>) -> Option<&FdInfo> {
         if !self.fds.contains_key(&(pid, fd)) {
             let root = proc_root?;
-            let link = std::fs::read_link(root.join(pid.to_string()).join("fd").join(fd.to_string())).ok()?;
+            let link =
+                std::fs::read_link(root.join(pid.to_string()).join("fd").join(fd.to_string()))
+                    .ok()?;
             let s = link.to_string_lossy().into_owned();
             let info = if s.starts_with('/') {
                 FdInfo::file(s.clone(), s, false, false)
             } else if s.starts_with("pipe:") {
-                FdInfo { kind: FdKind::Pipe, name: s.clone(), raw_name: s, sock: None, cloexec: false }
+                FdInfo {
+                    kind: FdKind::Pipe,
+                    name: s.clone(),
+                    raw_name: s,
+                    sock: None,
+                    cloexec: false,
+                }
             } else {
                 return None;
             };
@@ -329,7 +346,18 @@ mod tests {
         assert!(t.get(1, 4).is_none());
         t.on_exit(2);
         assert!(t.get(2, 0).is_none());
-        let mut s = FdInfo { kind: FdKind::Ipv4, name: String::new(), raw_name: String::new(), sock: Some(SockInfo { l4: L4::Tcp, local: None, remote: Some("10.0.0.2:22".parse().expect("addr")), local_is_server: false }), cloexec: false };
+        let mut s = FdInfo {
+            kind: FdKind::Ipv4,
+            name: String::new(),
+            raw_name: String::new(),
+            sock: Some(SockInfo {
+                l4: L4::Tcp,
+                local: None,
+                remote: Some("10.0.0.2:22".parse().expect("addr")),
+                local_is_server: false,
+            }),
+            cloexec: false,
+        };
         s.refresh_tuple();
         assert_eq!(s.name, "0.0.0.0:0->10.0.0.2:22");
     }

@@ -128,7 +128,15 @@ use FieldType as T;
 
 macro_rules! row {
     ($name:literal, $id:ident, $ty:ident, $arg:ident, $events:literal, $how:literal, $k:expr) => {
-        FieldDef { name: $name, id: F::$id, ty: T::$ty, arg: A::$arg, events: $events, computed: $how, kernel: $k }
+        FieldDef {
+            name: $name,
+            id: F::$id,
+            ty: T::$ty,
+            arg: A::$arg,
+            events: $events,
+            computed: $how,
+            kernel: $k,
+        }
     };
 }
 
@@ -193,32 +201,24 @@ pub const FIELDS: &[FieldDef] = &[
 
 /// The row for `name` (`evt.arg.X` maps to the `evt.arg` row).
 pub fn lookup(name: &str) -> Option<&'static FieldDef> {
-    let base = if name.starts_with("evt.arg.") { "evt.arg" } else { name };
+    let base = if name.starts_with("evt.arg.") {
+        "evt.arg"
+    } else {
+        name
+    };
     FIELDS.iter().find(|f| f.name == base)
 }
 
 /// Why a field Falco knows is not evaluated here, or `None` when kestrel does not know the
 /// name at all (a typo).
 pub fn unsupported_reason(name: &str) -> Option<&'static str> {
-    const KNOWN: &[(&str, &str)] = &[
+    // Whole classes kestrel does not compute.
+    const CLASSES: &[(&str, &str)] = &[
         ("k8s.", "Kubernetes metadata needs the container runtime and API server, which kestrel guard does not query"),
         ("k8smeta.", "Kubernetes metadata needs the API server"),
         ("container.", "container metadata other than container.id needs the container runtime"),
         ("thread.cap", "thread capabilities are not captured by the tracepoints"),
         ("thread.", "this thread field is not captured"),
-        ("proc.is_container", "health-check detection needs the container runtime"),
-        ("proc.vpid", "namespace pids are not captured"),
-        ("proc.vpgid", "namespace pids are not captured"),
-        ("proc.pvpid", "namespace pids are not captured"),
-        ("proc.env", "the environment is not captured"),
-        ("proc.stdin", "stdio fd types are not captured"),
-        ("proc.stdout", "stdio fd types are not captured"),
-        ("proc.stderr", "stdio fd types are not captured"),
-        ("proc.", "this process field is not kept in kestrel's process table"),
-        ("fd.", "this fd field is not kept in kestrel's fd table"),
-        ("evt.", "this event field is not computed by kestrel"),
-        ("user.", "this user field is not computed"),
-        ("group.", "this group field is not computed"),
         ("fs.path.", "fs.path fields are not computed"),
         ("fdlist.", "fdlist fields (poll/select) are not captured"),
         ("syslog.", "syslog fields are not captured"),
@@ -227,15 +227,130 @@ pub fn unsupported_reason(name: &str) -> Option<&'static str> {
         ("ka.", "k8s audit events are another source"),
         ("jevt.", "JSON events are another source"),
     ];
-    let class = name.split('.').next().unwrap_or("");
-    let falco_classes = [
-        "evt", "proc", "thread", "fd", "user", "group", "container", "k8s", "k8smeta", "fs", "fdlist",
-        "syslog", "span", "mesos", "ka", "jevt",
+    // Falco fields of the classes kestrel does compute, that it does not keep.
+    const NAMES: &[&str] = &[
+        "proc.exeline",
+        "proc.env",
+        "proc.vpid",
+        "proc.pvpid",
+        "proc.vpgid",
+        "proc.vpgid.name",
+        "proc.vpgid.exe",
+        "proc.vpgid.exepath",
+        "proc.sname",
+        "proc.sid.exe",
+        "proc.sid.exepath",
+        "proc.loginshellid",
+        "proc.exe_ino",
+        "proc.exe_ino.ctime",
+        "proc.exe_ino.mtime",
+        "proc.exe_ino.ctime_duration_proc_start",
+        "proc.exe_ino.ctime_duration_pidns_start",
+        "proc.pidns_init_start_ts",
+        "proc.is_exe_writable",
+        "proc.is_exe_upper_layer",
+        "proc.is_sid_leader",
+        "proc.is_vpgid_leader",
+        "proc.nthreads",
+        "proc.nchilds",
+        "proc.fdopencount",
+        "proc.fdlimit",
+        "proc.fdusage",
+        "proc.vmsize",
+        "proc.vmrss",
+        "proc.vmswap",
+        "proc.pfmajor",
+        "proc.pfminor",
+        "proc.ppid.duration",
+        "proc.pid.ts",
+        "proc.ppid.ts",
+        "proc.stdin.type",
+        "proc.stdin.name",
+        "proc.stdout.type",
+        "proc.stdout.name",
+        "proc.stderr.type",
+        "proc.stderr.name",
+        "proc.is_container_healthcheck",
+        "proc.is_container_liveness_probe",
+        "proc.is_container_readiness_probe",
+        "proc.aexe",
+        "proc.aexepath",
+        "proc.acmdline",
+        "proc.cmdnargs",
+        "proc.cmdlenargs",
+        "proc.cap_permitted",
+        "proc.cap_inheritable",
+        "proc.cap_effective",
+        "proc.exe_writable",
+        "fd.uid",
+        "fd.containername",
+        "fd.containerdirectory",
+        "fd.proto",
+        "fd.cproto",
+        "fd.sproto",
+        "fd.lproto",
+        "fd.rproto",
+        "fd.net",
+        "fd.cnet",
+        "fd.snet",
+        "fd.lnet",
+        "fd.rnet",
+        "fd.connected",
+        "fd.name_changed",
+        "fd.cip.name",
+        "fd.sip.name",
+        "fd.lip.name",
+        "fd.rip.name",
+        "fd.dev",
+        "fd.dev.major",
+        "fd.dev.minor",
+        "fd.ino",
+        "fd.types",
+        "fd.ip",
+        "fd.port",
+        "fd.is_upper_layer",
+        "fd.nameraw_changed",
+        "evt.num",
+        "evt.datetime",
+        "evt.datetime.s",
+        "evt.time.s",
+        "evt.time.iso8601",
+        "evt.reltime",
+        "evt.deltatime",
+        "evt.cpu",
+        "evt.info",
+        "evt.buffer",
+        "evt.buflen",
+        "evt.around",
+        "evt.abspath",
+        "evt.abspath.src",
+        "evt.abspath.dst",
+        "evt.is_io",
+        "evt.is_io_read",
+        "evt.is_io_write",
+        "evt.io_dir",
+        "evt.is_wait",
+        "evt.wait_latency",
+        "evt.is_syslog",
+        "evt.count",
+        "evt.count.error",
+        "evt.is_open_exec",
+        "evt.is_open_create",
+        "evt.latency",
+        "evt.source",
+        "evt.hostname",
+        "evt.plugininfo",
+        "evt.asynctype",
+        "evt.pluginname",
+        "evt.failed",
+        "evt.rawarg",
+        "user.homedir",
+        "user.shell",
     ];
-    if !falco_classes.contains(&class) {
-        return None;
+    if NAMES.contains(&name) || name.starts_with("evt.rawarg.") || name.starts_with("evt.count.") {
+        return Some("Falco defines this field, but kestrel guard does not compute it");
     }
-    KNOWN
+    CLASSES
         .iter()
         .find(|(p, _)| name.starts_with(p))
         .map(|(_, r)| *r)
@@ -248,7 +363,11 @@ mod tests {
     #[test]
     fn every_row_is_unique_and_found() {
         for (i, f) in FIELDS.iter().enumerate() {
-            assert!(FIELDS[..i].iter().all(|g| g.name != f.name && g.id != f.id), "{}", f.name);
+            assert!(
+                FIELDS[..i].iter().all(|g| g.name != f.name && g.id != f.id),
+                "{}",
+                f.name
+            );
             assert_eq!(lookup(f.name).map(|r| r.id), Some(f.id));
         }
         assert_eq!(lookup("evt.arg.flags").map(|r| r.id), Some(FieldId::EvtArg));
@@ -256,5 +375,7 @@ mod tests {
         assert!(unsupported_reason("k8s.ns.name").is_some());
         assert!(unsupported_reason("thread.cap_effective").is_some());
         assert!(unsupported_reason("procc.name").is_none());
+        assert!(unsupported_reason("proc.nme").is_none());
+        assert!(unsupported_reason("fd.snet").is_some());
     }
 }

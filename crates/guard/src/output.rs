@@ -62,7 +62,12 @@ impl Alert {
     /// Falco's text line: `TIME: Priority output` (ISO 8601 time, as Falco prints with
     /// time_format_iso_8601).
     pub fn to_text(&self) -> String {
-        let mut s = format!("{}: {} {}", rfc3339(self.ts_ns), self.priority.as_str(), self.output);
+        let mut s = format!(
+            "{}: {} {}",
+            rfc3339(self.ts_ns),
+            self.priority.as_str(),
+            self.output
+        );
         if let Some(o) = &self.outcome {
             s.push_str(&format!(" (kestrel: {o})"));
         }
@@ -151,7 +156,12 @@ pub fn rfc3339(ts_ns: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
@@ -175,14 +185,30 @@ mod tests {
     #[test]
     fn times() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(1_700_000_000_123_456_789), "2023-11-14T22:13:20.123456789Z");
-        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(1_700_000_000_123_456_789),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+        assert_eq!(
+            rfc3339(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000000Z"
+        );
     }
 
     #[test]
     fn drop_alert_only_with_losses() {
         assert!(drop_alert(&DropStats::default(), 0, "h").is_none());
-        let a = drop_alert(&DropStats { delivered: 10, lost: 3, lost_per_cpu: vec![1, 2], window_ns: 1_000_000_000 }, 5, "h").expect("alert");
+        let a = drop_alert(
+            &DropStats {
+                delivered: 10,
+                lost: 3,
+                lost_per_cpu: vec![1, 2],
+                window_ns: 1_000_000_000,
+            },
+            5,
+            "h",
+        )
+        .expect("alert");
         assert_eq!(a.priority, Priority::Critical);
         let j = a.to_json();
         assert_eq!(j["output_fields"]["n_drops"], 3);

@@ -113,7 +113,11 @@ impl ProcessTable {
             proc_root: Some(proc_root.to_path_buf()),
         };
         for entry in std::fs::read_dir(proc_root)?.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             if let Some(p) = read_process(proc_root, pid) {
@@ -147,7 +151,10 @@ impl ProcessTable {
     /// that started before seeding finished, or whose fork was lost).
     pub fn get_or_load(&mut self, pid: u32) -> Option<&Process> {
         if !self.procs.contains_key(&pid) {
-            let p = self.proc_root.as_deref().and_then(|r| read_process(r, pid))?;
+            let p = self
+                .proc_root
+                .as_deref()
+                .and_then(|r| read_process(r, pid))?;
             self.procs.insert(pid, p);
         }
         self.procs.get(&pid)
@@ -176,7 +183,11 @@ impl ProcessTable {
         }
         let mut p = match self.procs.get(&parent) {
             Some(p) => p.clone(),
-            None => match self.proc_root.as_deref().and_then(|r| read_process(r, child)) {
+            None => match self
+                .proc_root
+                .as_deref()
+                .and_then(|r| read_process(r, child))
+            {
                 Some(p) => p,
                 None => Process {
                     ppid: parent,
@@ -201,14 +212,24 @@ impl ProcessTable {
         let argv = info
             .argv
             .clone()
-            .or_else(|| live.as_ref().map(|l| std::iter::once(l.exe.clone()).chain(l.args.clone()).collect()))
+            .or_else(|| {
+                live.as_ref().map(|l| {
+                    std::iter::once(l.exe.clone())
+                        .chain(l.args.clone())
+                        .collect()
+                })
+            })
             .unwrap_or_else(|| vec![info.filename.clone()]);
         p.exe = argv.first().cloned().unwrap_or_default();
         p.args = argv.into_iter().skip(1).collect();
         p.exepath = info
             .exepath
             .clone()
-            .or_else(|| live.as_ref().map(|l| l.exepath.clone()).filter(|s| !s.is_empty()))
+            .or_else(|| {
+                live.as_ref()
+                    .map(|l| l.exepath.clone())
+                    .filter(|s| !s.is_empty())
+            })
             .unwrap_or_else(|| info.filename.clone());
         p.comm = info
             .comm
@@ -292,7 +313,11 @@ pub fn read_process(root: &Path, pid: u32) -> Option<Process> {
     }
     if let Ok(status) = std::fs::read_to_string(dir.join("status")) {
         for line in status.lines() {
-            let first = |l: &str| l.split_whitespace().nth(1).and_then(|v| v.parse::<u32>().ok());
+            let first = |l: &str| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u32>().ok())
+            };
             if line.starts_with("Uid:") {
                 p.uid = first(line).unwrap_or(0);
             } else if line.starts_with("Gid:") {
@@ -311,7 +336,12 @@ pub fn read_process(root: &Path, pid: u32) -> Option<Process> {
             .iter()
             .filter_map(|l| path_of(l))
             .find(|path| container_id(path) != "host")
-            .or_else(|| lines.iter().find(|l| l.starts_with("0::")).and_then(|l| path_of(l)))
+            .or_else(|| {
+                lines
+                    .iter()
+                    .find(|l| l.starts_with("0::"))
+                    .and_then(|l| path_of(l))
+            })
             .or_else(|| lines.first().and_then(|l| path_of(l)))
             .unwrap_or_default();
     }
@@ -326,16 +356,30 @@ mod tests {
     fn container_ids_from_cgroup_paths() {
         let id = "3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e";
         assert_eq!(container_id(&format!("/docker/{id}")), "3f4e5d6c7b8a");
-        assert_eq!(container_id(&format!("/system.slice/docker-{id}.scope")), "3f4e5d6c7b8a");
-        assert_eq!(container_id(&format!("/kubepods/besteffort/pod1/cri-containerd-{id}.scope")), "3f4e5d6c7b8a");
-        assert_eq!(container_id("/user.slice/user-0.slice/session-1.scope"), "host");
+        assert_eq!(
+            container_id(&format!("/system.slice/docker-{id}.scope")),
+            "3f4e5d6c7b8a"
+        );
+        assert_eq!(
+            container_id(&format!(
+                "/kubepods/besteffort/pod1/cri-containerd-{id}.scope"
+            )),
+            "3f4e5d6c7b8a"
+        );
+        assert_eq!(
+            container_id("/user.slice/user-0.slice/session-1.scope"),
+            "host"
+        );
         assert_eq!(container_id("/"), "host");
         assert_eq!(container_id(&format!("/x/{id}0")), "host");
     }
 
     #[test]
     fn comm_is_truncated_basename() {
-        assert_eq!(comm_of("/usr/bin/a-very-long-program-name"), "a-very-long-pro");
+        assert_eq!(
+            comm_of("/usr/bin/a-very-long-program-name"),
+            "a-very-long-pro"
+        );
         assert_eq!(comm_of("sh"), "sh");
     }
 }

@@ -50,7 +50,9 @@ impl Priority {
         if up == "INFO" {
             return Some(Priority::Informational);
         }
-        Priority::ALL.into_iter().find(|p| p.as_str().to_ascii_uppercase() == up)
+        Priority::ALL
+            .into_iter()
+            .find(|p| p.as_str().to_ascii_uppercase() == up)
     }
 
     /// The spelling in Falco's alerts: `Warning`, `Critical`, ...
@@ -117,12 +119,18 @@ impl Text {
 
     /// A [`Locate`] for this text.
     pub fn locator<'a>(&'a self, sources: &'a SourceMap) -> TextLoc<'a> {
-        TextLoc { text: self, sources }
+        TextLoc {
+            text: self,
+            sources,
+        }
     }
 
     /// Where the text starts.
     pub fn span(&self) -> Span {
-        self.pieces.first().map(|(_, _, n)| n.span).unwrap_or_default()
+        self.pieces
+            .first()
+            .map(|(_, _, n)| n.span)
+            .unwrap_or_default()
     }
 }
 
@@ -134,7 +142,11 @@ pub struct TextLoc<'a> {
 
 impl Locate for TextLoc<'_> {
     fn at(&self, offset: usize) -> Span {
-        let idx = self.text.pieces.partition_point(|(s, _, _)| *s <= offset).saturating_sub(1);
+        let idx = self
+            .text
+            .pieces
+            .partition_point(|(s, _, _)| *s <= offset)
+            .saturating_sub(1);
         let Some((start, file, node)) = self.text.pieces.get(idx) else {
             return Span::default();
         };
@@ -240,11 +252,35 @@ pub struct RuleFiles {
 }
 
 const RULE_KEYS: &[&str] = &[
-    "rule", "condition", "output", "priority", "desc", "tags", "enabled", "exceptions", "append", "override",
-    "source", "action", "warn_evttypes", "skip-if-unknown-filter", "capture", "capture_duration",
+    "rule",
+    "condition",
+    "output",
+    "priority",
+    "desc",
+    "tags",
+    "enabled",
+    "exceptions",
+    "append",
+    "override",
+    "source",
+    "action",
+    "warn_evttypes",
+    "skip-if-unknown-filter",
+    "capture",
+    "capture_duration",
 ];
 const RULE_APPEND: &[&str] = &["condition", "output", "desc", "tags", "exceptions"];
-const RULE_REPLACE: &[&str] = &["condition", "output", "desc", "priority", "tags", "exceptions", "enabled", "action", "source"];
+const RULE_REPLACE: &[&str] = &[
+    "condition",
+    "output",
+    "desc",
+    "priority",
+    "tags",
+    "exceptions",
+    "enabled",
+    "action",
+    "source",
+];
 
 impl RuleFiles {
     /// Empty.
@@ -260,11 +296,18 @@ impl RuleFiles {
     /// Load one more file (later files append to and override earlier ones).
     pub fn add(&mut self, name: &str, text: &str) {
         let id = self.sources.add(name, text);
-        let Some(file) = self.sources.file(id) else { return };
+        let Some(file) = self.sources.file(id) else {
+            return;
+        };
         let docs = match yaml::parse(file, id) {
             Ok(d) => d,
             Err(e) => {
-                let d = Diagnostic::error("G0101", format!("YAML syntax error: {}", e.message), Span::new(id, e.offset, e.offset), &self.sources);
+                let d = Diagnostic::error(
+                    "G0101",
+                    format!("YAML syntax error: {}", e.message),
+                    Span::new(id, e.offset, e.offset),
+                    &self.sources,
+                );
                 self.diags.push(d);
                 return;
             }
@@ -278,7 +321,15 @@ impl RuleFiles {
                     }
                 }
                 _ => {
-                    let d = self.err("G0102", format!("a rules file is a list of items, but this is {}", doc.kind()), doc.span)
+                    let d = self
+                        .err(
+                            "G0102",
+                            format!(
+                                "a rules file is a list of items, but this is {}",
+                                doc.kind()
+                            ),
+                            doc.span,
+                        )
                         .with_hint("start each item with '- rule:', '- macro:' or '- list:'");
                     self.diags.push(d);
                 }
@@ -290,13 +341,14 @@ impl RuleFiles {
         Diagnostic::error(code, msg, span, &self.sources)
     }
 
-    fn warn(&self, code: &'static str, msg: impl Into<String>, span: Span) -> Diagnostic {
-        Diagnostic::warning(code, msg, span, &self.sources)
-    }
-
     fn item(&mut self, file: FileId, item: &Node) {
         let Value::Map(pairs) = &item.value else {
-            let d = self.err("G0102", format!("an item must be a mapping, but this is {}", item.kind()), item.span)
+            let d = self
+                .err(
+                    "G0102",
+                    format!("an item must be a mapping, but this is {}", item.kind()),
+                    item.span,
+                )
                 .with_hint("start each item with '- rule:', '- macro:' or '- list:'");
             self.diags.push(d);
             return;
@@ -304,16 +356,25 @@ impl RuleFiles {
         let mut keys: Vec<(&str, &Node, &Node)> = Vec::new();
         for (k, v) in pairs {
             let Some(name) = k.as_str() else {
-                self.diags.push(self.err("G0103", "keys must be plain names", k.span));
+                self.diags
+                    .push(self.err("G0103", "keys must be plain names", k.span));
                 return;
             };
             if keys.iter().any(|(n, _, _)| *n == name) {
-                self.diags.push(self.err("G0103", format!("key '{name}' appears twice in this item"), k.span));
+                self.diags.push(self.err(
+                    "G0103",
+                    format!("key '{name}' appears twice in this item"),
+                    k.span,
+                ));
                 return;
             }
             keys.push((name, k, v));
         }
-        let get = |n: &str| keys.iter().find(|(k, _, _)| *k == n).map(|(_, k, v)| (*k, *v));
+        let get = |n: &str| {
+            keys.iter()
+                .find(|(k, _, _)| *k == n)
+                .map(|(_, k, v)| (*k, *v))
+        };
         if get("required_engine_version").is_some() {
             if let Some(v) = get("required_engine_version").and_then(|(_, v)| v.as_str()) {
                 self.engine_versions.push(v.to_string());
@@ -323,19 +384,37 @@ impl RuleFiles {
         if get("required_plugin_versions").is_some() {
             return;
         }
-        let kind = ["rule", "macro", "list"].into_iter().find(|k| get(k).is_some());
+        let kind = ["rule", "macro", "list"]
+            .into_iter()
+            .find(|k| get(k).is_some());
         let Some(kind) = kind else {
-            let first = keys.first().map(|(n, k, _)| (*n, k.span)).unwrap_or(("", item.span));
-            let mut d = self.err("G0104", format!("'{}' is not an item kind: expected rule, macro or list", first.0), first.1);
+            let first = keys
+                .first()
+                .map(|(n, k, _)| (*n, k.span))
+                .unwrap_or(("", item.span));
+            let mut d = self.err(
+                "G0104",
+                format!(
+                    "'{}' is not an item kind: expected rule, macro or list",
+                    first.0
+                ),
+                first.1,
+            );
             if let Some(s) = did_you_mean(first.0, ["rule", "macro", "list"]) {
                 d = d.with_hint(format!("did you mean '{s}'?"));
             }
             self.diags.push(d);
             return;
         };
-        let Some((kn, name_node)) = get(kind) else { return };
+        let Some((kn, name_node)) = get(kind) else {
+            return;
+        };
         let Some(name) = name_node.as_str().map(str::to_string) else {
-            self.diags.push(self.err("G0105", format!("the {kind}'s name must be a string"), name_node.span.max_or(kn.span)));
+            self.diags.push(self.err(
+                "G0105",
+                format!("the {kind}'s name must be a string"),
+                name_node.span.max_or(kn.span),
+            ));
             return;
         };
         let allowed: &[&str] = match kind {
@@ -345,7 +424,11 @@ impl RuleFiles {
         };
         for (k, kn, _) in &keys {
             if !allowed.contains(k) {
-                let mut d = self.err("G0106", format!("unknown key '{k}' in {kind} '{name}'"), kn.span);
+                let mut d = self.err(
+                    "G0106",
+                    format!("unknown key '{k}' in {kind} '{name}'"),
+                    kn.span,
+                );
                 if let Some(s) = did_you_mean(k, allowed.iter().copied()) {
                     d = d.with_hint(format!("did you mean '{s}'?"));
                 }
@@ -364,11 +447,19 @@ impl RuleFiles {
         let mut overrides: Vec<(String, bool, Span)> = Vec::new();
         if let Some((ok, ov)) = get("override") {
             if append {
-                self.diags.push(self.err("G0107", "'append' and 'override' cannot be used together", ok.span));
+                self.diags.push(self.err(
+                    "G0107",
+                    "'append' and 'override' cannot be used together",
+                    ok.span,
+                ));
                 return;
             }
             let Value::Map(ps) = &ov.value else {
-                self.diags.push(self.err("G0107", "'override' must map keys to append or replace", ov.span));
+                self.diags.push(self.err(
+                    "G0107",
+                    "'override' must map keys to append or replace",
+                    ov.span,
+                ));
                 return;
             };
             for (k, v) in ps {
@@ -378,7 +469,13 @@ impl RuleFiles {
                     "append" => true,
                     "replace" => false,
                     _ => {
-                        self.diags.push(self.err("G0107", format!("override of '{key}' must be 'append' or 'replace', not '{how}'"), v.span));
+                        self.diags.push(self.err(
+                            "G0107",
+                            format!(
+                                "override of '{key}' must be 'append' or 'replace', not '{how}'"
+                            ),
+                            v.span,
+                        ));
                         return;
                     }
                 };
@@ -390,13 +487,21 @@ impl RuleFiles {
                 };
                 if !ok_keys.contains(&key.as_str()) {
                     self.diags.push(
-                        self.err("G0107", format!("'{key}' cannot be overridden with {how} in a {kind}"), k.span)
-                            .with_hint(format!("{how} applies to: {}", ok_keys.join(", "))),
+                        self.err(
+                            "G0107",
+                            format!("'{key}' cannot be overridden with {how} in a {kind}"),
+                            k.span,
+                        )
+                        .with_hint(format!("{how} applies to: {}", ok_keys.join(", "))),
                     );
                     return;
                 }
                 if get(&key).is_none() {
-                    self.diags.push(self.err("G0107", format!("override names '{key}' but the item has no '{key}' key"), k.span));
+                    self.diags.push(self.err(
+                        "G0107",
+                        format!("override names '{key}' but the item has no '{key}' key"),
+                        k.span,
+                    ));
                     return;
                 }
                 overrides.push((key, is_append, k.span));
@@ -404,8 +509,12 @@ impl RuleFiles {
             for (k, kn, _) in &keys {
                 if *k != kind && *k != "override" && !overrides.iter().any(|(o, _, _)| o == k) {
                     self.diags.push(
-                        self.err("G0107", format!("key '{k}' is not named in 'override'"), kn.span)
-                            .with_hint(format!("add '{k}: replace' or '{k}: append' to override")),
+                        self.err(
+                            "G0107",
+                            format!("key '{k}' is not named in 'override'"),
+                            kn.span,
+                        )
+                        .with_hint(format!("add '{k}: replace' or '{k}: append' to override")),
                     );
                     return;
                 }
@@ -413,8 +522,22 @@ impl RuleFiles {
         }
         let span = name_node.span;
         match kind {
-            "list" => self.list(file, &name, span, append, &overrides, get("items").map(|(_, v)| v)),
-            "macro" => self.macro_(file, &name, span, append, &overrides, get("condition").map(|(_, v)| v)),
+            "list" => self.list(
+                file,
+                &name,
+                span,
+                append,
+                &overrides,
+                get("items").map(|(_, v)| v),
+            ),
+            "macro" => self.macro_(
+                file,
+                &name,
+                span,
+                append,
+                &overrides,
+                get("condition").map(|(_, v)| v),
+            ),
             _ => self.rule(file, &name, span, append, &overrides, &keys),
         }
     }
@@ -424,7 +547,8 @@ impl RuleFiles {
             Some("true" | "yes" | "on") => Some(true),
             Some("false" | "no" | "off") => Some(false),
             _ => {
-                self.diags.push(self.err("G0108", "expected true or false", v.span));
+                self.diags
+                    .push(self.err("G0108", "expected true or false", v.span));
                 None
             }
         }
@@ -439,7 +563,11 @@ impl RuleFiles {
                     match i.as_str() {
                         Some(s) => out.push(lit(s, i)),
                         None => {
-                            self.diags.push(self.err("G0108", format!("{what} must be strings, but this is {}", i.kind()), i.span));
+                            self.diags.push(self.err(
+                                "G0108",
+                                format!("{what} must be strings, but this is {}", i.kind()),
+                                i.span,
+                            ));
                             return None;
                         }
                     }
@@ -447,18 +575,33 @@ impl RuleFiles {
                 Some(out)
             }
             _ => {
-                self.diags.push(self.err("G0108", format!("{what} must be a list, but this is {}", v.kind()), v.span));
+                self.diags.push(self.err(
+                    "G0108",
+                    format!("{what} must be a list, but this is {}", v.kind()),
+                    v.span,
+                ));
                 None
             }
         }
     }
 
-    fn list(&mut self, _file: FileId, name: &str, span: Span, append: bool, ov: &[(String, bool, Span)], items: Option<&Node>) {
+    fn list(
+        &mut self,
+        _file: FileId,
+        name: &str,
+        span: Span,
+        append: bool,
+        ov: &[(String, bool, Span)],
+        items: Option<&Node>,
+    ) {
         let Some(items_node) = items else {
-            self.diags.push(self.err("G0109", format!("list '{name}' has no 'items'"), span));
+            self.diags
+                .push(self.err("G0109", format!("list '{name}' has no 'items'"), span));
             return;
         };
-        let Some(items) = self.lits(items_node, "list items") else { return };
+        let Some(items) = self.lits(items_node, "list items") else {
+            return;
+        };
         let existing = self.lists.iter().position(|l| l.name == name);
         let mode_append = append || ov.iter().any(|(k, a, _)| k == "items" && *a);
         let mode_replace = ov.iter().any(|(k, a, _)| k == "items" && !*a);
@@ -474,20 +617,37 @@ impl RuleFiles {
             }
             return;
         }
-        let def = ListDef { name: name.to_string(), span, items };
+        let def = ListDef {
+            name: name.to_string(),
+            span,
+            items,
+        };
         match existing {
             Some(i) => self.lists[i] = def,
             None => self.lists.push(def),
         }
     }
 
-    fn macro_(&mut self, file: FileId, name: &str, span: Span, append: bool, ov: &[(String, bool, Span)], cond: Option<&Node>) {
+    fn macro_(
+        &mut self,
+        file: FileId,
+        name: &str,
+        span: Span,
+        append: bool,
+        ov: &[(String, bool, Span)],
+        cond: Option<&Node>,
+    ) {
         let Some(c) = cond else {
-            self.diags.push(self.err("G0109", format!("macro '{name}' has no 'condition'"), span));
+            self.diags
+                .push(self.err("G0109", format!("macro '{name}' has no 'condition'"), span));
             return;
         };
         if c.as_str().is_none() {
-            self.diags.push(self.err("G0108", format!("a condition must be a string, but this is {}", c.kind()), c.span));
+            self.diags.push(self.err(
+                "G0108",
+                format!("a condition must be a string, but this is {}", c.kind()),
+                c.span,
+            ));
             return;
         }
         let existing = self.macros.iter().position(|m| m.name == name);
@@ -505,23 +665,48 @@ impl RuleFiles {
             }
             return;
         }
-        let def = MacroDef { name: name.to_string(), span, condition: Text::from_node(file, c) };
+        let def = MacroDef {
+            name: name.to_string(),
+            span,
+            condition: Text::from_node(file, c),
+        };
         match existing {
             Some(i) => self.macros[i] = def,
             None => self.macros.push(def),
         }
     }
 
-    fn rule(&mut self, file: FileId, name: &str, span: Span, append: bool, ov: &[(String, bool, Span)], keys: &[(&str, &Node, &Node)]) {
+    fn rule(
+        &mut self,
+        file: FileId,
+        name: &str,
+        span: Span,
+        append: bool,
+        ov: &[(String, bool, Span)],
+        keys: &[(&str, &Node, &Node)],
+    ) {
         let get = |n: &str| keys.iter().find(|(k, _, _)| *k == n).map(|(_, _, v)| *v);
         let existing = self.rules.iter().position(|r| r.name == name);
-        let only_enabled = keys.iter().all(|(k, _, _)| matches!(*k, "rule" | "enabled")) && get("enabled").is_some();
+        let only_enabled = keys
+            .iter()
+            .all(|(k, _, _)| matches!(*k, "rule" | "enabled"))
+            && get("enabled").is_some();
         if append || !ov.is_empty() || (only_enabled && existing.is_some()) {
             let Some(i) = existing else {
-                let what = if append { "has 'append: true'" } else if ov.is_empty() { "only sets 'enabled'" } else { "has 'override'" };
+                let what = if append {
+                    "has 'append: true'"
+                } else if ov.is_empty() {
+                    "only sets 'enabled'"
+                } else {
+                    "has 'override'"
+                };
                 self.diags.push(
-                    self.err("G0110", format!("rule '{name}' {what}, but no earlier rule has that name"), span)
-                        .with_hint("define the rule first (files are loaded in the order given)"),
+                    self.err(
+                        "G0110",
+                        format!("rule '{name}' {what}, but no earlier rule has that name"),
+                        span,
+                    )
+                    .with_hint("define the rule first (files are loaded in the order given)"),
                 );
                 return;
             };
@@ -539,7 +724,14 @@ impl RuleFiles {
             for (key, is_append) in modes {
                 let Some(v) = get(&key) else { continue };
                 if is_append && !RULE_APPEND.contains(&key.as_str()) {
-                    self.diags.push(self.err("G0107", format!("'{key}' cannot be appended to a rule"), v.span).with_hint(format!("append applies to: {}", RULE_APPEND.join(", "))));
+                    self.diags.push(
+                        self.err(
+                            "G0107",
+                            format!("'{key}' cannot be appended to a rule"),
+                            v.span,
+                        )
+                        .with_hint(format!("append applies to: {}", RULE_APPEND.join(", "))),
+                    );
                     return;
                 }
                 if !self.apply_rule_key(i, file, &key, v, is_append) {
@@ -550,7 +742,10 @@ impl RuleFiles {
         }
         for req in ["condition", "output", "priority", "desc"] {
             if get(req).is_none() {
-                self.diags.push(self.err("G0109", format!("rule '{name}' has no '{req}'"), span).with_hint("a new rule needs condition, output, priority and desc"));
+                self.diags.push(
+                    self.err("G0109", format!("rule '{name}' has no '{req}'"), span)
+                        .with_hint("a new rule needs condition, output, priority and desc"),
+                );
                 return;
             }
         }
@@ -578,7 +773,16 @@ impl RuleFiles {
             }
         };
         for (k, _, v) in keys {
-            if matches!(*k, "rule" | "append" | "override" | "warn_evttypes" | "skip-if-unknown-filter" | "capture" | "capture_duration") {
+            if matches!(
+                *k,
+                "rule"
+                    | "append"
+                    | "override"
+                    | "warn_evttypes"
+                    | "skip-if-unknown-filter"
+                    | "capture"
+                    | "capture_duration"
+            ) {
                 continue;
             }
             if !self.apply_rule_key(i, file, k, v, false) {
@@ -589,12 +793,23 @@ impl RuleFiles {
     }
 
     /// Set or append one key of rule `i`; false after reporting an error.
-    fn apply_rule_key(&mut self, i: usize, file: FileId, key: &str, v: &Node, append: bool) -> bool {
+    fn apply_rule_key(
+        &mut self,
+        i: usize,
+        file: FileId,
+        key: &str,
+        v: &Node,
+        append: bool,
+    ) -> bool {
         let scalar = |s: &mut Self| -> Option<String> {
             match v.as_str() {
                 Some(t) => Some(t.to_string()),
                 None => {
-                    s.diags.push(s.err("G0108", format!("'{key}' must be a string, but this is {}", v.kind()), v.span));
+                    s.diags.push(s.err(
+                        "G0108",
+                        format!("'{key}' must be a string, but this is {}", v.kind()),
+                        v.span,
+                    ));
                     None
                 }
             }
@@ -605,7 +820,11 @@ impl RuleFiles {
                     return false;
                 }
                 let r = &mut self.rules[i];
-                let t = if key == "condition" { &mut r.condition } else { &mut r.output };
+                let t = if key == "condition" {
+                    &mut r.condition
+                } else {
+                    &mut r.output
+                };
                 if append {
                     t.push(file, v);
                 } else {
@@ -634,7 +853,9 @@ impl RuleFiles {
                 self.rules[i].priority = p;
             }
             "tags" => {
-                let Some(tags) = self.lits(v, "tags") else { return false };
+                let Some(tags) = self.lits(v, "tags") else {
+                    return false;
+                };
                 let tags = tags.into_iter().map(|l| l.text);
                 let r = &mut self.rules[i];
                 if !append {
@@ -643,7 +864,9 @@ impl RuleFiles {
                 r.tags.extend(tags);
             }
             "enabled" => {
-                let Some(b) = self.boolean(v) else { return false };
+                let Some(b) = self.boolean(v) else {
+                    return false;
+                };
                 self.rules[i].enabled = b;
             }
             "source" => {
@@ -657,13 +880,18 @@ impl RuleFiles {
                     "kill" => Action::Kill,
                     "deny" => Action::Deny,
                     _ => {
-                        self.diags.push(self.err("G0112", format!("unknown action '{s}'"), v.span).with_hint("actions: alert, kill, deny"));
+                        self.diags.push(
+                            self.err("G0112", format!("unknown action '{s}'"), v.span)
+                                .with_hint("actions: alert, kill, deny"),
+                        );
                         return false;
                     }
                 };
             }
             "exceptions" => {
-                let Some(list) = self.exceptions(v) else { return false };
+                let Some(list) = self.exceptions(v) else {
+                    return false;
+                };
                 if !append {
                     self.rules[i].exceptions = list;
                     return true;
@@ -672,19 +900,45 @@ impl RuleFiles {
                     let rule = &self.rules[i];
                     if let Some(j) = rule.exceptions.iter().position(|e| e.name == ex.name) {
                         let have = &rule.exceptions[j];
-                        if !ex.fields.is_empty() && ex.fields.iter().map(|f| &f.text).ne(have.fields.iter().map(|f| &f.text)) {
+                        if !ex.fields.is_empty()
+                            && ex
+                                .fields
+                                .iter()
+                                .map(|f| &f.text)
+                                .ne(have.fields.iter().map(|f| &f.text))
+                        {
                             let d = self.err("G0113", format!("appended exception '{}' names different fields than the original", ex.name), ex.span);
                             self.diags.push(d);
                             return false;
                         }
-                        if ex.values.iter().any(|t| t.len() != have.fields.len()) {
+                        let single = have.single;
+                        let values: Vec<Vec<ExValue>> = ex
+                            .values
+                            .into_iter()
+                            .map(|t| {
+                                if single && t.len() != 1 {
+                                    let lits = t.into_iter().flat_map(|v| match v {
+                                        ExValue::One(l) => vec![l],
+                                        ExValue::Many(ls) => ls,
+                                    });
+                                    vec![ExValue::Many(lits.collect())]
+                                } else {
+                                    t
+                                }
+                            })
+                            .collect();
+                        if values.iter().any(|t| t.len() != have.fields.len()) {
                             let d = self.err("G0113", format!("values of exception '{}' must have {} element(s), one per field", ex.name, have.fields.len()), ex.span);
                             self.diags.push(d);
                             return false;
                         }
-                        self.rules[i].exceptions[j].values.extend(ex.values);
+                        self.rules[i].exceptions[j].values.extend(values);
                     } else if ex.fields.is_empty() {
-                        let d = self.err("G0113", format!("exception '{}' is new here, so it needs 'fields'", ex.name), ex.span);
+                        let d = self.err(
+                            "G0113",
+                            format!("exception '{}' is new here, so it needs 'fields'", ex.name),
+                            ex.span,
+                        );
                         self.diags.push(d);
                         return false;
                     } else {
@@ -699,25 +953,46 @@ impl RuleFiles {
 
     fn exceptions(&mut self, v: &Node) -> Option<Vec<ExceptionDef>> {
         let Value::Seq(items) = &v.value else {
-            self.diags.push(self.err("G0113", format!("'exceptions' must be a list, but this is {}", v.kind()), v.span));
+            self.diags.push(self.err(
+                "G0113",
+                format!("'exceptions' must be a list, but this is {}", v.kind()),
+                v.span,
+            ));
             return None;
         };
         let mut out = Vec::new();
         for it in items {
             let Value::Map(pairs) = &it.value else {
-                self.diags.push(self.err("G0113", "an exception must be a mapping with name, fields, comps and values", it.span));
+                self.diags.push(self.err(
+                    "G0113",
+                    "an exception must be a mapping with name, fields, comps and values",
+                    it.span,
+                ));
                 return None;
             };
-            let get = |n: &str| pairs.iter().find(|(k, _)| k.as_str() == Some(n)).map(|(_, v)| v);
+            let get = |n: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k.as_str() == Some(n))
+                    .map(|(_, v)| v)
+            };
             for (k, _) in pairs {
                 let kn = k.as_str().unwrap_or("");
                 if !matches!(kn, "name" | "fields" | "comps" | "values") {
-                    self.diags.push(self.err("G0113", format!("unknown key '{kn}' in an exception"), k.span).with_hint("exception keys: name, fields, comps, values"));
+                    self.diags.push(
+                        self.err(
+                            "G0113",
+                            format!("unknown key '{kn}' in an exception"),
+                            k.span,
+                        )
+                        .with_hint("exception keys: name, fields, comps, values"),
+                    );
                     return None;
                 }
             }
             let Some(name) = get("name").and_then(|n| n.as_str()) else {
-                self.diags.push(self.err("G0113", "an exception needs a 'name'", it.span));
+                self.diags
+                    .push(self.err("G0113", "an exception needs a 'name'", it.span));
                 return None;
             };
             let (fields, single) = match get("fields") {
@@ -737,11 +1012,16 @@ impl RuleFiles {
             let mut values = Vec::new();
             if let Some(vs) = get("values") {
                 let Value::Seq(tuples) = &vs.value else {
-                    self.diags.push(self.err("G0113", "exception 'values' must be a list", vs.span));
+                    self.diags.push(self.err(
+                        "G0113",
+                        "exception 'values' must be a list",
+                        vs.span,
+                    ));
                     return None;
                 };
                 for t in tuples {
-                    if single {
+                    // Without 'fields' (an append), a scalar is a one-field value.
+                    if single || (fields.is_empty() && t.as_str().is_some()) {
                         values.push(vec![self.ex_value(t)?]);
                         continue;
                     }
@@ -764,16 +1044,38 @@ impl RuleFiles {
                 }
             }
             if !comps.is_empty() && !fields.is_empty() && comps.len() != fields.len() {
-                self.diags.push(self.err("G0113", format!("exception '{name}' has {} field(s) but {} comp(s)", fields.len(), comps.len()), it.span));
+                self.diags.push(self.err(
+                    "G0113",
+                    format!(
+                        "exception '{name}' has {} field(s) but {} comp(s)",
+                        fields.len(),
+                        comps.len()
+                    ),
+                    it.span,
+                ));
                 return None;
             }
             let comps = if comps.is_empty() && !fields.is_empty() {
                 let dflt = if single { "in" } else { "=" };
-                fields.iter().map(|f| Lit { text: dflt.into(), quoted: false, span: f.span }).collect()
+                fields
+                    .iter()
+                    .map(|f| Lit {
+                        text: dflt.into(),
+                        quoted: false,
+                        span: f.span,
+                    })
+                    .collect()
             } else {
                 comps
             };
-            out.push(ExceptionDef { name: name.to_string(), span: it.span, fields, single, comps, values });
+            out.push(ExceptionDef {
+                name: name.to_string(),
+                span: it.span,
+                fields,
+                single,
+                comps,
+                values,
+            });
         }
         Some(out)
     }
@@ -783,7 +1085,14 @@ impl RuleFiles {
             Value::Scalar(s) => Some(ExValue::One(lit(s, n))),
             Value::Seq(_) => Some(ExValue::Many(self.lits(n, "exception values")?)),
             _ => {
-                self.diags.push(self.err("G0113", format!("an exception value must be a string or a list, but this is {}", n.kind()), n.span));
+                self.diags.push(self.err(
+                    "G0113",
+                    format!(
+                        "an exception value must be a string or a list, but this is {}",
+                        n.kind()
+                    ),
+                    n.span,
+                ));
                 None
             }
         }
@@ -791,7 +1100,10 @@ impl RuleFiles {
 
     /// Rule names in definition order, with whether each is enabled.
     pub fn rule_names(&self) -> HashMap<&str, bool> {
-        self.rules.iter().map(|r| (r.name.as_str(), r.enabled)).collect()
+        self.rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.enabled))
+            .collect()
     }
 }
 
@@ -809,6 +1121,10 @@ trait MaxOr {
 
 impl MaxOr for Span {
     fn max_or(self, other: Span) -> Span {
-        if self == Span::default() { other } else { self }
+        if self == Span::default() {
+            other
+        } else {
+            self
+        }
     }
 }

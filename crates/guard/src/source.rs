@@ -57,10 +57,7 @@ impl SourceFile {
             .char_indices()
             .take_while(|&(_, c)| c != '\n')
             .nth(col)
-            .map_or_else(
-                || rest.find('\n').unwrap_or(rest.len()),
-                |(i, _)| i,
-            );
+            .map_or_else(|| rest.find('\n').unwrap_or(rest.len()), |(i, _)| i);
         start + within
     }
 

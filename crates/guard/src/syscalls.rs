@@ -73,40 +73,193 @@ use ArgKind::*;
 
 /// Every syscall kestrel guard evaluates rules on.
 pub const SYSCALLS: &[SyscallDef] = &[
-    SyscallDef { name: "open", args: &[a("name", Path), a("flags", OpenFlags), a("mode", Mode)], fd: FdFrom::Res },
-    SyscallDef { name: "openat", args: &[a("dirfd", Fd), a("name", Path), a("flags", OpenFlags), a("mode", Mode)], fd: FdFrom::Res },
-    SyscallDef { name: "openat2", args: &[a("dirfd", Fd), a("name", Path), a("flags", OpenFlags), a("mode", Mode), a("resolve", Int)], fd: FdFrom::Res },
-    SyscallDef { name: "creat", args: &[a("name", Path), a("mode", Mode)], fd: FdFrom::Res },
-    SyscallDef { name: "execve", args: &[a("filename", Path), a("args", Strs)], fd: FdFrom::None },
-    SyscallDef { name: "execveat", args: &[a("dirfd", Fd), a("pathname", Path), a("args", Strs), a("flags", AtFlags)], fd: FdFrom::None },
-    SyscallDef { name: "connect", args: &[a("fd", Fd), a("addr", SockAddr)], fd: FdFrom::Arg("fd") },
-    SyscallDef { name: "bind", args: &[a("fd", Fd), a("addr", SockAddr)], fd: FdFrom::Arg("fd") },
-    SyscallDef { name: "accept", args: &[a("fd", Fd), a("addr", SockAddr)], fd: FdFrom::Res },
-    SyscallDef { name: "accept4", args: &[a("fd", Fd), a("addr", SockAddr), a("flags", Int)], fd: FdFrom::Res },
-    SyscallDef { name: "socket", args: &[a("domain", SockDomain), a("type", SockType), a("proto", Int)], fd: FdFrom::Res },
-    SyscallDef { name: "close", args: &[a("fd", Fd)], fd: FdFrom::Arg("fd") },
-    SyscallDef { name: "dup", args: &[a("fd", Fd)], fd: FdFrom::Res },
-    SyscallDef { name: "dup2", args: &[a("oldfd", Fd), a("newfd", Fd)], fd: FdFrom::Res },
-    SyscallDef { name: "dup3", args: &[a("oldfd", Fd), a("newfd", Fd), a("flags", OpenFlags)], fd: FdFrom::Res },
-    SyscallDef { name: "ptrace", args: &[a("request", PtraceRequest), a("pid", Int), a("addr", Int), a("data", Int)], fd: FdFrom::None },
-    SyscallDef { name: "memfd_create", args: &[a("name", Str), a("flags", MemfdFlags)], fd: FdFrom::Res },
-    SyscallDef { name: "unlink", args: &[a("path", Path)], fd: FdFrom::None },
-    SyscallDef { name: "unlinkat", args: &[a("dirfd", Fd), a("name", Path), a("flags", AtFlags)], fd: FdFrom::None },
-    SyscallDef { name: "symlink", args: &[a("target", Str), a("linkpath", Path)], fd: FdFrom::None },
-    SyscallDef { name: "symlinkat", args: &[a("target", Str), a("linkdirfd", Fd), a("linkpath", Path)], fd: FdFrom::None },
-    SyscallDef { name: "link", args: &[a("oldpath", Path), a("newpath", Path)], fd: FdFrom::None },
-    SyscallDef { name: "linkat", args: &[a("olddir", Fd), a("oldpath", Path), a("newdir", Fd), a("newpath", Path), a("flags", AtFlags)], fd: FdFrom::None },
-    SyscallDef { name: "init_module", args: &[a("len", Int), a("uargs", Str)], fd: FdFrom::None },
-    SyscallDef { name: "finit_module", args: &[a("fd", Fd), a("uargs", Str), a("flags", Int)], fd: FdFrom::Arg("fd") },
-    SyscallDef { name: "chdir", args: &[a("path", Path)], fd: FdFrom::None },
-    SyscallDef { name: "fchdir", args: &[a("fd", Fd)], fd: FdFrom::Arg("fd") },
+    SyscallDef {
+        name: "open",
+        args: &[a("name", Path), a("flags", OpenFlags), a("mode", Mode)],
+        fd: FdFrom::Res,
+    },
+    SyscallDef {
+        name: "openat",
+        args: &[
+            a("dirfd", Fd),
+            a("name", Path),
+            a("flags", OpenFlags),
+            a("mode", Mode),
+        ],
+        fd: FdFrom::Res,
+    },
+    SyscallDef {
+        name: "openat2",
+        args: &[
+            a("dirfd", Fd),
+            a("name", Path),
+            a("flags", OpenFlags),
+            a("mode", Mode),
+            a("resolve", Int),
+        ],
+        fd: FdFrom::Res,
+    },
+    SyscallDef {
+        name: "creat",
+        args: &[a("name", Path), a("mode", Mode)],
+        fd: FdFrom::Res,
+    },
+    SyscallDef {
+        name: "execve",
+        args: &[a("filename", Path), a("args", Strs)],
+        fd: FdFrom::None,
+    },
+    SyscallDef {
+        name: "execveat",
+        args: &[
+            a("dirfd", Fd),
+            a("pathname", Path),
+            a("args", Strs),
+            a("flags", AtFlags),
+        ],
+        fd: FdFrom::None,
+    },
+    SyscallDef {
+        name: "connect",
+        args: &[a("fd", Fd), a("addr", SockAddr)],
+        fd: FdFrom::Arg("fd"),
+    },
+    SyscallDef {
+        name: "bind",
+        args: &[a("fd", Fd), a("addr", SockAddr)],
+        fd: FdFrom::Arg("fd"),
+    },
+    SyscallDef {
+        name: "accept",
+        args: &[a("fd", Fd), a("addr", SockAddr)],
+        fd: FdFrom::Res,
+    },
+    SyscallDef {
+        name: "accept4",
+        args: &[a("fd", Fd), a("addr", SockAddr), a("flags", Int)],
+        fd: FdFrom::Res,
+    },
+    SyscallDef {
+        name: "socket",
+        args: &[
+            a("domain", SockDomain),
+            a("type", SockType),
+            a("proto", Int),
+        ],
+        fd: FdFrom::Res,
+    },
+    SyscallDef {
+        name: "close",
+        args: &[a("fd", Fd)],
+        fd: FdFrom::Arg("fd"),
+    },
+    SyscallDef {
+        name: "dup",
+        args: &[a("fd", Fd)],
+        fd: FdFrom::Res,
+    },
+    SyscallDef {
+        name: "dup2",
+        args: &[a("oldfd", Fd), a("newfd", Fd)],
+        fd: FdFrom::Res,
+    },
+    SyscallDef {
+        name: "dup3",
+        args: &[a("oldfd", Fd), a("newfd", Fd), a("flags", OpenFlags)],
+        fd: FdFrom::Res,
+    },
+    SyscallDef {
+        name: "ptrace",
+        args: &[
+            a("request", PtraceRequest),
+            a("pid", Int),
+            a("addr", Int),
+            a("data", Int),
+        ],
+        fd: FdFrom::None,
+    },
+    SyscallDef {
+        name: "memfd_create",
+        args: &[a("name", Str), a("flags", MemfdFlags)],
+        fd: FdFrom::Res,
+    },
+    SyscallDef {
+        name: "unlink",
+        args: &[a("path", Path)],
+        fd: FdFrom::None,
+    },
+    SyscallDef {
+        name: "unlinkat",
+        args: &[a("dirfd", Fd), a("name", Path), a("flags", AtFlags)],
+        fd: FdFrom::None,
+    },
+    SyscallDef {
+        name: "symlink",
+        args: &[a("target", Str), a("linkpath", Path)],
+        fd: FdFrom::None,
+    },
+    SyscallDef {
+        name: "symlinkat",
+        args: &[a("target", Str), a("linkdirfd", Fd), a("linkpath", Path)],
+        fd: FdFrom::None,
+    },
+    SyscallDef {
+        name: "link",
+        args: &[a("oldpath", Path), a("newpath", Path)],
+        fd: FdFrom::None,
+    },
+    SyscallDef {
+        name: "linkat",
+        args: &[
+            a("olddir", Fd),
+            a("oldpath", Path),
+            a("newdir", Fd),
+            a("newpath", Path),
+            a("flags", AtFlags),
+        ],
+        fd: FdFrom::None,
+    },
+    SyscallDef {
+        name: "init_module",
+        args: &[a("len", Int), a("uargs", Str)],
+        fd: FdFrom::None,
+    },
+    SyscallDef {
+        name: "finit_module",
+        args: &[a("fd", Fd), a("uargs", Str), a("flags", Int)],
+        fd: FdFrom::Arg("fd"),
+    },
+    SyscallDef {
+        name: "chdir",
+        args: &[a("path", Path)],
+        fd: FdFrom::None,
+    },
+    SyscallDef {
+        name: "fchdir",
+        args: &[a("fd", Fd)],
+        fd: FdFrom::Arg("fd"),
+    },
 ];
 
 /// The syscalls whose successful exits keep the fd table and cwd right; the capture side
 /// traces them whenever any rule uses `fd.*` or `proc.cwd` fields.
 pub const TABLE_SYSCALLS: &[&str] = &[
-    "open", "openat", "openat2", "creat", "socket", "connect", "bind", "accept", "accept4", "close",
-    "dup", "dup2", "dup3", "memfd_create", "chdir", "fchdir",
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "socket",
+    "connect",
+    "bind",
+    "accept",
+    "accept4",
+    "close",
+    "dup",
+    "dup2",
+    "dup3",
+    "memfd_create",
+    "chdir",
+    "fchdir",
 ];
 
 /// The definition of syscall `name`.
@@ -210,7 +363,11 @@ const AT_FLAGS: &[(i64, &str)] = &[
     (0x1000, "AT_EMPTY_PATH"),
 ];
 
-const MFD_FLAGS: &[(i64, &str)] = &[(1, "MFD_CLOEXEC"), (2, "MFD_ALLOW_SEALING"), (4, "MFD_HUGETLB")];
+const MFD_FLAGS: &[(i64, &str)] = &[
+    (1, "MFD_CLOEXEC"),
+    (2, "MFD_ALLOW_SEALING"),
+    (4, "MFD_HUGETLB"),
+];
 
 /// Render an integer argument of `kind` the way Falco shows it.
 pub fn render_int(kind: ArgKind, v: i64) -> String {
@@ -264,11 +421,19 @@ pub fn render_int(kind: ArgKind, v: i64) -> String {
         }
         AtFlags => {
             let l = flag_list(AT_FLAGS, v);
-            if l.is_empty() { "0".into() } else { l.join("|") }
+            if l.is_empty() {
+                "0".into()
+            } else {
+                l.join("|")
+            }
         }
         MemfdFlags => {
             let l = flag_list(MFD_FLAGS, v);
-            if l.is_empty() { "0".into() } else { l.join("|") }
+            if l.is_empty() {
+                "0".into()
+            } else {
+                l.join("|")
+            }
         }
         _ => v.to_string(),
     }
@@ -301,7 +466,11 @@ pub fn names_containing(kind: ArgKind, text: &str) -> Vec<i64> {
         SockDomain => DOMAINS,
         _ => return Vec::new(),
     };
-    table.iter().filter(|(_, s)| s.contains(text)).map(|(v, _)| *v).collect()
+    table
+        .iter()
+        .filter(|(_, s)| s.contains(text))
+        .map(|(v, _)| *v)
+        .collect()
 }
 
 #[cfg(test)]
@@ -314,7 +483,10 @@ mod tests {
         assert_eq!(render_int(OpenFlags, 0o2000000), "O_RDONLY|O_CLOEXEC");
         assert_eq!(render_int(PtraceRequest, 16), "PTRACE_ATTACH");
         assert_eq!(render_int(SockDomain, 17), "AF_PACKET");
-        assert_eq!(render_int(SockType, 1 | 0o2000000), "SOCK_STREAM|SOCK_CLOEXEC");
+        assert_eq!(
+            render_int(SockType, 1 | 0o2000000),
+            "SOCK_STREAM|SOCK_CLOEXEC"
+        );
         assert_eq!(render_int(Fd, -100), "AT_FDCWD");
         assert_eq!(render_int(Mode, 0o644), "0644");
         assert_eq!(render_int(AtFlags, 0x200), "AT_REMOVEDIR");
@@ -323,4 +495,3 @@ mod tests {
         }
     }
 }
-

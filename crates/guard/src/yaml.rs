@@ -200,10 +200,15 @@ impl MarkedEventReceiver for Builder<'_> {
                     TScalarStyle::Literal => Style::Literal,
                     TScalarStyle::Folded => Style::Folded,
                 };
-                let null = style == Style::Plain && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL");
+                let null = style == Style::Plain
+                    && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL");
                 let len = if style == Style::Plain { text.len() } else { 1 };
                 let span = self.span(mark, len);
-                let value = if null { Value::Null } else { Value::Scalar(text) };
+                let value = if null {
+                    Value::Null
+                } else {
+                    Value::Scalar(text)
+                };
                 self.push_value(Node { value, span, style }, anchor);
             }
             Event::SequenceStart(anchor, _) => {
@@ -264,8 +269,12 @@ mod tests {
         let id = sm.add("f", text);
         let f = sm.file(id).expect("file");
         let docs = parse(f, id).expect("parses");
-        let Value::Seq(items) = &docs[0].value else { panic!("seq") };
-        let Value::Map(pairs) = &items[0].value else { panic!("map") };
+        let Value::Seq(items) = &docs[0].value else {
+            panic!("seq")
+        };
+        let Value::Map(pairs) = &items[0].value else {
+            panic!("map")
+        };
         assert_eq!(f.locate(pairs[0].0.span.start).0, 1);
         let cond = &pairs[1].1;
         let v = cond.as_str().expect("scalar");
