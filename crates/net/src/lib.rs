@@ -3,3 +3,4 @@
 pub mod filter;
 pub mod firewall;
 pub mod lb;
+pub mod policy;
