@@ -29,9 +29,11 @@
 //! # Ok::<(), String>(())
 //! ```
 
+pub mod cgroups;
 pub mod compile;
 pub mod prefix;
 pub mod program;
+pub mod record;
 pub mod spec;
 pub mod validate;
 
