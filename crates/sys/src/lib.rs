@@ -57,4 +57,6 @@ pub use prog::{
 };
 pub use ringbuf::RingBuf;
 pub use syscall::fake;
-pub use util::{ensure_bpffs_dir, ifindex, online_cpus, parse_cpu_list, possible_cpus};
+pub use util::{
+    ensure_bpffs_dir, ifindex, monotonic_ns, online_cpus, parse_cpu_list, possible_cpus,
+};
