@@ -130,7 +130,9 @@ pub fn path_of_id(mount: &Path, id: u64) -> Option<PathBuf> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     /// A pattern matched nothing.
-    #[error("workload '{workload}': no cgroup matches {pattern} (create it first: mkdir -p {pattern})")]
+    #[error(
+        "workload '{workload}': no cgroup matches {pattern} (create it first: mkdir -p {pattern})"
+    )]
     NoMatch {
         /// Workload name.
         workload: String,

@@ -168,7 +168,11 @@ pub fn port_prefixes(lo: u16, hi: u16) -> Vec<(u16, u32)> {
     let (mut lo, hi) = (u32::from(lo), u32::from(hi));
     let mut out = Vec::new();
     while lo <= hi {
-        let mut size = if lo == 0 { 1 << 16 } else { 1u32 << lo.trailing_zeros() };
+        let mut size = if lo == 0 {
+            1 << 16
+        } else {
+            1u32 << lo.trailing_zeros()
+        };
         while lo + size - 1 > hi {
             size >>= 1;
         }
@@ -181,13 +185,19 @@ pub fn port_prefixes(lo: u16, hi: u16) -> Vec<(u16, u32)> {
 /// The first deny among `rules` (global slot, rule) that cover a point, else the first allow.
 fn pick<'a>(mut hits: impl Iterator<Item = (u32, &'a Rule)> + Clone) -> Option<Decision> {
     let first_deny = hits.clone().find(|(_, r)| r.verdict == Verdict::Deny);
-    first_deny.or_else(|| hits.next()).map(|(slot, r)| Decision {
-        slot,
-        verdict: r.verdict,
-    })
+    first_deny
+        .or_else(|| hits.next())
+        .map(|(slot, r)| Decision {
+            slot,
+            verdict: r.verdict,
+        })
 }
 
-fn class_entries(class: u32, rules: &[(u32, &Rule)], out: &mut Vec<([u8; PORT_KEY], [u8; PORT_VALUE])>) {
+fn class_entries(
+    class: u32,
+    rules: &[(u32, &Rule)],
+    out: &mut Vec<([u8; PORT_KEY], [u8; PORT_VALUE])>,
+) {
     for proto in [PROTO_TCP, PROTO_UDP] {
         let applicable: Vec<(u32, &Rule)> = rules
             .iter()
@@ -372,10 +382,13 @@ impl Tables {
 }
 
 fn decide_default(policy: &Policy, workload: usize, dir: Direction) -> Decision {
-    let verdict = policy.workloads.get(workload).map_or(Verdict::Allow, |w| match dir {
-        Direction::Egress => w.default_egress,
-        Direction::Ingress => w.default_ingress,
-    });
+    let verdict = policy
+        .workloads
+        .get(workload)
+        .map_or(Verdict::Allow, |w| match dir {
+            Direction::Egress => w.default_egress,
+            Direction::Ingress => w.default_ingress,
+        });
     Decision {
         slot: default_slot(policy, workload, dir),
         verdict,
@@ -451,8 +464,16 @@ verdict = "deny"
 
     fn sample_addrs() -> Vec<IpAddr> {
         [
-            "10.201.0.2", "10.201.0.1", "10.201.0.3", "10.1.2.3", "11.0.0.1", "0.0.0.0",
-            "255.255.255.255", "2001:db8::5", "2001:db9::1", "::1",
+            "10.201.0.2",
+            "10.201.0.1",
+            "10.201.0.3",
+            "10.1.2.3",
+            "11.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "2001:db8::5",
+            "2001:db9::1",
+            "::1",
         ]
         .iter()
         .filter_map(|s| s.parse().ok())
@@ -468,7 +489,9 @@ verdict = "deny"
             for dir in [Direction::Egress, Direction::Ingress] {
                 for addr in sample_addrs() {
                     for proto in [PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6, 47] {
-                        for port in [0u16, 1, 53, 80, 7999, 8000, 8080, 8081, 8082, 8100, 8101, 65535] {
+                        for port in [
+                            0u16, 1, 53, 80, 7999, 8000, 8080, 8081, 8082, 8100, 8101, 65535,
+                        ] {
                             let want = decide(&p, w, dir, addr, proto, port);
                             let got = t.lookup(&p, w, dir, addr, proto, port);
                             assert_eq!(got, want, "w{w} {dir:?} {addr} proto {proto} port {port}");
@@ -486,15 +509,33 @@ verdict = "deny"
         let p = parse("p.toml", POLICY).unwrap_or_else(|e| panic!("{e}"));
         let a: IpAddr = "10.201.0.2".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let d = decide(&p, 0, Direction::Egress, a, PROTO_TCP, 8081);
-        assert_eq!(d, Decision { slot: 1, verdict: Verdict::Deny });
+        assert_eq!(
+            d,
+            Decision {
+                slot: 1,
+                verdict: Verdict::Deny
+            }
+        );
         let d = decide(&p, 0, Direction::Egress, a, PROTO_TCP, 8080);
-        assert_eq!(d, Decision { slot: 0, verdict: Verdict::Allow });
+        assert_eq!(
+            d,
+            Decision {
+                slot: 0,
+                verdict: Verdict::Allow
+            }
+        );
         // Default deny for egress of `a`, default allow for `b`.
         let d = decide(&p, 0, Direction::Egress, a, PROTO_TCP, 22);
         assert_eq!(d.verdict, Verdict::Deny);
         assert_eq!(d.slot, default_slot(&p, 0, Direction::Egress));
         let d = decide(&p, 1, Direction::Egress, a, PROTO_UDP, 9);
-        assert_eq!(d, Decision { slot: 5, verdict: Verdict::Deny });
+        assert_eq!(
+            d,
+            Decision {
+                slot: 5,
+                verdict: Verdict::Deny
+            }
+        );
     }
 
     #[test]

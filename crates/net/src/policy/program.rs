@@ -307,7 +307,11 @@ fn skb(a: &mut Asm<PolMap>, hook: Hook, pass: Label) {
     a.push(Insn::stx(Size::W, Reg::R10, SADDR, Reg::R1));
     a.push(Insn::ldx(Size::W, Reg::R2, Reg::R10, HDR + 16));
     a.push(Insn::stx(Size::W, Reg::R10, DADDR, Reg::R2));
-    let peer = if hook == Hook::Ingress { Reg::R1 } else { Reg::R2 };
+    let peer = if hook == Hook::Ingress {
+        Reg::R1
+    } else {
+        Reg::R2
+    };
     a.push(Insn::stx(Size::W, Reg::R10, PADDR, peer));
     a.push(Insn::st_imm(Size::W, Reg::R10, PKEY, 64));
     a.push(Insn::st_imm(Size::B, Reg::R10, FAMILY, 4));
@@ -331,7 +335,11 @@ fn skb(a: &mut Asm<PolMap>, hook: Hook, pass: Label) {
         a.push(Insn::stx(Size::W, Reg::R10, SADDR + 4 * w, Reg::R1));
         a.push(Insn::ldx(Size::W, Reg::R2, Reg::R10, HDR + 24 + 4 * w));
         a.push(Insn::stx(Size::W, Reg::R10, DADDR + 4 * w, Reg::R2));
-        let peer = if hook == Hook::Ingress { Reg::R1 } else { Reg::R2 };
+        let peer = if hook == Hook::Ingress {
+            Reg::R1
+        } else {
+            Reg::R2
+        };
         a.push(Insn::stx(Size::W, Reg::R10, PADDR + 4 * w, peer));
     }
     a.push(Insn::st_imm(Size::W, Reg::R10, PKEY, 32 + 128));
@@ -574,9 +582,19 @@ fn record(a: &mut Asm<PolMap>, hook: Hook, p: &Params) {
     a.push(Insn::st_imm(Size::W, Reg::R9, 36, 0));
     for w in 0..2i16 {
         a.push(Insn::ldx(Size::DW, Reg::R1, Reg::R10, SADDR + 8 * w));
-        a.push(Insn::stx(Size::DW, Reg::R9, rec::SADDR as i16 + 8 * w, Reg::R1));
+        a.push(Insn::stx(
+            Size::DW,
+            Reg::R9,
+            rec::SADDR as i16 + 8 * w,
+            Reg::R1,
+        ));
         a.push(Insn::ldx(Size::DW, Reg::R1, Reg::R10, DADDR + 8 * w));
-        a.push(Insn::stx(Size::DW, Reg::R9, rec::DADDR as i16 + 8 * w, Reg::R1));
+        a.push(Insn::stx(
+            Size::DW,
+            Reg::R9,
+            rec::DADDR as i16 + 8 * w,
+            Reg::R1,
+        ));
     }
     a.push(Insn::mov64_reg(Reg::R1, Reg::R9));
     a.push(Insn::mov64_imm(Reg::R2, 0));

@@ -43,7 +43,8 @@ pub struct VerdictRecord {
 }
 
 fn u16_be(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2).map_or(0, |s| u16::from_be_bytes([s[0], s[1]]))
+    b.get(at..at + 2)
+        .map_or(0, |s| u16::from_be_bytes([s[0], s[1]]))
 }
 
 fn u32_ne(b: &[u8], at: usize) -> u32 {
@@ -104,8 +105,18 @@ pub fn decode(policy: &Policy, b: &[u8]) -> Option<VerdictRecord> {
             .get(usize::from(wl))
             .map_or_else(|| format!("workload-{wl}"), |w| w.name.clone()),
         rule: slot_name(policy, u32_ne(b, rec::SLOT)),
-        verdict: if b[rec::VERDICT] == 2 { "audit" } else { "deny" }.to_string(),
-        direction: if b[rec::DIR] == 1 { "ingress" } else { "egress" }.to_string(),
+        verdict: if b[rec::VERDICT] == 2 {
+            "audit"
+        } else {
+            "deny"
+        }
+        .to_string(),
+        direction: if b[rec::DIR] == 1 {
+            "ingress"
+        } else {
+            "egress"
+        }
+        .to_string(),
         pid: (pid != 0).then_some(pid),
         comm: (!comm.is_empty()).then_some(comm),
         cgroup_id: u64_ne(b, rec::CGROUP),

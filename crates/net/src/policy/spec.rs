@@ -302,7 +302,10 @@ impl<'a> Locator<'a> {
 
     /// Byte offset of the start of 1-based `line`.
     pub(crate) fn line_start(&self, line: usize) -> usize {
-        self.lines.get(line.saturating_sub(1)).copied().unwrap_or(self.src.len())
+        self.lines
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(self.src.len())
     }
 
     pub(crate) fn err(
@@ -334,8 +337,7 @@ impl<'a> Locator<'a> {
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         && !s.starts_with('.')
 }
@@ -611,11 +613,7 @@ fn rule(
             for (s, span) in strings(at, ctx, v, "a peer list")? {
                 let c = Cidr::parse(&s).map_err(|m| at.err(Some(span.clone()), Some(ctx), m))?;
                 if out.contains(&c) {
-                    return Err(at.err(
-                        Some(span),
-                        Some(ctx),
-                        format!("{c} is listed twice"),
-                    ));
+                    return Err(at.err(Some(span), Some(ctx), format!("{c} is listed twice")));
                 }
                 out.push(c);
             }

@@ -144,7 +144,10 @@ mod tests {
         ))
         .err()
         .unwrap_or_default();
-        assert!(e.contains("rule 'a' (line 5) is redundant: rule 'b'"), "{e}");
+        assert!(
+            e.contains("rule 'a' (line 5) is redundant: rule 'b'"),
+            "{e}"
+        );
         let e = check(&two(
             "to = \"10.1.0.0/16\"\nverdict = \"deny\"",
             "to = \"10.1.0.0/16\"\nverdict = \"allow\"",
@@ -153,8 +156,15 @@ mod tests {
         .unwrap_or_default();
         assert!(e.contains("can never allow"), "{e}");
         // Different directions never conflict.
-        let src = two("to = \"10.1.0.0/16\"\nverdict = \"deny\"", "verdict = \"deny\"")
-            .replacen("direction = \"egress\"\nverdict", "direction = \"ingress\"\nverdict", 1);
+        let src = two(
+            "to = \"10.1.0.0/16\"\nverdict = \"deny\"",
+            "verdict = \"deny\"",
+        )
+        .replacen(
+            "direction = \"egress\"\nverdict",
+            "direction = \"ingress\"\nverdict",
+            1,
+        );
         check(&src).unwrap_or_else(|e| panic!("{e}"));
     }
 }
