@@ -17,6 +17,8 @@ use crate::maps::{self, LiveMap};
 use crate::output::{render_all_maps_json, render_all_maps_text, RawEntry};
 use crate::{perm, OutputFormat, RuntimeError, StopFlag};
 
+mod agent;
+
 /// How long one wait for events lasts before the stop flag is checked again.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 

@@ -31,6 +31,7 @@ pub mod printf;
 pub mod symbols;
 pub mod text;
 pub mod timefmt;
+pub mod values;
 
 #[cfg(test)]
 mod tests;
