@@ -59,3 +59,8 @@ pub enum ExportError {
         why: String,
     },
 }
+
+/// The opentelemetry-proto messages (for receivers and tests that decode payloads).
+pub use opentelemetry_proto as proto;
+/// prost, whose `Message` trait decodes the [`proto`] messages.
+pub use prost;

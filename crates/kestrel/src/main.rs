@@ -2,6 +2,7 @@
 //! diagnostics and picks exit codes. Everything else lives in the library crates.
 #![forbid(unsafe_code)]
 
+mod agent;
 mod child;
 mod cli;
 mod compile;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         Some("bench") => {
             Some(firewall_cmd::bench_main as fn(&[String]) -> anyhow::Result<ExitCode>)
         }
+        Some("agent") => Some(agent::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("tools") => Some(tools_cmd::list_main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("tool") => Some(tools_cmd::tool_main as fn(&[String]) -> anyhow::Result<ExitCode>),
         _ => None,
