@@ -413,45 +413,33 @@ fn unix_nanos(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// kernel.bpf_stats_enabled, turned on while the agent runs so programs' run_time_ns and
-/// run_cnt count; put back to 0 at exit if the agent turned it on. (The fd-based
-/// BPF_ENABLE_STATS, reference-counted by the kernel, belongs in the kernel layer.)
+/// Per-program run time and count accounting, on while the agent runs: the fd-based
+/// `BPF_ENABLE_STATS` of the kernel layer, reference-counted by the kernel, so it turns off
+/// however the agent ends (kill -9 included) and never under another user's feet.
 struct StatsSysctl {
-    turned_on: bool,
+    _guard: Option<kestrel_sys::features::StatsGuard>,
     enabled: bool,
 }
 
-const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
-
 impl StatsSysctl {
     fn enable() -> StatsSysctl {
-        let was = std::fs::read_to_string(BPF_STATS).map(|s| s.trim() == "1");
-        match was {
-            Ok(true) => StatsSysctl {
-                turned_on: false,
+        match kestrel_sys::features::enable_stats() {
+            Ok(g) => StatsSysctl {
+                _guard: Some(g),
                 enabled: true,
             },
-            _ => match std::fs::write(BPF_STATS, "1") {
-                Ok(()) => StatsSysctl {
-                    turned_on: true,
-                    enabled: true,
-                },
-                Err(e) => {
-                    eprintln!("kestrel agent: cannot turn on {BPF_STATS} ({e}); per-program run time and count stay 0");
-                    StatsSysctl {
-                        turned_on: false,
-                        enabled: false,
-                    }
+            Err(e) => {
+                // Already on system-wide (sysctl) still counts.
+                let on = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")
+                    .is_ok_and(|s| s.trim() == "1");
+                if !on {
+                    eprintln!("kestrel agent: cannot turn on BPF run-time statistics ({e}); per-program run time and count stay 0");
                 }
-            },
-        }
-    }
-}
-
-impl Drop for StatsSysctl {
-    fn drop(&mut self) {
-        if self.turned_on {
-            let _ = std::fs::write(BPF_STATS, "0");
+                StatsSysctl {
+                    _guard: None,
+                    enabled: on,
+                }
+            }
         }
     }
 }

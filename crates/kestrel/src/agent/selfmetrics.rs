@@ -1,5 +1,5 @@
 //! The agent's own metrics (`kestrel_agent_*`): scripts and programs, per-program run
-//! time and count from the kernel (kernel.bpf_stats_enabled), lost events, full maps,
+//! time and count from the kernel (BPF_OBJ_GET_INFO_BY_FD while stats are on), lost events, full maps,
 //! decoder errors, series dropped by the cardinality cap, export queue counters, reloads,
 //! missing capabilities and readiness.
 
@@ -125,8 +125,18 @@ pub fn families(agent: &Agent) -> Vec<Family> {
                 );
                 full.push(vec![name.clone()], Value::Gauge(session.full_maps() as f64));
                 for (probe, fd) in session.program_fds() {
-                    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
-                    let info = parse_fdinfo(&std::fs::read_to_string(path).unwrap_or_default());
+                    let info = match kestrel_sys::program_info(fd, &probe) {
+                        Ok(i) => ProgInfo {
+                            id: u64::from(i.id),
+                            run_time_ns: i.run_time_ns,
+                            run_cnt: i.run_cnt,
+                        },
+                        // The same numbers, as /proc shows them.
+                        Err(_) => {
+                            let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+                            parse_fdinfo(&std::fs::read_to_string(path).unwrap_or_default())
+                        }
+                    };
                     let labels = vec![name.clone(), probe, info.id.to_string()];
                     run_time.push(
                         labels.clone(),

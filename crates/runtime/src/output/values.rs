@@ -2,7 +2,7 @@
 //! (the agent's metrics): integer keys stay integers, other keys are rendered as bpftrace
 //! prints them, histogram buckets come with their inclusive upper bounds.
 
-use kestrel_codegen::object::{UserMapLayout, ValueKind};
+use kestrel_obj::{UserMapLayout, ValueKind};
 
 use super::decode::{bucket_count, decode_hist, decode_plain, Folded, KeyPart};
 use super::RawEntry;
@@ -145,7 +145,7 @@ pub fn map_values(layout: &UserMapLayout, entries: &[RawEntry]) -> MapValues {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kestrel_codegen::object::{Field, ScalarType};
+    use kestrel_obj::{Field, ScalarType};
 
     #[test]
     fn log2_bounds_are_inclusive_integer_bounds() {

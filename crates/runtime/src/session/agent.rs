@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use kestrel_codegen::MapRole;
+use kestrel_obj::MapRole;
 
 use super::Session;
 use crate::output::values::{map_values, MapValues};
