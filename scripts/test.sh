@@ -33,7 +33,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace --no-fail-fast 2>&1 | tee /tmp/kestrel-test.log
-echo "== fuzz (60 s per target: parse, sema, isa, compile)"
+echo "== fuzz (60 s per target: parse, sema, isa, compile, l7)"
 # A stable-Rust fuzzer (crates/fuzz): no panics, no hangs, coded diagnostics, and code that
 # passes the structural checker. Failing inputs land in target/fuzz-findings/.
 cargo run --quiet -p kestrel-fuzz -- --seconds "${KESTREL_FUZZ_SECONDS:-60}"

@@ -156,6 +156,9 @@ fn pools(harness: &Harness) -> Pools {
 
 fn next_input(rng: &mut Rng, target: Target, pools: &Pools) -> Vec<u8> {
     let any = |rng: &mut Rng, v: &[Vec<u8>]| v.get(rng.below(v.len())).cloned().unwrap_or_default();
+    if target == Target::L7 {
+        return crate::l7::input(rng);
+    }
     if target == Target::Isa {
         let base = any(rng, &pools.code);
         let mut out = if rng.one_in(8) || base.is_empty() {

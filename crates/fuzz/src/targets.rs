@@ -22,11 +22,19 @@ pub enum Target {
     Isa,
     /// Script to checked instructions.
     Compile,
+    /// Captured traffic through the L7 tracker ([`crate::l7`]).
+    L7,
 }
 
 impl Target {
     /// Every target, in the order a run visits them.
-    pub const ALL: [Target; 4] = [Target::Parse, Target::Sema, Target::Isa, Target::Compile];
+    pub const ALL: [Target; 5] = [
+        Target::Parse,
+        Target::Sema,
+        Target::Isa,
+        Target::Compile,
+        Target::L7,
+    ];
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
@@ -35,6 +43,7 @@ impl Target {
             Target::Sema => "sema",
             Target::Isa => "isa",
             Target::Compile => "compile",
+            Target::L7 => "l7",
         }
     }
 
@@ -76,6 +85,9 @@ impl Harness {
     pub fn run(&self, target: Target, input: &[u8]) -> Result<bool, String> {
         if target == Target::Isa {
             return isa(input);
+        }
+        if target == Target::L7 {
+            return crate::l7::run(input);
         }
         // Scripts are UTF-8 (the CLI rejects other bytes before the compiler).
         let Ok(src) = std::str::from_utf8(input) else {

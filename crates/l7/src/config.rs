@@ -1,9 +1,19 @@
 //! Options and memory limits of a [`crate::Tracker`].
 
-/// Tracker options. The defaults bound one connection to roughly
-/// `2 * max_buffer + max_pending * (3 * max_field + 128)` bytes for HTTP/1, Redis and
-/// PostgreSQL, plus for HTTP/2 `2 * max_hpack_table + max_streams * (4 * max_field + 160)`.
-/// With the defaults: about 36 KiB (HTTP/1) and about 190 KiB worst case (HTTP/2).
+/// Tracker options and the limits that bound memory.
+///
+/// Per connection, worst case (every string at `max_field`, every queue full):
+/// - HTTP/1: `2 * max_buffer + max_pending * (6 * max_field + 200)` — 137 KiB with the
+///   defaults; Redis and PostgreSQL keep less per pending request (no strings but a command
+///   name; PostgreSQL adds `2 * max_statements * ~100` for statement and portal names).
+/// - HTTP/2: `4 * max_buffer` (two frame buffers, two CONTINUATION blocks)
+///   `+ 2 * (max_hpack_table + max_hpack_table / 32 * 56)` (tables and their entry slots)
+///   `+ max_streams * (8 * max_field + 500)` — about 650 KiB with the defaults.
+/// - DNS: `max_pending * (max_field + 64)`.
+///
+/// Typical connections hold a few hundred bytes between messages (a large buffer is given
+/// back once empty; [`crate::Tracker::conn_memory`] reports the figure). The
+/// [`crate::Tracker`] holds at most `max_connections` connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Keep query strings, Authorization and Cookie headers (`--capture-sensitive`).
@@ -37,10 +47,10 @@ impl Default for Config {
             capture_sensitive: false,
             keep_user_agent: true,
             max_buffer: 16 * 1024,
-            max_pending: 64,
-            max_field: 1024,
+            max_pending: 32,
+            max_field: 512,
             max_streams: 128,
-            max_hpack_table: 64 * 1024,
+            max_hpack_table: 16 * 1024,
             max_connections: 65_536,
             detect_attempts: 16,
             max_statements: 256,

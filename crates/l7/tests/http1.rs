@@ -374,6 +374,24 @@ fn a_64k_header_is_counted_not_buffered_without_bound() {
     }
     assert_eq!(t.stats().oversized, 1);
     assert!(t.stats().unparsed_bytes > 0);
+    // The connection recovers at the next request and gives the big buffer back.
+    t.feed(
+        &kestrel_l7::Chunk::whole(ConnId(7), Ingress, 2, b"GET /ok HTTP/1.1\r\n\r\n"),
+        &mut out,
+    );
+    // The oversized request was still a request: it gets the first response.
+    let both = format!("{}{}", resp("431 Too Large", ""), resp("200 OK", ""));
+    t.feed(
+        &kestrel_l7::Chunk::whole(ConnId(7), Egress, 3, both.as_bytes()),
+        &mut out,
+    );
+    let s = summary(&out);
+    assert_eq!(
+        (s[0].1.as_str(), s[0].2, s[0].3, s[1].1.as_str(), s[1].2),
+        ("/huge", Some(431), Outcome::Partial, "/ok", Some(200))
+    );
+    let m = t.conn_memory(ConnId(7)).unwrap();
+    assert!(m < 2048, "idle keep-alive connection holds {m} bytes");
 }
 
 #[test]

@@ -191,6 +191,13 @@ impl ByteStream {
         self.skip = 0;
     }
 
+    /// Give back a large buffer once it is empty (a long header must not pin memory).
+    fn shrink(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 4096 {
+            self.buf = Vec::new();
+        }
+    }
+
     /// Stop this direction for good.
     pub(crate) fn stop(&mut self) {
         self.reset();
@@ -290,6 +297,7 @@ pub(crate) fn drive<P: Framed>(
         }
     }
     if gap == 0 {
+        s.shrink();
         return;
     }
     if s.skip >= gap {

@@ -245,7 +245,8 @@ impl Core {
                         return Parsed::Incomplete;
                     }
                     let text = buf.get(n..need.saturating_sub(2)).unwrap_or(b"bulk error");
-                    self.reply.error = Some(String::from_utf8_lossy(text).into_owned());
+                    let text = String::from_utf8_lossy(text);
+                    self.reply.error = Some(super::cut(&text, ctx.config.max_field));
                 }
                 self.reply.bytes += len;
                 self.reply.in_bulk = true;
