@@ -14,6 +14,8 @@ done
 [ -e /usr/include/x86_64-linux-gnu/sys/sdt.h ] || [ -e /usr/include/sys/sdt.h ] || need_pkgs+=(systemtap-sdt-dev)
 # libbpf-tools for the side-by-side tool tests (crates/kestrel/tests/tools.rs).
 [ -x /usr/sbin/execsnoop ] || need_pkgs+=(libbpf-tools)
+# The real Prometheus server for the agent tests (crates/kestrel/tests/agent.rs).
+command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
 if ((${#need_pkgs[@]})); then
     if [ "$(id -u)" = 0 ]; then
         echo "test.sh: installing ${need_pkgs[*]}"

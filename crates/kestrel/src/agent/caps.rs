@@ -12,6 +12,8 @@ pub struct Need {
     pub why: &'static str,
     /// Whether tracing scripts need it (then its absence fails readiness).
     pub required: bool,
+    /// Needed only by a process whose user is not root (file permissions, not privilege).
+    pub non_root_only: bool,
 }
 
 /// The capabilities checked, in the order reported.
@@ -21,18 +23,35 @@ pub const NEEDS: &[Need] = &[
         bit: 39,
         why: "to create BPF maps and load programs",
         required: true,
+        non_root_only: false,
     },
     Need {
         name: "CAP_PERFMON",
         bit: 38,
         why: "to attach tracepoints and perf events and read kernel memory",
         required: true,
+        non_root_only: false,
+    },
+    Need {
+        name: "CAP_DAC_READ_SEARCH",
+        bit: 2,
+        why: "to read tracepoint formats and ids under /sys/kernel/tracing (a root-only directory) as a non-root user",
+        required: true,
+        non_root_only: true,
     },
     Need {
         name: "CAP_NET_ADMIN",
         bit: 12,
         why: "for XDP, tc and cgroup network hooks (firewall and policy entries; tracing scripts run without it)",
         required: false,
+        non_root_only: false,
+    },
+    Need {
+        name: "CAP_SYS_ADMIN",
+        bit: 21,
+        why: "only for per-program run time and count (BPF_ENABLE_STATS); everything else runs without it",
+        required: false,
+        non_root_only: false,
     },
 ];
 
@@ -51,11 +70,17 @@ pub fn effective() -> u64 {
         .unwrap_or(0)
 }
 
-/// The capabilities missing from `eff`.
-pub fn missing(eff: u64) -> Vec<&'static Need> {
+/// Whether this process runs as user root (owner of tracefs).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The capabilities missing from `eff` (for a root user or not).
+pub fn missing(eff: u64, root: bool) -> Vec<&'static Need> {
     let has = |bit: u32| eff & (1u64 << bit) != 0;
     NEEDS
         .iter()
+        .filter(|n| !(n.non_root_only && root))
         .filter(|n| !(has(n.bit) || (n.required && has(CAP_SYS_ADMIN))))
         .collect()
 }
@@ -89,12 +114,21 @@ mod tests {
 
     #[test]
     fn sys_admin_covers_bpf_and_perfmon_but_not_net_admin() {
-        let names = |eff: u64| -> Vec<&str> { missing(eff).iter().map(|n| n.name).collect() };
-        assert_eq!(names(1 << 21), vec!["CAP_NET_ADMIN"]);
-        assert_eq!(names((1 << 39) | (1 << 12)), vec!["CAP_PERFMON"]);
-        assert_eq!(names(0).len(), 3);
+        let names = |eff: u64, root: bool| -> Vec<&str> {
+            missing(eff, root).iter().map(|n| n.name).collect()
+        };
+        assert_eq!(names(1 << 21, true), vec!["CAP_NET_ADMIN"]);
         assert_eq!(
-            report(&missing(1 << 39 | 1 << 12)),
+            names((1 << 39) | (1 << 12), true),
+            vec!["CAP_PERFMON", "CAP_SYS_ADMIN"]
+        );
+        assert_eq!(
+            names((1 << 39) | (1 << 38), false),
+            vec!["CAP_DAC_READ_SEARCH", "CAP_NET_ADMIN", "CAP_SYS_ADMIN"]
+        );
+        assert_eq!(names(0, true).len(), 4);
+        assert_eq!(
+            report(&missing(1 << 39 | 1 << 12, true)[..1]),
             vec!["kestrel agent: missing CAP_PERFMON: needed to attach tracepoints and perf events and read kernel memory"]
         );
     }

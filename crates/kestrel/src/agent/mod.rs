@@ -119,7 +119,7 @@ fn run(path: PathBuf, config: Config, drop_caps: bool) -> anyhow::Result<ExitCod
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
         .map_err(|e| anyhow::anyhow!("cannot install the SIGHUP handler: {e}"))?;
-    let missing = caps::missing(caps::effective());
+    let missing = caps::missing(caps::effective(), caps::is_root());
     for line in caps::report(&missing) {
         eprintln!("{line}");
     }

@@ -73,7 +73,8 @@ pub fn families(agent: &Agent) -> Vec<Family> {
         "kestrel_agent_program_run_time_seconds_total",
         "Time spent in each BPF program (kernel.bpf_stats_enabled run_time_ns).",
         &["script", "probe", "prog_id"],
-    );
+    )
+    .with_unit(kestrel_export::Unit::Seconds);
     let mut run_cnt = counter(
         "kestrel_agent_program_runs_total",
         "Runs of each BPF program (kernel.bpf_stats_enabled run_cnt).",
