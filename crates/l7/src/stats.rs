@@ -32,6 +32,9 @@ pub struct Stats {
     pub hpack_failures: u64,
     /// HTTP/2 streams not tracked because [`crate::Config::max_streams`] was reached.
     pub dropped_streams: u64,
+    /// HTTP/1 response bodies that never came through the capture (sent by sendfile or
+    /// splice), finished when the client sent its next request.
+    pub unseen_bodies: u64,
     /// Connections closed.
     pub closed_connections: u64,
     /// Connections that upgraded away from a parsed protocol (101, CONNECT, TLS after

@@ -130,7 +130,9 @@ pub struct Chunk<'a> {
     pub role: Option<Role>,
     /// When the syscall returned, in nanoseconds (any monotonic clock, the same for all chunks).
     pub timestamp_ns: u64,
-    /// The first bytes of the payload (at most what the capture copied).
+    /// The first bytes of the payload (at most what the capture copied). May be empty: a
+    /// sendfile/splice of `n` bytes is reported as empty bytes with `total_len = n`, and
+    /// counts against the body being skipped.
     pub bytes: &'a [u8],
     /// The real length of the read or write; the bytes after `bytes.len()` were not captured
     /// and are skipped by counting. A value below `bytes.len()` is treated as `bytes.len()`.

@@ -478,3 +478,57 @@ fn role_hint_wins_over_nothing_and_responses_without_requests_are_counted() {
     assert!(recs.is_empty());
     assert_eq!(t.stats().unmatched_responses, 1);
 }
+
+#[test]
+fn bodies_sent_by_sendfile_do_not_break_pairing() {
+    let mut t = Tracker::default();
+    let mut out = Vec::new();
+    let c = ConnId(5);
+    let hdr = b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n";
+    // Unseen body: the next request arrives and proves the response was delivered.
+    t.feed(
+        &kestrel_l7::Chunk::whole(c, Ingress, 1, b"GET /big HTTP/1.1\r\n\r\n"),
+        &mut out,
+    );
+    t.feed(&kestrel_l7::Chunk::whole(c, Egress, 2, hdr), &mut out);
+    t.feed(
+        &kestrel_l7::Chunk::whole(c, Ingress, 9, b"GET /next HTTP/1.1\r\n\r\n"),
+        &mut out,
+    );
+    t.feed(
+        &kestrel_l7::Chunk::whole(c, Egress, 10, resp("404 Not Found", "").as_bytes()),
+        &mut out,
+    );
+    // Reported sendfile: an empty chunk whose length is what sendfile moved.
+    t.feed(
+        &kestrel_l7::Chunk::whole(c, Ingress, 11, b"GET /big2 HTTP/1.1\r\n\r\n"),
+        &mut out,
+    );
+    t.feed(&kestrel_l7::Chunk::whole(c, Egress, 12, hdr), &mut out);
+    t.feed(
+        &kestrel_l7::Chunk {
+            conn: c,
+            direction: Egress,
+            role: None,
+            timestamp_ns: 20,
+            bytes: b"",
+            total_len: 1_048_576,
+            truncated: true,
+        },
+        &mut out,
+    );
+    let s = summary(&out);
+    assert_eq!(
+        s.iter().map(|x| (x.1.as_str(), x.2)).collect::<Vec<_>>(),
+        vec![
+            ("/big", Some(200)),
+            ("/next", Some(404)),
+            ("/big2", Some(200))
+        ]
+    );
+    assert_eq!(out[0].end_ns, 2, "ends at the last visible write");
+    assert_eq!(out[0].response_bytes, hdr.len() as u64 + 1_048_576);
+    assert_eq!(out[2].end_ns, 20);
+    assert_eq!(t.stats().unseen_bodies, 1);
+    assert_eq!(t.stats().parse_errors, 0);
+}

@@ -81,6 +81,8 @@ struct Core {
     informational: Option<u64>,
     /// A 101 or CONNECT: both directions stop.
     upgraded: bool,
+    /// When the response side last showed bytes.
+    resp_last_ts: u64,
 }
 
 impl Core {
@@ -538,6 +540,23 @@ impl ProtocolParser for Http1 {
 
     fn feed(&mut self, ctx: &mut Ctx<'_>, dir: Direction, data: &[u8], gap: u64) {
         let side = ctx.side(dir);
+        if side == Side::Response {
+            self.core.resp_last_ts = ctx.ts;
+        } else if self.core.resp_body == Body::Length
+            && self.core.pending.is_empty()
+            && self.streams[Side::Request.index()].idle()
+            && crate::detect::http1_request_line(data)
+        {
+            // A new request while the last response's body is still owed: the body went by
+            // a path the capture does not see (sendfile, splice), and a client that asks
+            // again has had it. Finish that response at its last visible write.
+            ctx.stats.unseen_bodies += 1;
+            let now = ctx.ts;
+            ctx.ts = self.core.resp_last_ts;
+            self.core.finish_response(Outcome::Complete, ctx);
+            ctx.ts = now;
+            self.streams[Side::Response.index()].reset();
+        }
         drive(
             &mut self.streams[side.index()],
             &mut self.core,
