@@ -13,7 +13,7 @@ use crate::record::{Detail, HttpRecord, HttpVersion, Outcome, Record};
 use crate::types::{Direction, Protocol};
 
 /// Most headers looked at in one message (more is a parse error, counted).
-const MAX_HEADERS: usize = 128;
+const MAX_HEADERS: usize = 64;
 
 /// HTTP/1 parser state of one connection.
 #[derive(Debug, Default)]
@@ -156,9 +156,11 @@ impl Core {
         if self.req_body == Body::ChunkSize || self.req_body == Body::Trailers {
             return self.parse_chunked(Side::Request, buf, ctx);
         }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        let n = match req.parse(buf) {
+        // Uninitialised slots: no 64-header memset per request (httparse's safe API).
+        let mut headers =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        let n = match req.parse_with_uninit_headers(buf, &mut headers) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Parsed::Incomplete,
             Err(_) => return Parsed::Error,
