@@ -350,6 +350,11 @@ mod tests {
         );
         q.push("/v1/metrics", vec![1]);
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(vec![1]));
+        // The sender counts a delivery just after the transport returns.
+        let t = std::time::Instant::now();
+        while q.stats().sent == 0 && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let s = q.stats();
         assert_eq!((s.sent, s.failed_attempts, s.dropped), (1, 2, 0));
     }
