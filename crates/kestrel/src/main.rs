@@ -10,6 +10,7 @@ mod diagnostics;
 mod filter_cmd;
 mod firewall_cmd;
 mod info;
+mod lb_cmd;
 mod list;
 mod run;
 mod tools_cmd;
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let sub = match argv.get(1).map(String::as_str) {
         Some("firewall") => Some(firewall_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
+        Some("lb") => Some(lb_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("filter") => Some(filter_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("bench") => {
             Some(firewall_cmd::bench_main as fn(&[String]) -> anyhow::Result<ExitCode>)

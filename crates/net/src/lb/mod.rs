@@ -12,12 +12,18 @@
 //! ```
 
 pub mod config;
+pub mod health;
 pub mod layout;
+pub mod live;
 pub mod maglev;
 pub mod packet;
 pub mod program;
 
 pub use config::{parse_config, LbConfig, LbConfigError, LbMode, Proto};
+pub use live::{
+    backend, down, flush_connections, interfaces, read_state, reload, resolve_iface, status, up,
+    BackendOp, LbError, Loaded, SlotState, State, Status, PIN_ROOT,
+};
 
 /// Why a config cannot be used (no kernel access involved).
 #[derive(Debug, thiserror::Error)]
