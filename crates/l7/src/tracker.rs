@@ -292,6 +292,7 @@ impl Tracker {
         let c = self.conns.get(&conn)?;
         Some(
             CONN_OVERHEAD
+                + c.probe.iter().map(|p| p.0.capacity()).sum::<usize>()
                 + match &c.state {
                     State::Parsing(p) => p.memory(),
                     _ => 0,

@@ -532,3 +532,25 @@ fn bodies_sent_by_sendfile_do_not_break_pairing() {
     assert_eq!(t.stats().unseen_bodies, 1);
     assert_eq!(t.stats().parse_errors, 0);
 }
+
+#[test]
+fn idle_connections_expire_and_the_connection_cap_holds() {
+    let mut t = Tracker::new(Config {
+        max_connections: 3,
+        ..Config::default()
+    });
+    let mut out = Vec::new();
+    for i in 0..5u64 {
+        t.feed(
+            &kestrel_l7::Chunk::whole(ConnId(i), Ingress, 100 * i, b"GET /a HTTP/1.1\r\n\r\n"),
+            &mut out,
+        );
+    }
+    assert_eq!(t.connections(), 3);
+    assert_eq!(t.stats().untracked_connections, 2);
+    // Connections 0..=2 were last seen at 0, 100, 200: at 1000 with 850 idle, 0 and 100 go.
+    assert_eq!(t.expire_idle(1000, 850, &mut out), 2);
+    assert_eq!(t.connections(), 1);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|r| r.outcome == Outcome::Closed));
+}

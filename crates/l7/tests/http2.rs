@@ -469,3 +469,53 @@ fn garbage_is_not_taken_for_http2() {
     }
     assert!(out.is_empty());
 }
+
+#[test]
+fn pushed_streams_keep_the_table_in_step_but_are_not_records() {
+    let (c1, c2) = client_frames();
+    let (s1, s2) = server_frames();
+    // The server pushes /style.css on stream 2 (PUSH_PROMISE on 1), inserting into its
+    // table, then answers stream 2; stream 3's response references the pushed insertion.
+    let mut push = frame(
+        5,
+        END_HEADERS,
+        1,
+        &[&2u32.to_be_bytes()[..], &[0x82], &inc(4, "", "/style.css")].concat(),
+    );
+    push.extend(frame(
+        HEADERS,
+        END_HEADERS,
+        2,
+        &[idx(8), inc(0, "x-pushed", "1")].concat(),
+    ));
+    push.extend(frame(DATA, END_STREAM, 2, b"css"));
+    let mut server = s1.clone();
+    server.extend(push);
+    let steps: Vec<Step> = vec![
+        (Ingress, c1, 10),
+        (Egress, server, 20),
+        (Ingress, c2, 30),
+        (Egress, s2, 40),
+    ];
+    let (recs, t) = run(ConnMeta::default(), &steps, None);
+    assert_eq!(
+        summary(&recs),
+        vec![
+            (
+                1,
+                Some("GET".into()),
+                Some("/api/x".into()),
+                Some(200),
+                false
+            ),
+            (
+                3,
+                Some("GET".into()),
+                Some("/api/x".into()),
+                Some(404),
+                false
+            ),
+        ]
+    );
+    assert_eq!(t.stats().undecodable, 0);
+}

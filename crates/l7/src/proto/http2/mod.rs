@@ -144,6 +144,11 @@ impl Block {
     }
 }
 
+/// Even stream ids are opened by the server (server push, RFC 9113 5.1.1): not requests.
+fn pushed(id: u32) -> bool {
+    id.is_multiple_of(2)
+}
+
 fn known(s: &Option<Slot>) -> Option<String> {
     s.as_ref()
         .and_then(Slot::known)
@@ -230,6 +235,9 @@ impl Core {
     }
 
     fn account(&mut self, dir: Direction, id: u32, bytes: u64, ctx: &mut Ctx<'_>) {
+        if pushed(id) {
+            return;
+        }
         let ts = ctx.ts;
         if let Some(s) = self.stream(id, ctx) {
             let h = &mut s.half[dir.index()];
@@ -435,7 +443,7 @@ impl Core {
                 None
             }
         };
-        if push {
+        if push || pushed(id) {
             // Decoded only to keep the table in step; pushed streams are not exchanges we report.
             return;
         }
