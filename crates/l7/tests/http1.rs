@@ -554,3 +554,50 @@ fn idle_connections_expire_and_the_connection_cap_holds() {
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|r| r.outcome == Outcome::Closed));
 }
+
+#[test]
+fn responses_hidden_in_a_gap_never_pair_with_the_wrong_request() {
+    let reqs = "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n";
+    let body = "x".repeat(900);
+    let all = format!(
+        "{}{}{}",
+        resp("200 OK", "a"),
+        resp("201 Created", &body),
+        resp("202 Accepted", "c")
+    );
+    let first = resp("200 OK", "a").len();
+    for (captured, second) in [(first, None), (first + 37, Some(201))] {
+        let mut t = Tracker::default();
+        let mut out = Vec::new();
+        feed_truncated(&mut t, &mut out, Ingress, 1, reqs.as_bytes(), 1024);
+        // Only the first response is captured whole; the second's header is cut, or not
+        // seen at all.
+        feed_truncated(&mut t, &mut out, Egress, 2, all.as_bytes(), captured);
+        feed_truncated(
+            &mut t,
+            &mut out,
+            Ingress,
+            3,
+            b"GET /4 HTTP/1.1\r\n\r\n",
+            1024,
+        );
+        let r4 = resp("404 Not Found", "");
+        feed_truncated(&mut t, &mut out, Egress, 4, r4.as_bytes(), 1024);
+        let s = summary(&out);
+        assert_eq!(s.len(), 4, "{s:?}");
+        assert_eq!(
+            s[0],
+            ("GET".into(), "/1".into(), Some(200), Outcome::Complete)
+        );
+        // /2 keeps what its cut header said; /3 has no status: never the 404 of /4.
+        assert_eq!((s[1].2, s[1].3), (second, Outcome::Partial), "{s:?}");
+        assert_eq!(
+            (s[2].1.as_str(), s[2].2, s[2].3),
+            ("/3", None, Outcome::Partial)
+        );
+        assert_eq!(
+            s[3],
+            ("GET".into(), "/4".into(), Some(404), Outcome::Complete)
+        );
+    }
+}

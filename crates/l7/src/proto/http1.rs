@@ -522,11 +522,15 @@ impl Framed for Core {
                             });
                             self.finish_response(Outcome::Partial, ctx);
                         }
+                        // The unseen rest may hold the responses of requests queued behind
+                        // this one: none of them may pair with a later response.
+                        self.flush(Outcome::Partial, ctx);
                     }
                     Interrupt::GapAtBoundary => {
-                        if let Some(p) = self.pending.pop_front() {
-                            emit_request_only(p, Outcome::Partial, ctx);
-                        }
+                        // Responses we cannot see were written, how many is unknown: every
+                        // request waiting may have been answered there. Pairing a later
+                        // response with one of them could be wrong, so none is kept.
+                        self.flush(Outcome::Partial, ctx);
                     }
                     Interrupt::Error => {}
                 }
