@@ -90,7 +90,7 @@ pub fn parse_message(b: &[u8]) -> Option<Message> {
 
 /// A possibly compressed name at `at`; returns the name and the offset after it (after
 /// the first pointer when compressed). Pointers must point backwards, at most
-/// [`MAX_JUMPS`] of them: a loop ends as an error, not a hang.
+/// 16 of them: a loop ends as an error, not a hang.
 pub fn read_name(b: &[u8], mut at: usize) -> Option<(String, usize)> {
     let mut name = String::new();
     let mut end = None;
