@@ -117,7 +117,7 @@ pub(crate) fn map_layout(
         kind,
         key_size,
         value_size,
-        max_entries: MAP_ENTRIES,
+        max_entries: decl.max_entries.unwrap_or(MAP_ENTRIES),
         flags: 0,
         role: MapRole::User(UserMapLayout {
             display,

@@ -135,7 +135,7 @@ impl Cli {
             .and_then(|v| v.parse::<u32>().ok())
         {
             // Bounded so a string (plus a record header) always fits the 512-byte stack.
-            options.str_len = n.clamp(8, 200);
+            options.str_len = n.clamp(4, 200);
         }
         options
     }

@@ -22,6 +22,8 @@ pub struct Compiled {
     pub program: ir::Program,
     /// What the runtime loads.
     pub object: ObjectSpec,
+    /// Whether maps are printed at exit (config `print_maps_on_exit`, default yes).
+    pub print_maps_on_exit: bool,
 }
 
 /// The kernel facts to compile against: the live kernel when its tracefs can be read (mounting
@@ -94,6 +96,21 @@ fn compile_here(
             return Ok(None);
         }
     };
+    // bpftrace's config block, over its BPFTRACE_* environment variables.
+    let mut config = kestrel_lang::config::ScriptConfig::from_env();
+    if let Err(diags) = config.apply(&ast) {
+        emit(&diags, name, source);
+        return Ok(None);
+    }
+    let mut options = options.clone();
+    if let Some(n) = config.max_strlen {
+        // Bounded so a string (plus a record header) always fits the 512-byte stack.
+        options.str_len = n.clamp(4, 200);
+    }
+    if config.max_map_keys.is_some() {
+        options.max_map_keys = config.max_map_keys;
+    }
+    let options = &options;
     let analysis = match kestrel_lang::analyze_with(&ast, kernel, options) {
         Ok(a) => a,
         Err(diags) => {
@@ -113,14 +130,15 @@ fn compile_here(
     // KESTREL_COUNT_MAP_FULL=1: count updates dropped by full maps in the kernel (exact
     // counts in the warning, ~10 instructions per update site); otherwise userspace only
     // notices that a map reached its size.
-    let options = kestrel_codegen::CompileOptions {
+    let codegen_options = kestrel_codegen::CompileOptions {
         count_map_full: std::env::var("KESTREL_COUNT_MAP_FULL").is_ok_and(|v| v == "1"),
     };
-    let object = kestrel_codegen::compile_with(&analysis.program, &options)
+    let object = kestrel_codegen::compile_with(&analysis.program, &codegen_options)
         .context("code generation failed")?;
     Ok(Some(Compiled {
         program: analysis.program,
         object,
+        print_maps_on_exit: config.print_maps_on_exit.unwrap_or(true),
     }))
 }
 

@@ -40,6 +40,7 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let object = compiled.object;
+    let print_maps = compiled.print_maps_on_exit;
     let stop = StopFlag::install()?;
     let child = match &cli.command {
         Some(cmd) => Some(crate::child::HeldChild::spawn(cmd)?),
@@ -124,7 +125,9 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
         session.poll(&mut out, &stop)?;
     }
     session.run_end(&mut out)?;
-    session.print_maps(&mut out)?;
+    if print_maps {
+        session.print_maps(&mut out)?;
+    }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,13 +2,82 @@
 
 pub use crate::span::Span;
 
-/// A whole script: its probes in source order.
-#[derive(Clone, Debug, PartialEq)]
+/// A whole script: its probes in source order, and the top-level items current bpftrace
+/// allows before them.
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Program {
     /// Probe blocks in source order.
     pub probes: Vec<Probe>,
+    /// `config = { key = value; ... }` entries, in order.
+    pub config: Vec<ConfigItem>,
+    /// `let @name = hash(N);` map declarations.
+    pub map_decls: Vec<MapDeclItem>,
+    /// `macro name(params) { ... }` definitions (expanded before analysis).
+    pub macros: Vec<Macro>,
     /// The whole source.
     pub span: Span,
+}
+
+/// One `key = value` of a top-level `config = { ... }` block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigItem {
+    /// The option's name as written (`max_strlen`, `BPFTRACE_MAX_STRLEN`, ...).
+    pub key: Ident,
+    /// Its value: an integer, a string, or a bare word (`raw`, `true`).
+    pub value: ConfigValue,
+    /// `key = value`.
+    pub span: Span,
+}
+
+/// The value of a config option.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfigValue {
+    /// `16`, `0x10`.
+    Int(u64),
+    /// `"text"`.
+    Str(String),
+    /// `raw`, `true`, `false`, `error`.
+    Word(String),
+}
+
+/// `let @name = KIND(N);` at the top level: a map with a declared kind and size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapDeclItem {
+    /// The map, `@` excluded.
+    pub map: Ident,
+    /// `hash`, `lruhash`, `percpuhash`, `percpulruhash`, `percpuarray`.
+    pub kind: Ident,
+    /// The size argument, if given.
+    pub size: Option<Expr>,
+    /// The whole declaration.
+    pub span: Span,
+}
+
+/// `macro name(a, $b, @c) { stmts; value }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Macro {
+    /// The macro's name.
+    pub name: Ident,
+    /// Parameters: a bare name (an expression, substituted where it is used), `$name` (a
+    /// variable of the caller) or `@name` (a map of the caller).
+    pub params: Vec<MacroParam>,
+    /// The body's statements, the value excluded.
+    pub body: Vec<Stmt>,
+    /// The final expression written without `;`: the macro's value.
+    pub value: Option<Expr>,
+    /// The whole definition.
+    pub span: Span,
+}
+
+/// A macro parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MacroParam {
+    /// `x`: any expression.
+    Expr(Ident),
+    /// `$x`: a variable.
+    Var(Ident),
+    /// `@x`: a map.
+    Map(Ident),
 }
 
 /// `spec, spec /predicate/ { body }`.

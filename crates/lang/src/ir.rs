@@ -244,6 +244,9 @@ pub struct MapDecl {
     /// True when some probe reads the map's value in the kernel (then an aggregation must be
     /// kept exact in one shared copy rather than per CPU).
     pub read_in_kernel: bool,
+    /// Entries the map holds: from `let @m = hash(N)` or the `max_map_keys` option; `None`
+    /// for codegen's default.
+    pub max_entries: Option<u32>,
     /// Where the map was first used.
     pub span: Span,
 }

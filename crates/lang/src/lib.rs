@@ -5,9 +5,11 @@
 
 pub mod actions;
 pub mod ast;
+pub mod config;
 pub mod diag;
 pub mod ir;
 pub mod lexer;
+pub mod macros;
 pub mod parser;
 pub mod perf_events;
 pub mod probe_ctx;

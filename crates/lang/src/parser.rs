@@ -14,6 +14,7 @@ mod sexpr;
 mod stmt;
 #[cfg(test)]
 mod tests;
+mod top;
 
 use crate::ast::{Block, Probe, ProbeSpec, Program};
 use crate::diag::codes;
@@ -36,8 +37,9 @@ pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
         return Err(vec![d]);
     }
     let mut p = Parser::new(source);
-    let program = p.program();
+    let mut program = p.program();
     if p.diags.is_empty() {
+        crate::macros::expand(&mut program)?;
         Ok(program)
     } else {
         p.diags.sort_by_key(|d| d.primary.span.start);
@@ -228,6 +230,7 @@ impl<'s> Parser<'s> {
     // ---- top level ----------------------------------------------------------------------
 
     fn program(&mut self) -> Program {
+        let mut program = Program::default();
         let mut probes = Vec::new();
         loop {
             match lexer::skip_trivia(self.src, self.pos) {
@@ -242,6 +245,14 @@ impl<'s> Parser<'s> {
                 break;
             }
             let before = self.pos;
+            match self.top_item(&mut program) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(Reported) => {
+                    self.recover_top();
+                    continue;
+                }
+            }
             match self.probe() {
                 Ok(probe) => probes.push(probe),
                 Err(Reported) => self.recover_top(),
@@ -251,10 +262,9 @@ impl<'s> Parser<'s> {
                 self.bump();
             }
         }
-        Program {
-            probes,
-            span: Span::new(0, self.src.len()),
-        }
+        program.probes = probes;
+        program.span = Span::new(0, self.src.len());
+        program
     }
 
     /// Skip to just past the end of the current probe's body, or to what looks like the

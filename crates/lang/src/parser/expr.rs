@@ -436,7 +436,7 @@ impl Parser<'_> {
     }
 
     /// `uint8`, `struct task_struct *`, `int8 **`, ...
-    fn type_name(&mut self) -> PResult<TypeName> {
+    pub(super) fn type_name(&mut self) -> PResult<TypeName> {
         let first = self.peek().clone();
         let TokenKind::Ident(name) = &first.kind else {
             return Err(self.unexpected("a type name"));

@@ -139,8 +139,95 @@ impl Parser<'_> {
                     kind: StmtKind::Block(block),
                 })
             }
+            TokenKind::Ident(ref w)
+                if w == "let" && matches!(self.peek2().kind, TokenKind::Var(_)) =>
+            {
+                self.let_stmt()
+            }
             _ => self.expr_or_assign(),
         }
+    }
+
+    /// `let $x = value`, `let $x: type = value`, `let $x;`: a declaration is an assignment
+    /// when it has a value and nothing otherwise (kestrel types a variable by what is
+    /// assigned to it).
+    fn let_stmt(&mut self) -> PResult<Stmt> {
+        let kw = self.bump();
+        let var_tok = self.bump();
+        let TokenKind::Var(name) = var_tok.kind else {
+            return Err(self.unexpected("a '$variable' after 'let'"));
+        };
+        let var = Ident {
+            name,
+            span: var_tok.span,
+        };
+        let mut ty = None;
+        if self.eat(Punct::Colon).is_some() {
+            if matches!(self.peek_kind(), TokenKind::Ident(w) if w == "typeof") {
+                // `typeof(expr)`: the type follows from the first assignment anyway.
+                self.bump();
+                let mut depth = 0;
+                loop {
+                    match self.bump().kind {
+                        TokenKind::Punct(Punct::LParen) => depth += 1,
+                        TokenKind::Punct(Punct::RParen) => {
+                            depth -= 1;
+                            if depth <= 0 {
+                                break;
+                            }
+                        }
+                        TokenKind::Eof => return Err(self.unexpected("')'")),
+                        _ => {}
+                    }
+                }
+            } else {
+                ty = Some(self.type_name()?);
+            }
+        }
+        if self.eat(Punct::Assign).is_none() {
+            let span = kw.span.to(var.span);
+            // A typed declaration starts the variable at zero of its type, as bpftrace does.
+            let kind = match ty {
+                Some(t) => StmtKind::AssignVar {
+                    var: var.clone(),
+                    op: AssignOp::Assign,
+                    value: Expr {
+                        span: t.span,
+                        kind: ExprKind::Cast {
+                            ty: t,
+                            expr: Box::new(Expr {
+                                kind: ExprKind::Int(0),
+                                span: var.span,
+                            }),
+                        },
+                    },
+                },
+                _ => StmtKind::Block(Block {
+                    stmts: Vec::new(),
+                    span,
+                }),
+            };
+            return Ok(Stmt { kind, span });
+        }
+        let value = self.expr()?;
+        let value = match ty {
+            Some(t) => Expr {
+                span: value.span,
+                kind: ExprKind::Cast {
+                    ty: t,
+                    expr: Box::new(value),
+                },
+            },
+            _ => value,
+        };
+        Ok(Stmt {
+            span: kw.span.to(value.span),
+            kind: StmtKind::AssignVar {
+                var,
+                op: AssignOp::Assign,
+                value,
+            },
+        })
     }
 
     /// `if (cond) { ... } else if (cond) { ... } else { ... }`.

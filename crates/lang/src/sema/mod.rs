@@ -54,6 +54,8 @@ pub struct Options {
     /// `-p PID`: uprobes attach to this process only, libraries are found in its mappings,
     /// and every other probe (but BEGIN, END and interval) filters on it.
     pub pid: Option<u32>,
+    /// Entries of every map without its own declared size (bpftrace's `max_map_keys`).
+    pub max_map_keys: Option<u32>,
 }
 
 impl Default for Options {
@@ -63,6 +65,7 @@ impl Default for Options {
             str_len: 64,
             unsafe_allowed: false,
             pid: None,
+            max_map_keys: None,
         }
     }
 }
@@ -91,6 +94,13 @@ pub fn analyze_with(
     // Tuple ids learned in pass 1 are already in map types; keep them stable.
     second.tuples = tuples;
     let probes = second.program(program);
+    for m in &mut second.maps {
+        let declared = program.map_decls.iter().find(|d| d.map.name == m.name);
+        m.max_entries = match declared.and_then(|d| d.size.as_ref()).map(|e| &e.kind) {
+            Some(ast::ExprKind::Int(n)) => Some(u32::try_from(*n).unwrap_or(u32::MAX).max(1)),
+            _ => options.max_map_keys,
+        };
+    }
     if second.errors.is_empty() {
         second.warnings.extend(lints::check(program));
         Ok(Analysis {
@@ -486,6 +496,7 @@ impl<'k> Checker<'k> {
                     keys: keys.to_vec(),
                     value,
                     read_in_kernel: self.maps[id].read_in_kernel,
+                    max_entries: None,
                     span: map.span,
                 };
                 return Ok(id);
@@ -547,6 +558,7 @@ impl<'k> Checker<'k> {
                 keys: keys.to_vec(),
                 value,
                 read_in_kernel: false,
+                max_entries: None,
                 span: map.span,
             });
             self.map_index.insert(map.name.clone(), id);

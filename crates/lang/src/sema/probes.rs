@@ -59,11 +59,14 @@ pub(crate) fn resolve(
         "s" => "software",
         "h" => "hardware",
         "rt" => "rawtracepoint",
+        // Current bpftrace spells them in lower case; both are accepted.
+        "begin" => "BEGIN",
+        "end" => "END",
         other => other,
     };
     match canonical {
         "BEGIN" | "END" if parts.len() == 1 => {
-            let attach = if provider == "BEGIN" {
+            let attach = if canonical == "BEGIN" {
                 Attach::Begin
             } else {
                 Attach::End
