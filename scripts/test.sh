@@ -25,6 +25,10 @@ if ((${#need_pkgs[@]})); then
     fi
 fi
 
+# kubernetes-validate (PyPI; ships the Kubernetes API schemas) for the offline manifest and
+# chart validation in crates/kestrel/tests/deploy.rs.
+python3 -c 'import kubernetes_validate' 2>/dev/null || python3 -m pip install -q kubernetes-validate
+
 if [ "${CI:-}" = true ]; then
     export KESTREL_REQUIRE_KERNEL=1
 fi
