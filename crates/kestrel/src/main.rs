@@ -9,6 +9,7 @@ mod compile;
 mod diagnostics;
 mod filter_cmd;
 mod firewall_cmd;
+mod guard_cmd;
 mod info;
 mod lb_cmd;
 mod list;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         Some("firewall") => Some(firewall_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("lb") => Some(lb_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("filter") => Some(filter_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
+        Some("guard") => Some(guard_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("bench") => {
             Some(firewall_cmd::bench_main as fn(&[String]) -> anyhow::Result<ExitCode>)
         }

@@ -1,0 +1,84 @@
+//! `kestrel guard`: Falco-format runtime security rules. `check` validates rules files
+//! without loading anything into the kernel (no root needed).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kestrel_guard::{diag, Ruleset};
+
+/// `kestrel guard`
+#[derive(Parser, Debug)]
+#[command(
+    name = "kestrel guard",
+    bin_name = "kestrel guard",
+    about = "Runtime security with Falco-format rules",
+    after_help = "EXAMPLES:\n  kestrel guard check                       # the default rules\n  kestrel guard check my_rules.yaml local.yaml\n  kestrel guard check -v my_rules.yaml      # syscalls and kernel filters per rule"
+)]
+struct GuardCli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Validate rules files (loaded in order; later files append to and override earlier
+    /// ones). Prints located errors and the rules kestrel cannot evaluate, with the reason.
+    /// Exit status 1 on errors.
+    Check {
+        /// Also list each rule with the syscalls it needs and its kernel-side filter.
+        #[arg(short, long)]
+        verbose: bool,
+        /// Rules files (default: the built-in rules).
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Entry point (`args[0]` is "guard").
+pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
+    let cli = GuardCli::parse_from(args);
+    match cli.cmd {
+        Cmd::Check { verbose, files } => check(&files, verbose),
+    }
+}
+
+fn check(files: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
+    let (loaded, what) = if files.is_empty() {
+        let f = vec![(kestrel_guard::DEFAULT_RULES_NAME.to_string(), kestrel_guard::DEFAULT_RULES.to_string())];
+        (Ruleset::load(&f), kestrel_guard::DEFAULT_RULES_NAME.to_string())
+    } else {
+        let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        (Ruleset::load_paths(files), names.join(" "))
+    };
+    let set = match loaded {
+        Ok(s) => s,
+        Err(diags) => {
+            eprint!("{}", diag::render_all(&diags));
+            let n = diags.iter().filter(|d| d.is_error()).count();
+            eprintln!("\n{what}: {n} error{}", if n == 1 { "" } else { "s" });
+            return Ok(ExitCode::from(1));
+        }
+    };
+    for w in &set.warnings {
+        eprint!("{}", w.render());
+    }
+    for s in &set.skipped {
+        println!("not evaluable: {} ({}): {}", s.name, s.position, s.reason);
+    }
+    if verbose {
+        for r in &set.rules {
+            let sys: Vec<&str> = r.syscalls.iter().map(String::as_str).collect();
+            let k = if r.kernel.exact { "whole condition in kernel" } else { "kernel prefilter, rest in userspace" };
+            println!("rule: {} [{}] syscalls: {} ({k})", r.name, r.priority.as_str(), sys.join(","));
+        }
+        let all: Vec<String> = set.syscalls().into_iter().collect();
+        println!("tracepoints: syscalls:sys_{{enter,exit}}_{{{}}}", all.join(","));
+    }
+    println!(
+        "{what}: {} rules ok, {} not evaluable, {} disabled",
+        set.rules.len(),
+        set.skipped.len(),
+        set.disabled.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
