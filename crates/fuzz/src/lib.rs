@@ -1,7 +1,8 @@
 //! A fuzzer for kestrel's compiler that runs on stable Rust (cargo-fuzz needs nightly).
 //!
 //! Targets ([`targets::Target`]): the lexer+parser, semantic analysis, the isa decoder,
-//! the whole pipeline from script to instructions, and the L7 parsers ([`l7`]). Inputs are seeds from the conformance
+//! the whole pipeline from script to instructions, the L7 parsers ([`l7`]) and Falco-format
+//! rules files ([`guard`]). Inputs are seeds from the conformance
 //! suite and saved regressions ([`seeds`]), their mutations ([`mutate`]) and scripts built
 //! from the grammar ([`generate`]). The properties: no panic, no hang (a per-input time
 //! budget), coded diagnostics with in-bounds spans, and generated code that passes
@@ -15,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod generate;
+pub mod guard;
 pub mod l7;
 pub mod mutate;
 pub mod rng;

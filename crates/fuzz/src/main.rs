@@ -8,7 +8,7 @@ use std::time::Duration;
 use kestrel_fuzz::runner::{self, Config};
 use kestrel_fuzz::targets::Target;
 
-const USAGE: &str = "usage: kestrel-fuzz [--target parse|sema|isa|compile|l7]... [--seconds N] [--runs N] [--seed N] [--budget-ms N] [--save DIR]\n       kestrel-fuzz --check FILE\n       kestrel-fuzz --generate N [SEED]";
+const USAGE: &str = "usage: kestrel-fuzz [--target parse|sema|isa|compile|l7|rules]... [--seconds N] [--runs N] [--seed N] [--budget-ms N] [--save DIR]\n       kestrel-fuzz --check FILE\n       kestrel-fuzz --generate N [SEED]";
 
 fn parse_args() -> Result<Config, String> {
     let mut config = Config {

@@ -159,6 +159,9 @@ fn next_input(rng: &mut Rng, target: Target, pools: &Pools) -> Vec<u8> {
     if target == Target::L7 {
         return crate::l7::input(rng);
     }
+    if target == Target::Rules {
+        return crate::guard::input(rng);
+    }
     if target == Target::Isa {
         let base = any(rng, &pools.code);
         let mut out = if rng.one_in(8) || base.is_empty() {

@@ -24,16 +24,19 @@ pub enum Target {
     Compile,
     /// Captured traffic through the L7 tracker ([`crate::l7`]).
     L7,
+    /// Falco-format rules files through kestrel-guard ([`crate::guard`]).
+    Rules,
 }
 
 impl Target {
     /// Every target, in the order a run visits them.
-    pub const ALL: [Target; 5] = [
+    pub const ALL: [Target; 6] = [
         Target::Parse,
         Target::Sema,
         Target::Isa,
         Target::Compile,
         Target::L7,
+        Target::Rules,
     ];
 
     /// The name used on the command line.
@@ -44,6 +47,7 @@ impl Target {
             Target::Isa => "isa",
             Target::Compile => "compile",
             Target::L7 => "l7",
+            Target::Rules => "rules",
         }
     }
 
@@ -88,6 +92,9 @@ impl Harness {
         }
         if target == Target::L7 {
             return crate::l7::run(input);
+        }
+        if target == Target::Rules {
+            return crate::guard::run(input);
         }
         // Scripts are UTF-8 (the CLI rejects other bytes before the compiler).
         let Ok(src) = std::str::from_utf8(input) else {

@@ -44,8 +44,14 @@ pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
 
 fn check(files: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
     let (loaded, what) = if files.is_empty() {
-        let f = vec![(kestrel_guard::DEFAULT_RULES_NAME.to_string(), kestrel_guard::DEFAULT_RULES.to_string())];
-        (Ruleset::load(&f), kestrel_guard::DEFAULT_RULES_NAME.to_string())
+        let f = vec![(
+            kestrel_guard::DEFAULT_RULES_NAME.to_string(),
+            kestrel_guard::DEFAULT_RULES.to_string(),
+        )];
+        (
+            Ruleset::load(&f),
+            kestrel_guard::DEFAULT_RULES_NAME.to_string(),
+        )
     } else {
         let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
         (Ruleset::load_paths(files), names.join(" "))
@@ -68,11 +74,23 @@ fn check(files: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
     if verbose {
         for r in &set.rules {
             let sys: Vec<&str> = r.syscalls.iter().map(String::as_str).collect();
-            let k = if r.kernel.exact { "whole condition in kernel" } else { "kernel prefilter, rest in userspace" };
-            println!("rule: {} [{}] syscalls: {} ({k})", r.name, r.priority.as_str(), sys.join(","));
+            let k = if r.kernel.exact {
+                "whole condition in kernel"
+            } else {
+                "kernel prefilter, rest in userspace"
+            };
+            println!(
+                "rule: {} [{}] syscalls: {} ({k})",
+                r.name,
+                r.priority.as_str(),
+                sys.join(",")
+            );
         }
         let all: Vec<String> = set.syscalls().into_iter().collect();
-        println!("tracepoints: syscalls:sys_{{enter,exit}}_{{{}}}", all.join(","));
+        println!(
+            "tracepoints: syscalls:sys_{{enter,exit}}_{{{}}}",
+            all.join(",")
+        );
     }
     println!(
         "{what}: {} rules ok, {} not evaluable, {} disabled",

@@ -6,7 +6,12 @@ mod common;
 use common::{kestrel, TempDir};
 
 fn check(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = kestrel().arg("guard").arg("check").args(args).output().expect("run kestrel");
+    let o = kestrel()
+        .arg("guard")
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("run kestrel");
     (
         o.status.code(),
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -18,9 +23,20 @@ fn check(args: &[&str]) -> (Option<i32>, String, String) {
 fn default_rules_check_clean() {
     let (code, stdout, stderr) = check(&["-v"]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("kestrel_rules.yaml: 21 rules ok, 0 not evaluable, 0 disabled"), "{stdout}");
-    assert!(stdout.contains("rule: Read sensitive file untrusted [Warning] syscalls: open,openat,openat2"), "{stdout}");
-    assert!(stdout.contains("tracepoints: syscalls:sys_{enter,exit}_{"), "{stdout}");
+    assert!(
+        stdout.contains("kestrel_rules.yaml: 21 rules ok, 0 not evaluable, 0 disabled"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "rule: Read sensitive file untrusted [Warning] syscalls: open,openat,openat2"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tracepoints: syscalls:sys_{enter,exit}_{"),
+        "{stdout}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -31,14 +47,23 @@ fn errors_are_located_and_exit_1() {
     std::fs::write(&f, "- rule: r\n  desc: d\n  output: o\n  priority: info\n  condition: evt.type = open and proc.nme = x\n").expect("write");
     let (code, _, stderr) = check(&[f.to_str().expect("path")]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("--> {}:5:34", f.display())), "{stderr}");
-    assert!(stderr.contains("error[G0301]: unknown field 'proc.nme'"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--> {}:5:34", f.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error[G0301]: unknown field 'proc.nme'"),
+        "{stderr}"
+    );
     assert!(stderr.contains("^^^^^^^^"), "{stderr}");
     assert!(stderr.contains("did you mean 'proc.name'?"), "{stderr}");
     assert!(stderr.contains("1 error"), "{stderr}");
     let (code, _, stderr) = check(&["/nonexistent/rules.yaml"]);
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("cannot read /nonexistent/rules.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read /nonexistent/rules.yaml"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -56,8 +81,17 @@ fn unevaluable_rules_are_reported_the_rest_accepted() {
     std::fs::write(&local, "- rule: fine\n  enabled: false\n").expect("write");
     let (code, stdout, stderr) = check(&[f.to_str().expect("p"), local.to_str().expect("p")]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains(&format!("not evaluable: needs k8s ({}:6:9): field 'k8s.pod.name'", f.display())), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "not evaluable: needs k8s ({}:6:9): field 'k8s.pod.name'",
+            f.display()
+        )),
+        "{stdout}"
+    );
     assert!(stdout.contains("not evaluable: everything"), "{stdout}");
     assert!(stdout.contains("does not restrict evt.type"), "{stdout}");
-    assert!(stdout.contains("0 rules ok, 2 not evaluable, 1 disabled"), "{stdout}");
+    assert!(
+        stdout.contains("0 rules ok, 2 not evaluable, 1 disabled"),
+        "{stdout}"
+    );
 }
