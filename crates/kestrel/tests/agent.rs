@@ -818,12 +818,8 @@ fn kill_9_leaves_no_program_behind() {
     }
 }
 
-#[test]
-fn bad_configs_are_located_and_check_passes_the_issue_example() {
-    let dir = TempDir::new("agent-cfg");
-    let example = write(
-        &dir.0.join("agent.toml"),
-        r#"listen = "127.0.0.1:19435"
+/// The issue's (and the README's) example, exactly as written.
+const ISSUE_EXAMPLE: &str = r#"listen = "127.0.0.1:19435"
 
 [[script]]
 name = "opens"
@@ -834,8 +830,35 @@ map = "@opens"
 name = "kestrel_opens_total"
 kind = "counter"
 labels = ["comm"]
-"#,
+"#;
+
+#[test]
+fn the_issue_example_works_as_written() {
+    if !kernel_available("the_issue_example_works_as_written") {
+        return;
+    }
+    let dir = TempDir::new("agent-example");
+    let config = write(&dir.0.join("agent.toml"), ISSUE_EXAMPLE);
+    let target = write(&dir.0.join("target"), "x");
+    let agent = Agent::start(&config, 19435, &[]);
+    agent.wait_for_log("probe(s) attached", Duration::from_secs(60));
+    let comm = unique_comm("e");
+    open_n_times(&comm, &target, 9);
+    let key = format!("kestrel_opens_total{{comm=\"{comm}\"}}");
+    assert_eq!(agent.wait_sample(&key, |v| v == 9.0), Some(9.0));
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("README");
+    assert!(
+        readme.contains(ISSUE_EXAMPLE),
+        "the README shows the example as tested"
     );
+}
+
+#[test]
+fn bad_configs_are_located_and_check_passes_the_issue_example() {
+    let dir = TempDir::new("agent-cfg");
+    let example = write(&dir.0.join("agent.toml"), ISSUE_EXAMPLE);
     let out = kestrel()
         .args(["agent", "--check", "--config"])
         .arg(&example)
