@@ -385,7 +385,7 @@ fn check_names(obj: &ObjectSpec) -> Result<(), ElfError> {
 
 /// A minimal BTF writer: just enough types to describe BTF-defined maps the way libbpf's
 /// `__uint(name, value)` macro does (a member of type `int (*)[value]`).
-mod btf {
+pub mod btf {
     use crate::spec::{MapKind, MapSpec};
 
     /// Bytes of one map's struct in `.maps`: five pointer-sized members.
@@ -493,20 +493,7 @@ mod btf {
         if let Some(maps) = maps {
             add_maps(&mut b, int, maps);
         }
-        let ptr = b.head(0, KIND_PTR, 0, 0);
-        let ctx_name = b.string("ctx");
-        let prog_proto = b.head(0, KIND_FUNC_PROTO, 1, int);
-        b.u32(ctx_name);
-        b.u32(ptr);
-        let cb_params: Vec<u32> = ["map", "key", "value", "ctx"]
-            .iter()
-            .map(|n| b.string(n))
-            .collect();
-        let cb_proto = b.head(0, KIND_FUNC_PROTO, cb_params.len() as u32, int);
-        for p in cb_params {
-            b.u32(p);
-            b.u32(ptr);
-        }
+        let (prog_proto, cb_proto) = protos(&mut b, int);
         let mut func_info = Vec::new();
         func_info.extend_from_slice(&8u32.to_le_bytes()); // record size
         for (section, funcs) in sections {
@@ -542,6 +529,47 @@ mod btf {
         ext.extend_from_slice(&func_info);
         ext.extend_from_slice(&line_info);
         (b.finish(), ext)
+    }
+
+    /// The two function prototypes: `int prog(void *ctx)` and
+    /// `int cb(void *map, void *key, void *value, void *ctx)`.
+    fn protos(b: &mut Builder, int: u32) -> (u32, u32) {
+        let ptr = b.head(0, KIND_PTR, 0, 0);
+        let ctx_name = b.string("ctx");
+        let prog_proto = b.head(0, KIND_FUNC_PROTO, 1, int);
+        b.u32(ctx_name);
+        b.u32(ptr);
+        let cb_params: Vec<u32> = ["map", "key", "value", "ctx"]
+            .iter()
+            .map(|n| b.string(n))
+            .collect();
+        let cb_proto = b.head(0, KIND_FUNC_PROTO, cb_params.len() as u32, int);
+        for p in cb_params {
+            b.u32(p);
+            b.u32(ptr);
+        }
+        (prog_proto, cb_proto)
+    }
+
+    /// A standalone BTF blob with one FUNC per function, for loading a program with function
+    /// info straight through bpf(2); returns the blob and each function's type id.
+    pub fn funcs_btf(funcs: &[Func]) -> (Vec<u8>, Vec<u32>) {
+        let mut b = Builder::new();
+        let int = b.int();
+        let (prog_proto, cb_proto) = protos(&mut b, int);
+        let ids = funcs
+            .iter()
+            .map(|f| {
+                let name = b.string(&f.name);
+                let (linkage, proto) = if f.callback {
+                    (FUNC_STATIC, cb_proto)
+                } else {
+                    (FUNC_GLOBAL, prog_proto)
+                };
+                b.head(name, KIND_FUNC, linkage, proto)
+            })
+            .collect();
+        (b.finish(), ids)
     }
 
     /// Adds the types describing `maps` (for `.maps`) to `b`.

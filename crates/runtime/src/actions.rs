@@ -25,7 +25,7 @@ pub(crate) struct Actions {
 pub(crate) struct MapAccess<'a> {
     /// The object's maps.
     pub spec: &'a ObjectSpec,
-    /// The script maps, taken out of aya.
+    /// The script maps the session holds.
     pub live: &'a [LiveMap],
 }
 

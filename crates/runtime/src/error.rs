@@ -34,32 +34,15 @@ pub enum RuntimeError {
     #[error("cannot build the BPF object: {0}")]
     Elf(#[from] kestrel_obj::elf::ElfError),
 
-    /// aya refused the generated ELF object (a codegen bug).
-    #[error("the BPF object was rejected before loading: {source}")]
-    Object {
-        /// aya's error.
+    /// A kernel object could not be created, loaded or attached; `source` names the
+    /// command, the errno and what it usually means.
+    #[error("{what}: {source}")]
+    Kernel {
+        /// The object, e.g. `map 'events'` or `probe 'tracepoint:sched:sched_switch'`.
+        what: String,
+        /// The failure.
         #[source]
-        source: Box<aya::EbpfError>,
-    },
-
-    /// `BPF_MAP_CREATE` failed.
-    #[error("cannot create map '{map}' (bpf BPF_MAP_CREATE): {source}")]
-    MapCreate {
-        /// Map name.
-        map: String,
-        /// errno.
-        #[source]
-        source: io::Error,
-    },
-
-    /// `BPF_PROG_LOAD` failed without a verifier log.
-    #[error("cannot load program for probe '{probe}' (bpf BPF_PROG_LOAD): {source}")]
-    ProgramLoad {
-        /// The probe.
-        probe: String,
-        /// aya's error.
-        #[source]
-        source: Box<aya::programs::ProgramError>,
+        source: kestrel_sys::SysError,
     },
 
     /// The tracepoint does not exist on this kernel.
@@ -90,9 +73,9 @@ pub enum RuntimeError {
     Attach {
         /// The probe.
         probe: String,
-        /// aya's error (names the syscall).
+        /// The failure (names the syscall).
         #[source]
-        source: Box<aya::programs::ProgramError>,
+        source: kestrel_sys::SysError,
     },
 
     /// Running a BEGIN/END program with `BPF_PROG_TEST_RUN` failed.
@@ -102,7 +85,7 @@ pub enum RuntimeError {
         probe: String,
         /// errno.
         #[source]
-        source: io::Error,
+        source: kestrel_sys::SysError,
     },
 
     /// Reading a map from userspace failed.
@@ -115,16 +98,6 @@ pub enum RuntimeError {
         /// errno.
         #[source]
         source: io::Error,
-    },
-
-    /// Setting up the ring buffer (mmap of the map) failed.
-    #[error("cannot open ring buffer '{map}': {source}")]
-    RingBuf {
-        /// Map name.
-        map: String,
-        /// aya's error.
-        #[source]
-        source: Box<aya::maps::MapError>,
     },
 
     /// A ring-buffer record does not match the object's printf table (a codegen bug).

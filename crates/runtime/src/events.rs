@@ -6,8 +6,8 @@
 
 use std::io::Write;
 
-use aya::maps::{MapData, RingBuf};
 use kestrel_obj::{PrintfSpec, EVENT_ACTION_BASE, EVENT_EXIT};
+use kestrel_sys::RingBuf;
 
 use crate::output::{printf_json, PrintfFormatter};
 use crate::{OutputFormat, RuntimeError};
@@ -103,7 +103,7 @@ pub(crate) type ActionHandler<'a> =
 /// The script's event ring buffer.
 pub(crate) struct EventRing {
     /// The mapped ring.
-    pub ring: RingBuf<MapData>,
+    pub ring: RingBuf,
 }
 
 impl EventRing {
@@ -117,15 +117,27 @@ impl EventRing {
         on_action: &mut ActionHandler<'_>,
     ) -> Result<bool, RuntimeError> {
         let mut exit = false;
-        while let Some(item) = self.ring.next() {
-            match handle_record(printer, &item, out)? {
-                Record::Exit => {
+        let mut failure = None;
+        self.ring.read(|item| {
+            let step = match handle_record(printer, item, out) {
+                Ok(Record::Exit) => {
                     exit = true;
-                    break;
+                    return false;
                 }
-                Record::Action(index) => on_action(index, &item, out)?,
-                Record::Printed => {}
+                Ok(Record::Action(index)) => on_action(index, item, out),
+                Ok(Record::Printed) => Ok(()),
+                Err(e) => Err(e),
+            };
+            match step {
+                Ok(()) => true,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
             }
+        });
+        if let Some(e) = failure {
+            return Err(e);
         }
         out.flush().map_err(RuntimeError::Output)?;
         Ok(exit)

@@ -1,8 +1,6 @@
 //! Feature probes for program types the runtime may be asked to use.
 
-use aya_obj::btf::BtfKind;
-
-use crate::sys;
+use kestrel_kernel::btf::{Btf, BtfKind};
 
 /// Kernel functions that exist on every kernel recent enough to have fentry; the first one
 /// found in vmlinux BTF is the probe's target.
@@ -13,14 +11,14 @@ const TARGETS: [&str; 3] = ["do_nanosleep", "vfs_read", "schedule"];
 /// is missing, when the kernel lacks BPF trampolines, or when a security policy forbids
 /// them (as on the project's test machines, where loading fails with EPERM).
 pub fn fentry_available() -> bool {
-    let Ok(btf) = aya::Btf::from_sys_fs() else {
+    let Ok(btf) = Btf::vmlinux() else {
         return false;
     };
     let Some(id) = TARGETS
         .iter()
-        .find_map(|name| btf.id_by_type_name_kind(name, BtfKind::Func).ok())
+        .find_map(|name| btf.find_by_name(BtfKind::Func, name))
     else {
         return false;
     };
-    sys::probe_fentry(id).is_ok()
+    kestrel_sys::features::fentry(id.0).is_ok()
 }

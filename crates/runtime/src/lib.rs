@@ -1,8 +1,9 @@
 //! kestrel-runtime: turns a compiled [`ObjectSpec`](kestrel_obj::ObjectSpec) into running
 //! eBPF and its output.
 //!
-//! It owns loading (ELF via aya 0.14, verifier errors mapped to probes and instructions),
-//! attaching (tracepoints, interval timers; BEGIN/END run once with `BPF_PROG_TEST_RUN`),
+//! It owns loading (specs made live through kestrel-sys: maps, callbacks linked, verifier
+//! errors mapped to probes and instructions), attaching (tracepoints, timers, perf events,
+//! uprobes, raw tracepoints; BEGIN/END run once with `BPF_PROG_TEST_RUN`),
 //! the event ring buffer, reading maps, signals, and output formatting ([`output`]).
 //! It knows nothing of syntax: spans and source text are the CLI's business.
 //!
@@ -21,10 +22,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! `unsafe` is confined to [`sys`]-level bpf(2) calls and the signal handler installation,
-//! each with a `// SAFETY:` comment.
+//! It has no `unsafe`: every call on kernel objects goes through kestrel-sys.
 #![deny(missing_docs)]
-#![allow(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod actions;
 mod attach;
@@ -37,8 +37,6 @@ mod perm;
 mod session;
 mod stop;
 mod symbols;
-mod sys;
-mod uprobe_ref;
 pub mod verifier;
 
 pub mod output;

@@ -1,13 +1,16 @@
-//! The only module that knows how aya 0.14 loads objects: ELF bytes → maps created →
-//! programs through the verifier. An aya upgrade should touch this file and `attach.rs`.
+//! An [`ObjectSpec`] made live through kestrel-sys: maps created, callbacks linked behind
+//! their programs, load-time constants written, programs verified. The only module that
+//! knows how a spec becomes kernel objects; `attach.rs` hangs the programs on their hooks.
 
-use aya::programs::{
-    FEntry, FExit, KProbe, PerfEvent, Program, ProgramError, RawTracePoint, TracePoint, UProbe,
+use kestrel_isa::Insn;
+use kestrel_obj::elf::btf::{funcs_btf, Func};
+use kestrel_obj::{AttachPoint, MapKind, MapSpec, ObjectSpec, ProgramSpec, RuntimeValue};
+use kestrel_sys::{
+    AttachType, Btf, FdReloc, FuncInfo, Map, MapDef, MapType, ProgType, Program, ProgramLoad,
+    SysError, VerifierLog,
 };
-use aya::{Ebpf, EbpfError, EbpfLoader, VerifierLogLevel};
-use kestrel_obj::{elf::write_elf, ObjectSpec, ProgramSpec, RuntimeValue};
 
-use crate::perm::{denied, is_eperm};
+use crate::perm::denied;
 use crate::{verifier, RuntimeError};
 
 /// How events and maps are printed.
@@ -26,156 +29,237 @@ pub struct LoadOptions {
     /// Text or JSON lines, for printf events and [`Session::print_maps`](crate::Session::print_maps).
     pub format: OutputFormat,
     /// Ask the verifier for its most detailed log (`BPF_LOG_LEVEL2`): every state at every
-    /// instruction. Only useful when debugging a rejection; by default the log is level 1,
-    /// which already shows the failing instruction.
+    /// instruction. Only useful when debugging a rejection; by default the log is asked for
+    /// only when a load fails.
     pub verbose_verifier: bool,
     /// PID of the child started with `-c`, the value of the `cpid` builtin.
     pub child_pid: Option<u32>,
 }
 
-/// Serializes `spec` as ELF and lets aya create its maps. No program is loaded yet.
-pub(crate) fn create_maps(spec: &ObjectSpec, opts: &LoadOptions) -> Result<Ebpf, RuntimeError> {
-    let patched;
-    let spec = if spec.runtime_consts.is_empty() {
-        spec
-    } else {
-        patched = with_runtime_consts(spec, opts);
-        &patched
-    };
-    let bytes = write_elf(spec)?;
-    let level = if opts.verbose_verifier {
-        VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS
-    } else {
-        VerifierLogLevel::DEBUG | VerifierLogLevel::STATS
-    };
-    // Our objects carry no BTF, so the loader need not parse the kernel's.
-    EbpfLoader::new()
-        .btf(None)
-        .verifier_log_level(level)
-        .load(&bytes)
-        .map_err(ebpf_error)
+/// `BPF_PSEUDO_FUNC`: an ld_imm64 that loads the address of a subprogram.
+const BPF_PSEUDO_FUNC: u8 = 4;
+
+/// The kernel map type of a spec's map kind.
+fn map_type(kind: MapKind) -> MapType {
+    match kind {
+        MapKind::Hash => MapType::Hash,
+        MapKind::PerCpuHash => MapType::PerCpuHash,
+        MapKind::Array => MapType::Array,
+        MapKind::PerCpuArray => MapType::PerCpuArray,
+        MapKind::RingBuf => MapType::RingBuf,
+        MapKind::StackTrace => MapType::StackTrace,
+    }
 }
 
-/// A copy of `spec` with the load-time constants (start time, child pid) written into their
-/// ld_imm64 instructions.
-fn with_runtime_consts(spec: &ObjectSpec, opts: &LoadOptions) -> ObjectSpec {
+/// Creates every map of the object, in object order (relocations index into this list).
+pub(crate) fn create_maps(spec: &ObjectSpec) -> Result<Vec<Map>, RuntimeError> {
+    spec.maps.iter().map(create_map).collect()
+}
+
+fn create_map(m: &MapSpec) -> Result<Map, RuntimeError> {
+    Map::create(&MapDef {
+        name: m.name.clone(),
+        kind: map_type(m.kind),
+        key_size: m.key_size,
+        value_size: m.value_size,
+        max_entries: m.max_entries,
+        flags: m.flags,
+    })
+    .map_err(|e| sys_error(e, || format!("map '{}'", m.name)))
+}
+
+/// What kind of program a probe is, and the expected attach type its load needs.
+fn program_type(attach: &AttachPoint) -> (ProgType, Option<AttachType>) {
+    match attach {
+        AttachPoint::Begin | AttachPoint::End | AttachPoint::RawTracepoint { .. } => {
+            (ProgType::RawTracepoint, None)
+        }
+        AttachPoint::Tracepoint { .. } => (ProgType::Tracepoint, None),
+        AttachPoint::Interval { .. } | AttachPoint::Perf { .. } => (ProgType::PerfEvent, None),
+        AttachPoint::Uprobe { .. } => (ProgType::Kprobe, None),
+        AttachPoint::KernelFunc { provider, .. } => match provider.as_str() {
+            "kfunc" => (ProgType::Tracing, Some(AttachType::TraceFentry)),
+            "kretfunc" => (ProgType::Tracing, Some(AttachType::TraceFexit)),
+            _ => (ProgType::Kprobe, None),
+        },
+    }
+}
+
+/// The instructions the kernel gets for program `index`: its own code with load-time
+/// constants written in, followed by the callbacks it passes to helpers, every map load and
+/// callback address relocated; plus the function info the verifier needs for callbacks.
+struct Linked {
+    insns: Vec<Insn>,
+    /// (instruction, map index)
+    map_relocs: Vec<(usize, usize)>,
+    funcs: Vec<Func>,
+}
+
+fn link(
+    spec: &ObjectSpec,
+    index: usize,
+    prog: &ProgramSpec,
+    opts: &LoadOptions,
+) -> Result<Linked, RuntimeError> {
+    let mut insns = prog.insns.clone();
+    write_runtime_consts(spec, index, &mut insns, opts);
+    let mut map_relocs: Vec<(usize, usize)> =
+        prog.map_relocs.iter().map(|r| (r.insn, r.map)).collect();
+    let mut funcs = vec![Func {
+        name: prog.name.clone(),
+        offset: 0,
+        callback: false,
+    }];
+    for cb in spec.callbacks.iter().filter(|c| c.program == index) {
+        let start = insns.len();
+        insns.extend_from_slice(&cb.insns);
+        map_relocs.extend(cb.map_relocs.iter().map(|r| (start + r.insn, r.map)));
+        let bad = || RuntimeError::Missing {
+            what: "callback load (ld_imm64) in program",
+            name: format!("{} at instruction {}", prog.name, cb.loaded_at),
+        };
+        let slot = insns
+            .get_mut(cb.loaded_at)
+            .filter(|i| i.is_ld_imm64())
+            .ok_or_else(bad)?;
+        // The kernel reads a subprogram address as an offset from the next instruction.
+        let rel = i32::try_from(start as i64 - cb.loaded_at as i64 - 1).map_err(|_| bad())?;
+        slot.src = BPF_PSEUDO_FUNC;
+        slot.imm = rel;
+        if let Some(next) = insns.get_mut(cb.loaded_at + 1) {
+            next.imm = 0;
+        }
+        funcs.push(Func {
+            name: cb.name.clone(),
+            offset: start as u32,
+            callback: true,
+        });
+    }
+    Ok(Linked {
+        insns,
+        map_relocs,
+        funcs,
+    })
+}
+
+/// Writes the values known only now (start time, the `-c` child's pid) into their ld_imm64s.
+fn write_runtime_consts(spec: &ObjectSpec, index: usize, insns: &mut [Insn], opts: &LoadOptions) {
+    if spec.runtime_consts.is_empty() {
+        return;
+    }
     let start_ns = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
         .unwrap_or(0);
-    let mut out = spec.clone();
-    for c in &spec.runtime_consts {
+    for c in spec.runtime_consts.iter().filter(|c| c.program == index) {
         let value = match c.value {
             RuntimeValue::StartNs => start_ns,
             RuntimeValue::ChildPid => u64::from(opts.child_pid.unwrap_or(0)),
         };
-        if let Some(prog) = out.programs.get_mut(c.program) {
-            if c.insn + 1 < prog.insns.len() {
-                prog.insns[c.insn].imm = value as u32 as i32;
-                prog.insns[c.insn + 1].imm = (value >> 32) as u32 as i32;
-            }
+        if c.insn + 1 < insns.len() {
+            insns[c.insn].imm = value as u32 as i32;
+            insns[c.insn + 1].imm = (value >> 32) as u32 as i32;
         }
-    }
-    out
-}
-
-fn ebpf_error(e: EbpfError) -> RuntimeError {
-    match e {
-        EbpfError::MapError(aya::maps::MapError::CreateError { name, io_error }) => {
-            if is_eperm(&io_error) {
-                denied("BPF_MAP_CREATE")
-            } else {
-                RuntimeError::MapCreate {
-                    map: name,
-                    source: io_error,
-                }
-            }
-        }
-        other => RuntimeError::Object {
-            source: Box::new(other),
-        },
     }
 }
 
-/// Loads (verifies) the program `prog` of the object.
-pub(crate) fn load_program(ebpf: &mut Ebpf, prog: &ProgramSpec) -> Result<(), RuntimeError> {
-    let program = program_mut(ebpf, &prog.name)?;
-    let result = match program {
-        Program::TracePoint(p) => TracePoint::load(p),
-        Program::PerfEvent(p) => PerfEvent::load(p),
-        Program::RawTracePoint(p) => RawTracePoint::load(p),
-        Program::UProbe(p) => UProbe::load(p),
-        Program::KProbe(p) => KProbe::load(p),
-        Program::FEntry(p) => {
-            let func = kernel_func(prog);
-            kernel_btf(prog).and_then(|btf| {
-                FEntry::load(p, &func, &btf).map_err(|e| crate::attach::kernel_func_error(prog, &e))
-            })?;
-            return Ok(());
-        }
-        Program::FExit(p) => {
-            let func = kernel_func(prog);
-            kernel_btf(prog).and_then(|btf| {
-                FExit::load(p, &func, &btf).map_err(|e| crate::attach::kernel_func_error(prog, &e))
-            })?;
-            return Ok(());
-        }
-        _ => Err(ProgramError::UnexpectedProgramType),
+/// Loads (verifies) program `index` of the object against the live `maps`.
+pub(crate) fn load_program(
+    spec: &ObjectSpec,
+    index: usize,
+    maps: &[Map],
+    opts: &LoadOptions,
+) -> Result<Program, RuntimeError> {
+    let prog = spec
+        .programs
+        .get(index)
+        .ok_or_else(|| RuntimeError::Missing {
+            what: "program",
+            name: format!("#{index}"),
+        })?;
+    let linked = link(spec, index, prog, opts)?;
+    let mut relocs = Vec::with_capacity(linked.map_relocs.len());
+    for &(insn, map) in &linked.map_relocs {
+        let map = maps.get(map).ok_or_else(|| RuntimeError::Missing {
+            what: "map",
+            name: format!("#{map} (relocated in {})", prog.name),
+        })?;
+        relocs.push(FdReloc { insn, map });
+    }
+    // Function info (and the BTF it points into) only when there are subprograms.
+    let (btf, func_info) = if linked.funcs.len() > 1 {
+        let (blob, ids) = funcs_btf(&linked.funcs);
+        let btf = Btf::load(&blob)
+            .map_err(|e| sys_error(e, || format!("BTF of program '{}'", prog.name)))?;
+        let info: Vec<FuncInfo> = linked
+            .funcs
+            .iter()
+            .zip(ids)
+            .map(|(f, type_id)| FuncInfo {
+                insn_off: f.offset,
+                type_id,
+            })
+            .collect();
+        (Some(btf), info)
+    } else {
+        (None, Vec::new())
     };
-    result.map_err(|e| load_error(prog, e))
-}
-
-pub(crate) fn program_mut<'a>(
-    ebpf: &'a mut Ebpf,
-    name: &str,
-) -> Result<&'a mut Program, RuntimeError> {
-    ebpf.program_mut(name).ok_or_else(|| RuntimeError::Missing {
-        what: "program",
-        name: name.to_string(),
+    let (kind, attach) = program_type(&prog.attach);
+    let attach_btf_id = match &prog.attach {
+        AttachPoint::KernelFunc { func, provider, .. } if kind == ProgType::Tracing => {
+            kernel_func_btf_id(func).ok_or_else(|| {
+                crate::attach::kernel_func_error(
+                    prog,
+                    &format!("no BTF for kernel function {func} ({provider})"),
+                )
+            })?
+        }
+        _ => 0,
+    };
+    let load = ProgramLoad {
+        kind,
+        attach,
+        name: &prog.name,
+        insns: &linked.insns,
+        relocs: &relocs,
+        btf: btf.as_ref(),
+        func_info: &func_info,
+        license: "GPL",
+        log: if opts.verbose_verifier {
+            VerifierLog::Verbose
+        } else {
+            VerifierLog::OnError
+        },
+        attach_btf_id,
+    };
+    Program::load(&load).map_err(|e| match e {
+        SysError::Verifier { log, .. } => RuntimeError::Verifier {
+            program: prog.name.clone(),
+            probe: prog.probe.clone(),
+            insn: verifier::failing_insn(&log),
+            log,
+        },
+        other if kind == ProgType::Tracing => crate::attach::kernel_func_error(prog, &other),
+        other => sys_error(other, || format!("probe '{}'", prog.probe)),
     })
 }
 
-fn load_error(prog: &ProgramSpec, e: ProgramError) -> RuntimeError {
-    match e {
-        ProgramError::LoadError {
-            io_error,
-            verifier_log,
-        } => {
-            let log = verifier_log.to_string();
-            if !log.trim().is_empty() {
-                RuntimeError::Verifier {
-                    program: prog.name.clone(),
-                    probe: prog.probe.clone(),
-                    insn: verifier::failing_insn(&log),
-                    log,
-                }
-            } else if is_eperm(&io_error) {
-                denied("BPF_PROG_LOAD")
-            } else {
-                RuntimeError::ProgramLoad {
-                    probe: prog.probe.clone(),
-                    source: Box::new(ProgramError::LoadError {
-                        io_error,
-                        verifier_log,
-                    }),
-                }
-            }
+/// The vmlinux BTF id of function `func`, for fentry/fexit programs.
+fn kernel_func_btf_id(func: &str) -> Option<u32> {
+    let btf = kestrel_kernel::btf::Btf::vmlinux().ok()?;
+    btf.find_by_name(kestrel_kernel::btf::BtfKind::Func, func)
+        .map(|id| id.0)
+}
+
+/// A kernel-object failure as the runtime reports it: privilege problems become the one
+/// permission line; anything else names the object.
+pub(crate) fn sys_error(e: SysError, what: impl FnOnce() -> String) -> RuntimeError {
+    if e.is_permission() {
+        if let SysError::Sys { call, .. } = &e {
+            return denied(call);
         }
-        other => RuntimeError::ProgramLoad {
-            probe: prog.probe.clone(),
-            source: Box::new(other),
-        },
     }
-}
-
-/// The kernel function of a kfunc/kretfunc program.
-fn kernel_func(prog: &ProgramSpec) -> String {
-    match &prog.attach {
-        kestrel_obj::AttachPoint::KernelFunc { func, .. } => func.clone(),
-        _ => String::new(),
+    RuntimeError::Kernel {
+        what: what(),
+        source: e,
     }
-}
-
-/// The running kernel's BTF, which fentry/fexit programs are loaded against.
-fn kernel_btf(prog: &ProgramSpec) -> Result<aya::Btf, RuntimeError> {
-    aya::Btf::from_sys_fs().map_err(|e| crate::attach::kernel_func_error(prog, &e))
 }

@@ -1,8 +1,6 @@
 //! Up-front privilege check, so "not root" is one clear line instead of an EPERM from
 //! whichever bpf(2) call happens to come first.
 
-use std::io;
-
 use crate::RuntimeError;
 
 const CAP_SYS_ADMIN: u32 = 21;
@@ -47,11 +45,6 @@ fn effective_caps(status: &str) -> Option<u64> {
 fn has_bpf_caps(caps: u64) -> bool {
     let has = |cap: u32| caps & (1u64 << cap) != 0;
     has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
-}
-
-/// True if `e` is the kernel refusing for lack of privilege.
-pub(crate) fn is_eperm(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::EPERM)
 }
 
 /// The [`RuntimeError::Permission`] for an EPERM returned by `call`.

@@ -1,16 +1,12 @@
 //! [`Session`]: one compiled script, live in the kernel, from load to teardown.
 
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::time::Duration;
 
-use aya::maps::RingBuf;
-use aya::Ebpf;
 use kestrel_obj::{AttachPoint, MapKind, MapRole, ObjectSpec, UserMapLayout};
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use kestrel_sys::{Link, Program, RingBuf};
 
-use crate::attach::{self, OwnedLink};
+use crate::attach;
 use crate::events::{EventRing, Printer};
 use crate::loader::{self, LoadOptions};
 use crate::maps::{self, LiveMap};
@@ -63,10 +59,11 @@ pub enum ExitReason {
 pub struct Session {
     spec: ObjectSpec,
     // Field order is drop order: links detach before programs and maps go away.
-    links: Vec<OwnedLink>,
+    links: Vec<Link>,
     events: Option<EventRing>,
     user_maps: Vec<LiveMap>,
-    ebpf: Ebpf,
+    /// The loaded programs, in object order.
+    programs: Vec<Program>,
     printer: Printer,
     format: OutputFormat,
     exited: bool,
@@ -138,63 +135,40 @@ impl Session {
         let printer = Printer::new(&spec.printfs, opts.format)?;
         let actions = crate::actions::Actions::new(&spec, opts.format)?;
         crate::output::timefmt::set_formats(&spec.strftimes);
-        let mut ebpf = loader::create_maps(&spec, opts)?;
+        let created = loader::create_maps(&spec)?;
+        // Every program is loaded against the full set of maps; afterwards the session keeps
+        // the maps it reads from userspace (the kernel holds the others through the programs).
+        let programs = (0..spec.programs.len())
+            .map(|i| loader::load_program(&spec, i, &created, opts))
+            .collect::<Result<Vec<_>, _>>()?;
 
-        // Take our maps out of aya's object: the events ring needs an owned MapData, and
-        // user maps are read with raw commands. Holding them keeps their fds, which the
-        // relocated programs refer to, open until the programs are loaded.
         let mut events = None;
         let mut lost = None;
         let mut map_full = None;
         let mut user_maps = Vec::new();
         let mut stacks = Vec::new();
-        for (index, map_spec) in spec.maps.iter().enumerate() {
-            if let MapRole::Stacks { user, depth } = map_spec.role {
-                if let Some(data) = ebpf.take_map(&map_spec.name).and_then(maps::map_data) {
-                    stacks.push(((user, depth), data));
+        for (index, (map_spec, data)) in spec.maps.iter().zip(created).enumerate() {
+            match map_spec.role {
+                MapRole::Stacks { user, depth } => stacks.push(((user, depth), data)),
+                MapRole::Events => {
+                    let ring = RingBuf::new(&data).map_err(|e| {
+                        loader::sys_error(e, || format!("ring buffer '{}'", map_spec.name))
+                    })?;
+                    events = Some(EventRing { ring });
                 }
-                continue;
-            }
-            let wanted = matches!(
-                map_spec.role,
-                MapRole::Events | MapRole::User(_) | MapRole::LostEvents | MapRole::MapFull
-            );
-            if !wanted {
-                continue;
-            }
-            let data = ebpf
-                .take_map(&map_spec.name)
-                .and_then(maps::map_data)
-                .ok_or_else(|| RuntimeError::Missing {
-                    what: "map",
-                    name: map_spec.name.clone(),
-                })?;
-            if map_spec.role == MapRole::Events {
-                let ring = RingBuf::try_from(aya::maps::Map::RingBuf(data)).map_err(|e| {
-                    RuntimeError::RingBuf {
-                        map: map_spec.name.clone(),
-                        source: Box::new(e),
-                    }
-                })?;
-                events = Some(EventRing { ring });
-            } else if map_spec.role == MapRole::LostEvents {
-                lost = Some(LiveMap { index, data });
-            } else if map_spec.role == MapRole::MapFull {
-                map_full = Some(LiveMap { index, data });
-            } else {
-                user_maps.push(LiveMap { index, data });
+                MapRole::LostEvents => lost = Some(LiveMap { index, data }),
+                MapRole::MapFull => map_full = Some(LiveMap { index, data }),
+                MapRole::User(_) => user_maps.push(LiveMap { index, data }),
+                _ => {}
             }
         }
 
-        for prog in &spec.programs {
-            loader::load_program(&mut ebpf, prog)?;
-        }
         Ok(Session {
             spec,
             links: Vec::new(),
             events,
             user_maps,
-            ebpf,
+            programs,
             printer,
             format: opts.format,
             exited: false,
@@ -214,22 +188,31 @@ impl Session {
         self.spec
             .programs
             .iter()
-            .map(|p| {
-                let info = self.ebpf.program(&p.name).and_then(|prog| prog.info().ok());
+            .zip(&self.programs)
+            .map(|(p, prog)| {
+                let info = prog.info().ok();
                 ProgramStats {
                     probe: p.probe.clone(),
                     insns: p.insns.len(),
-                    xlated_insns: info
-                        .as_ref()
-                        .and_then(|i| i.size_translated())
-                        .map(|b| b as usize / 8),
-                    jited_bytes: info.as_ref().map(|i| i.size_jitted() as usize),
+                    xlated_insns: info.as_ref().map(|i| i.xlated_len as usize / 8),
+                    jited_bytes: info.as_ref().map(|i| i.jited_len as usize),
                     verified_insns: info
                         .as_ref()
-                        .and_then(|i| i.verified_instruction_count())
-                        .map(|n| n as usize),
+                        .map(|i| i.verified_insns as usize)
+                        .filter(|&n| n > 0),
                 }
             })
+            .collect()
+    }
+
+    /// The kernel's view of each loaded program (id, run time and count while
+    /// `kernel.bpf_stats_enabled` is on), in object order, with its probe.
+    pub fn program_infos(&self) -> Vec<(String, Option<kestrel_sys::ProgramInfo>)> {
+        self.spec
+            .programs
+            .iter()
+            .zip(&self.programs)
+            .map(|(p, prog)| (p.probe.clone(), prog.info().ok()))
             .collect()
     }
 
@@ -242,8 +225,8 @@ impl Session {
     /// (BEGIN/END included, as bpftrace counts them). On failure, everything attached so
     /// far is detached again before the error is returned.
     pub fn attach(&mut self) -> Result<usize, RuntimeError> {
-        for prog in &self.spec.programs {
-            match attach::attach(&mut self.ebpf, prog) {
+        for (prog, program) in self.spec.programs.iter().zip(&self.programs) {
+            match attach::attach(program, prog) {
                 Ok(links) => self.links.extend(links),
                 Err(e) => {
                     self.detach();
@@ -269,7 +252,7 @@ impl Session {
         // ms each on the project VM: 30 probes took 1.9 s to detach one by one). Dropping the
         // links from several threads lets those waits overlap.
         let threads = links.len().min(MAX_DETACH_THREADS);
-        let mut batches: Vec<Vec<OwnedLink>> = (0..threads).map(|_| Vec::new()).collect();
+        let mut batches: Vec<Vec<Link>> = (0..threads).map(|_| Vec::new()).collect();
         for (i, link) in links.into_iter().enumerate() {
             batches[i % threads].push(link);
         }
@@ -516,8 +499,10 @@ impl Session {
         which: impl Fn(&AttachPoint) -> bool,
         out: &mut dyn Write,
     ) -> Result<(), RuntimeError> {
-        for prog in self.spec.programs.iter().filter(|p| which(&p.attach)) {
-            attach::run_once(&mut self.ebpf, prog)?;
+        for (prog, program) in self.spec.programs.iter().zip(&self.programs) {
+            if which(&prog.attach) {
+                attach::run_once(program, prog)?;
+            }
         }
         self.drain(out)
     }
@@ -569,20 +554,16 @@ impl Session {
 
     /// Sleeps until the ring buffer has data, a signal arrives, or the poll interval ends.
     fn wait(&self) -> Result<(), RuntimeError> {
-        let timeout = PollTimeout::try_from(POLL_INTERVAL).unwrap_or(PollTimeout::MAX);
-        let result = match &self.events {
-            Some(events) => {
-                let mut fds = [PollFd::new(events.ring.as_fd(), PollFlags::POLLIN)];
-                poll(&mut fds, timeout)
+        match &self.events {
+            Some(events) => events
+                .ring
+                .wait(POLL_INTERVAL.as_millis() as i32)
+                .map(drop)
+                .map_err(|e| loader::sys_error(e, || "the event ring buffer".to_string())),
+            None => {
+                std::thread::sleep(POLL_INTERVAL);
+                Ok(())
             }
-            None => poll(&mut [], timeout),
-        };
-        match result {
-            Ok(_) | Err(Errno::EINTR) => Ok(()),
-            Err(e) => Err(RuntimeError::Sys {
-                call: "poll on the event ring buffer",
-                source: std::io::Error::from(e),
-            }),
         }
     }
 }

@@ -3,16 +3,13 @@
 //! The signal handler only stores `true` into a static `AtomicBool` — the one thing that is
 //! async-signal-safe to do there. The event loop polls with a short timeout and checks the
 //! flag, so a signal never interrupts a half-written line or leaves probes attached: the
-//! loop returns and the normal teardown (detach, END, print maps) runs. nix's `sigaction`
-//! is used rather than `signal-hook` because we need exactly this one flag and nix is
-//! already a dependency. The handler is installed with `SA_RESETHAND`, so a second Ctrl-C
+//! loop returns and the normal teardown (detach, END, print maps) runs. kestrel-sys installs
+//! the handler (the one crate with `unsafe`). The handler is installed with `SA_RESETHAND`, so a second Ctrl-C
 //! while teardown is running kills the process the usual way; FD-based links make even that
 //! leave nothing attached.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 use crate::RuntimeError;
 
@@ -40,20 +37,11 @@ impl StopFlag {
 
     /// A flag that SIGINT and SIGTERM also set. Installs the process-wide handlers.
     pub fn install() -> Result<StopFlag, RuntimeError> {
-        let action = SigAction::new(
-            SigHandler::Handler(on_signal),
-            // No SA_RESTART: poll(2) must return EINTR so the loop sees the flag at once.
-            SaFlags::SA_RESETHAND,
-            SigSet::empty(),
-        );
-        for signal in [Signal::SIGINT, Signal::SIGTERM] {
-            // SAFETY: the handler only performs an atomic store to a static, which is
-            // async-signal-safe; it touches no locks, allocation or other shared state.
-            unsafe { sigaction(signal, &action) }.map_err(|e| RuntimeError::Sys {
+        kestrel_sys::os::install_signal_handler(&[libc::SIGINT, libc::SIGTERM], on_signal)
+            .map_err(|e| RuntimeError::Sys {
                 call: "sigaction",
-                source: std::io::Error::from(e),
+                source: std::io::Error::other(e),
             })?;
-        }
         Ok(StopFlag {
             local: Arc::new(AtomicBool::new(false)),
             signals: true,

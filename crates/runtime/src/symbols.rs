@@ -12,18 +12,16 @@
 //! [`output::symbols::Symbols`]: crate::output::symbols::Symbols
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use aya::maps::MapData;
 use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
 use kestrel_obj::{ScalarType, UserMapLayout};
 
 use crate::output::symbols::{Symbol, Symbols};
 use crate::output::RawEntry;
-use crate::sys::RawMap;
+use kestrel_sys::Map;
 
 /// One file-backed mapping of a process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +35,7 @@ struct Mapping {
 /// What the session knows to resolve stacks and symbols.
 pub(crate) struct SessionSymbols {
     /// Stack maps by (user?, depth).
-    stacks: Vec<((bool, u8), MapData)>,
+    stacks: Vec<((bool, u8), Map)>,
     kernel: OnceLock<Vec<(u64, String)>>,
     processes: Mutex<HashMap<u32, Vec<Mapping>>>,
     user_cache: Mutex<HashMap<(u32, u64), Option<Symbol>>>,
@@ -51,7 +49,7 @@ thread_local! {
 
 impl SessionSymbols {
     /// Symbols for a session whose stack maps are `stacks`.
-    pub(crate) fn new(stacks: Vec<((bool, u8), MapData)>) -> SessionSymbols {
+    pub(crate) fn new(stacks: Vec<((bool, u8), Map)>) -> SessionSymbols {
         SessionSymbols {
             stacks,
             kernel: OnceLock::new(),
@@ -150,12 +148,8 @@ impl SessionSymbols {
 impl Symbols for SessionSymbols {
     fn stack(&self, user: bool, depth: u8, id: u32) -> Option<Vec<u64>> {
         let (_, data) = self.stacks.iter().find(|(k, _)| *k == (user, depth))?;
-        let value_size = 8 * u32::from(depth);
-        let raw = RawMap::new(data.fd().as_fd(), 4, value_size, false, 1);
-        let mut value = vec![0u8; raw.value_len()];
-        if !raw.lookup(&id.to_le_bytes(), &mut value).ok()? {
-            return None;
-        }
+        let _ = depth;
+        let value = data.get(&id.to_le_bytes()).ok()??;
         Some(value.chunks_exact(8).filter_map(|c| word(c, 0)).collect())
     }
 

@@ -126,6 +126,11 @@ pub(crate) struct ProgInfo {
     pub prog_tags: u64,
     pub run_time_ns: u64,
     pub run_cnt: u64,
+    pub recursion_misses: u64,
+    pub verified_insns: u32,
+    pub attach_btf_obj_id: u32,
+    pub attach_btf_id: u32,
+    pub _pad: u32,
 }
 
 /// The head of `struct bpf_link_info`.

@@ -36,6 +36,7 @@ pub mod features;
 mod link;
 mod map;
 mod obj;
+pub mod os;
 mod perf;
 mod prog;
 mod ringbuf;

@@ -135,6 +135,23 @@ impl Link {
         Ok(link)
     }
 
+    /// Attaches a tracing program (fentry/fexit) where its `attach_btf_id` says
+    /// (`BPF_RAW_TRACEPOINT_OPEN` with no name).
+    pub fn attach_tracing(prog: &Program) -> Result<Link, SysError> {
+        let what = format!("tracing program '{}'", prog.name());
+        let mut attr = RawTpAttr {
+            prog_fd: fd_u32(prog.fd()).map_err(bpf_err(Cmd::RawTracepointOpen, what.clone()))?,
+            ..RawTpAttr::default()
+        };
+        let fd = bpf_fd(Cmd::RawTracepointOpen, &mut attr)
+            .map_err(bpf_err(Cmd::RawTracepointOpen, what.clone()))?;
+        Ok(Link {
+            fd,
+            _event: None,
+            what,
+        })
+    }
+
     /// Attaches a raw tracepoint program (`BPF_RAW_TRACEPOINT_OPEN`).
     pub fn attach_raw_tracepoint(prog: &Program, name: &str) -> Result<Link, SysError> {
         let what = format!("raw tracepoint {name}");

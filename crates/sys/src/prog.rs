@@ -187,6 +187,8 @@ pub struct ProgramLoad<'a> {
     pub license: &'a str,
     /// How much verifier log to keep.
     pub log: VerifierLog,
+    /// The kernel BTF id of the function a tracing (fentry/fexit) program attaches to.
+    pub attach_btf_id: u32,
 }
 
 impl<'a> ProgramLoad<'a> {
@@ -202,6 +204,7 @@ impl<'a> ProgramLoad<'a> {
             func_info: &[],
             license: "GPL",
             log: VerifierLog::OnError,
+            attach_btf_id: 0,
         }
     }
 
@@ -235,6 +238,8 @@ pub struct ProgramInfo {
     pub run_time_ns: u64,
     /// Runs counted while `kernel.bpf_stats_enabled` was on.
     pub run_cnt: u64,
+    /// Instructions the verifier processed (kernel 5.16+; 0 before).
+    pub verified_insns: u32,
 }
 
 /// The size of the log buffer for a failed load: the verifier truncates beyond it.
@@ -304,6 +309,7 @@ impl Program {
                 func_info_rec_size: if load.func_info.is_empty() { 0 } else { 8 },
                 func_info: load.func_info.as_ptr() as u64,
                 func_info_cnt: load.func_info.len() as u32,
+                attach_btf_id: load.attach_btf_id,
                 ..ProgLoadAttr::default()
             };
             bpf_fd(Cmd::ProgLoad, &mut attr)
@@ -538,5 +544,6 @@ pub fn program_info(fd: BorrowedFd<'_>, name: &str) -> Result<ProgramInfo, SysEr
         jited_len: info.jited_prog_len,
         run_time_ns: info.run_time_ns,
         run_cnt: info.run_cnt,
+        verified_insns: info.verified_insns,
     })
 }

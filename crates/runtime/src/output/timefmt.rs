@@ -72,28 +72,7 @@ pub fn format_local(format: &str, secs: i64, nanos: u32) -> String {
     let Ok(cformat) = std::ffi::CString::new(expanded) else {
         return String::new();
     };
-    let t: libc::time_t = secs;
-    // SAFETY: `tm` is a plain C struct for which all-zero bytes are a valid value.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers refer to live, properly aligned values for the whole call;
-    // localtime_r writes only into `tm`.
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
-        return String::new();
-    }
-    let mut buf = vec![0u8; 512];
-    // SAFETY: `buf` has `buf.len()` writable bytes, `cformat` is NUL-terminated and `tm`
-    // was filled in by localtime_r; strftime writes at most `buf.len()` bytes.
-    let n = unsafe {
-        libc::strftime(
-            buf.as_mut_ptr().cast::<libc::c_char>(),
-            buf.len(),
-            cformat.as_ptr(),
-            &tm,
-        )
-    };
-    buf.truncate(n);
-    String::from_utf8_lossy(&buf).into_owned()
+    kestrel_sys::os::strftime_local(&cformat, secs).unwrap_or_default()
 }
 
 #[cfg(test)]
