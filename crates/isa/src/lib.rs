@@ -43,6 +43,7 @@ pub mod helper;
 pub mod opcode;
 
 mod asm;
+pub mod builder;
 mod decode;
 mod disasm;
 mod insn;

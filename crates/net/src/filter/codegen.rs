@@ -18,7 +18,7 @@ use kestrel_isa::{AluOp, Insn, JmpOp, Reg, Size};
 
 use super::ast::{ArOp, RelOp};
 use super::lower::{Off, Pred, Val};
-use crate::firewall::asm::{Asm, Label};
+use kestrel_isa::builder::{Asm, Label};
 
 /// Where `len` (the packet's wire length) comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

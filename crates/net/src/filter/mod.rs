@@ -29,8 +29,8 @@ pub mod testrun;
 
 use kestrel_isa::{helper, AluOp, Insn, JmpOp, Reg, Size};
 
-use crate::firewall::asm::Asm;
 use codegen::{Gen, LenSource};
+use kestrel_isa::builder::Asm;
 
 /// A filter that does not compile: what is wrong and where (byte offset in the expression).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

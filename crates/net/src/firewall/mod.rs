@@ -16,7 +16,8 @@
 //! # Ok(()) }
 //! ```
 
-pub mod asm;
+/// The label builder, now in kestrel-isa (re-exported for the program generators here).
+pub use kestrel_isa::builder as asm;
 pub mod cidr;
 pub mod live;
 pub mod program;

@@ -1,7 +1,8 @@
-//! A tiny instruction buffer with forward labels, so the program generator can say "jump to
+//! The label builder: a small instruction buffer with forward labels (the one assembler every
+//! program generator uses — filter, firewall, policy, lb), so the program generator can say "jump to
 //! drop" before the drop code exists.
 
-use kestrel_isa::{Insn, JmpOp, Reg};
+use crate::{Insn, JmpOp, Reg};
 
 /// Finished instructions and their map references (first ld_imm64 slot, map).
 pub type Assembled<M> = (Vec<Insn>, Vec<(usize, M)>);
