@@ -2,7 +2,7 @@
 //! one non-blocking service round, structured map values, counters, program fds.
 
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use kestrel_obj::MapRole;
 
@@ -61,11 +61,8 @@ impl Session {
         self.spec
             .programs
             .iter()
-            .filter_map(|p| {
-                let prog = self.ebpf.program(&p.name)?;
-                let fd = prog.fd().ok()?;
-                Some((p.probe.clone(), fd.as_fd()))
-            })
+            .zip(&self.programs)
+            .map(|(p, prog)| (p.probe.clone(), prog.fd()))
             .collect()
     }
 }
