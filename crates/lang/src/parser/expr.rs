@@ -381,7 +381,10 @@ impl Parser<'_> {
         let kw = self.bump();
         let open = self.expect(Punct::LParen, "'(' after 'sizeof'")?;
         self.nesting += 1;
-        let operand = if is_type_start(self.peek_kind()) {
+        let tuple_type = self.is_punct(Punct::LParen) && is_type_start(&self.peek2().kind);
+        let operand = if tuple_type {
+            self.tuple_type().map(Ok)
+        } else if is_type_start(self.peek_kind()) {
             self.type_name().map(Ok)
         } else {
             self.expr().map(Err)
@@ -403,6 +406,33 @@ impl Parser<'_> {
             },
         };
         Ok(Expr { kind, span })
+    }
+
+    /// `(type, type, ...)` in `sizeof`: a tuple type, kept as its text `(int8,int16)`.
+    fn tuple_type(&mut self) -> PResult<TypeName> {
+        let open = self.bump();
+        let mut parts = Vec::new();
+        loop {
+            let t = if self.is_punct(Punct::LParen) {
+                self.tuple_type()?
+            } else {
+                self.type_name()?
+            };
+            parts.push(format!(
+                "{}{}",
+                t.base,
+                "*".repeat(t.pointer_depth as usize)
+            ));
+            if self.eat(Punct::Comma).is_none() {
+                break;
+            }
+        }
+        let close = self.expect(Punct::RParen, "')' to end the tuple type")?;
+        Ok(TypeName {
+            base: format!("({})", parts.join(",")),
+            pointer_depth: 0,
+            span: open.span.to(close.span),
+        })
     }
 
     /// `offsetof(struct T, member)`, `offsetof(struct T, a.b)`.

@@ -13,6 +13,27 @@ use crate::types::Type;
 
 use super::{Checked, Checker};
 
+/// `a,b,(c,d)` split at its top-level commas.
+fn split_top_level(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut cur = String::new();
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out.into_iter().map(|p| p.trim().to_string()).collect()
+}
+
 /// The C names BTF uses for kestrel's integer type names.
 fn btf_int_names(name: &str) -> &'static [&'static str] {
     match name {
@@ -58,6 +79,26 @@ impl Checker<'_> {
             return Ok(8);
         }
         let base = ty.base.trim();
+        if let Some(inner) = base.strip_prefix('(').and_then(|b| b.strip_suffix(')')) {
+            // A tuple type: its elements laid out like a C struct, as bpftrace packs tuples.
+            let mut fields = Vec::new();
+            for part in split_top_level(inner) {
+                let depth = part.len() - part.trim_end_matches('*').len();
+                let elem = ast::TypeName {
+                    base: part.trim_end_matches('*').to_string(),
+                    pointer_depth: depth as u32,
+                    span: ty.span,
+                };
+                let size = self.sizeof_type_quiet(&elem)?;
+                let align = if elem.base.starts_with('(') {
+                    size.clamp(1, 8)
+                } else {
+                    size.clamp(1, 8).next_power_of_two().min(8)
+                };
+                fields.push((size, align));
+            }
+            return Ok(super::expr::packed_size(&fields));
+        }
         let fixed = match base {
             "int8" | "uint8" | "char" | "bool" => Some(1),
             "int16" | "uint16" => Some(2),

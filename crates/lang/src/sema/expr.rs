@@ -574,6 +574,21 @@ impl Checker<'_> {
                             .with_code(codes::BAD_ARGUMENTS),
                     ));
                 }
+                // `str($1)` is the parameter's text even when it reads as a number, and
+                // `str($1 + N)` its text from byte N on, as in bpftrace.
+                if let Some(text) = self.positional_text(&args[0]) {
+                    let text = match args.get(1).map(|l| &l.kind) {
+                        Some(A::Int(n)) => text.chars().take(*n as usize).collect(),
+                        _ => text,
+                    };
+                    return Ok(ir::Expr {
+                        ty: Type::Str {
+                            len: text.len() as u32 + 1,
+                        },
+                        kind: K::Str(text),
+                        span,
+                    });
+                }
                 let arg = self.expr(&args[0], scope)?;
                 if arg.ty.is_str() && args.len() == 1 {
                     return Ok(ir::Expr { span, ..arg });
@@ -945,10 +960,7 @@ impl Checker<'_> {
                     }
                 }
                 let v = self.expr(arg, scope)?;
-                let n = match v.ty {
-                    Type::Int { size, .. } => u32::from(size),
-                    other => other.storage_size(),
-                };
+                let n = self.bpftrace_size(v.ty);
                 Ok(ir::Expr {
                     kind: K::Int(i64::from(n)),
                     ty: Type::U64,
@@ -1235,12 +1247,79 @@ fn parse_int_literal(s: &str) -> Option<i64> {
         .or_else(|| digits.strip_prefix("0X"))
     {
         Some(hex) => i64::from_str_radix(hex, 16).ok()?,
+        // A leading 0 means octal, as strtol(s, 0) reads it in bpftrace.
+        None if digits.len() > 1 && digits.starts_with('0') => {
+            i64::from_str_radix(&digits[1..], 8).ok()?
+        }
         None => digits.parse::<i64>().ok()?,
     };
     Some(if neg { -v } else { v })
 }
 
+/// The size of a C struct with these (size, alignment) members in order: how bpftrace
+/// lays out a tuple (`(int8, int16, int32)` is 8 bytes).
+pub(crate) fn packed_size(fields: &[(u32, u32)]) -> u32 {
+    let mut at = 0u32;
+    let mut max_align = 1;
+    for &(size, align) in fields {
+        let align = align.max(1);
+        at = at.div_ceil(align) * align + size;
+        max_align = max_align.max(align);
+    }
+    at.div_ceil(max_align) * max_align
+}
+
 impl Checker<'_> {
+    /// The size bpftrace gives a value of type `ty` (tuples packed like C structs).
+    fn bpftrace_size(&self, ty: Type) -> u32 {
+        match ty {
+            Type::Int { size, .. } => u32::from(size),
+            Type::Tuple { id, .. } => {
+                let elems = self.tuples.get(id as usize).cloned().unwrap_or_default();
+                let fields: Vec<(u32, u32)> = elems
+                    .iter()
+                    .map(|&t| {
+                        let size = self.bpftrace_size(t);
+                        let align = match t {
+                            Type::Int { size, .. } => u32::from(size),
+                            Type::Tuple { .. } => size.clamp(1, 8),
+                            _ => 1,
+                        };
+                        (size, align)
+                    })
+                    .collect();
+                packed_size(&fields)
+            }
+            other => other.storage_size(),
+        }
+    }
+
+    /// The text of `$N` or `$N + K` (from byte K on), when `e` is one of those.
+    fn positional_text(&self, e: &ast::Expr) -> Option<String> {
+        let (n, skip) = match &e.kind {
+            A::Positional(n) => (*n, 0),
+            A::Binary {
+                op: ast::BinOp::Add,
+                lhs,
+                rhs,
+            } => match (&lhs.kind, &rhs.kind) {
+                (A::Positional(n), A::Int(k)) | (A::Int(k), A::Positional(n)) => (*n, *k),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let text = (n as usize)
+            .checked_sub(1)
+            .and_then(|i| self.options.positional.get(i))
+            .cloned()
+            .unwrap_or_default();
+        Some(
+            text.get(usize::try_from(skip).unwrap_or(usize::MAX).min(text.len())..)
+                .unwrap_or("")
+                .to_string(),
+        )
+    }
+
     /// `(a, b, ...)`: strings are widened to the configured string size so that tuples of
     /// one shape share a type whatever their literals' lengths.
     fn tuple(

@@ -144,8 +144,18 @@ pub(crate) fn parse_arg(spec: &str) -> UsdtArg {
         return unsupported();
     }
     if let Some(imm) = loc.strip_prefix('$') {
+        // The constant has the argument's width and sign: `4@$-202182160` is the u32
+        // 4092785136 (as libbpf reads it), `-4@$-202182160` stays negative.
         return match imm.parse::<i64>() {
-            Ok(v) => UsdtArg::Const(v),
+            Ok(v) => {
+                let shift = 64 - 8 * u32::from(size);
+                let bits = ((v as u64) << shift) >> shift;
+                UsdtArg::Const(if signed {
+                    ((bits << shift) as i64) >> shift
+                } else {
+                    bits as i64
+                })
+            }
             Err(_) => unsupported(),
         };
     }
@@ -203,6 +213,11 @@ mod tests {
         );
         assert_eq!(parse_arg("8@$5"), UsdtArg::Const(5));
         assert_eq!(parse_arg("-4@$-3"), UsdtArg::Const(-3));
+        assert_eq!(parse_arg("4@$-202182160"), UsdtArg::Const(4092785136));
+        assert_eq!(parse_arg("2@$-3600"), UsdtArg::Const(61936));
+        assert_eq!(parse_arg("1@$-16"), UsdtArg::Const(240));
+        assert_eq!(parse_arg("-1@$-16"), UsdtArg::Const(-16));
+        assert_eq!(parse_arg("-2@$61936"), UsdtArg::Const(-3600));
         assert_eq!(
             parse_arg("8@%r12"),
             UsdtArg::Reg {
