@@ -427,6 +427,20 @@ fn http2(rng: &mut Rng) -> Exchange {
     if rng.one_in(3) {
         // Seen mid-stream.
         ex.remove(0);
+    } else if rng.one_in(3) {
+        // Reached by `Upgrade: h2c` from HTTP/1.1: the 101 comes first, in the server's write.
+        ex.insert(
+            0,
+            (
+                Direction::Ingress,
+                b"GET /up HTTP/1.1\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n\r\n".to_vec(),
+            ),
+        );
+        if let Some((_, server)) = ex.iter_mut().find(|(d, _)| *d == Direction::Egress) {
+            let mut s = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n".to_vec();
+            s.append(server);
+            *server = s;
+        }
     }
     ex
 }

@@ -195,6 +195,10 @@ impl Tracker {
                     ctx.ts = chunk.timestamp_ns;
                 }
                 parser.feed(&mut ctx, chunk.direction, chunk.bytes, gap);
+                if let Some(up) = parser.upgrade() {
+                    *parser = up.parser;
+                    parser.feed(&mut ctx, up.direction, &up.bytes, up.gap);
+                }
                 c.request_dir = ctx.request_dir;
             }
             State::Opaque => self.stats.unparsed_bytes += total,

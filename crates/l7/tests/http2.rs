@@ -519,3 +519,64 @@ fn pushed_streams_keep_the_table_in_step_but_are_not_records() {
     );
     assert_eq!(t.stats().undecodable, 0);
 }
+
+#[test]
+fn http1_upgrade_to_h2c_continues_as_http2() {
+    let req = b"GET /up HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n".to_vec();
+    let mut resp =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".to_vec();
+    resp.extend(frame(SETTINGS, 0, 0, &[]));
+    resp.extend(frame(
+        HEADERS,
+        END_HEADERS,
+        1,
+        &[idx(8), inc(31, "", "text/plain")].concat(),
+    ));
+    resp.extend(frame(DATA, END_STREAM, 1, b"upgraded"));
+    let mut client = PREFACE.to_vec();
+    client.extend(frame(SETTINGS, 0, 0, &[]));
+    client.extend(frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        3,
+        &[idx(2), idx(6), inc(4, "", "/next")].concat(),
+    ));
+    let server = frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        3,
+        &[idx(13), idx(62)].concat(),
+    );
+    let steps: Vec<Step> = vec![
+        (Ingress, req, 1),
+        (Egress, resp, 2),
+        (Ingress, client, 3),
+        (Egress, server, 4),
+    ];
+    let (want, t) = run(ConnMeta::default(), &steps, None);
+    assert_eq!(
+        summary(&want),
+        vec![
+            (1, Some("GET".into()), Some("/up".into()), Some(200), false),
+            (
+                3,
+                Some("GET".into()),
+                Some("/next".into()),
+                Some(404),
+                false
+            ),
+        ]
+    );
+    assert_eq!(http(&want[0]).host.as_deref(), Some("h"));
+    assert_eq!(http(&want[1]).content_type.as_deref(), Some("text/plain"));
+    assert_eq!((want[0].start_ns, want[0].end_ns), (1, 2));
+    assert_eq!(t.stats().upgraded, 1);
+    assert_eq!(t.stats().parse_errors, 0);
+    for seed in 0..100 {
+        let mut rng = Rng(seed);
+        let (got, _) = run_split(ConnMeta::default(), &steps, None, |_, n| {
+            random_split(&mut rng, n)
+        });
+        assert_eq!(got, want, "seed {seed}");
+    }
+}

@@ -20,6 +20,7 @@ const MAX_HEADERS: usize = 64;
 pub struct Http1 {
     streams: [ByteStream; 2],
     core: Core,
+    switch: Option<super::Upgrade>,
 }
 
 impl Http1 {
@@ -39,6 +40,8 @@ struct Pending {
     head: bool,
     connect: bool,
     partial: bool,
+    /// It asked to upgrade to h2c.
+    h2c: bool,
 }
 
 /// The response being read.
@@ -83,6 +86,8 @@ struct Core {
     upgraded: bool,
     /// When the response side last showed bytes.
     resp_last_ts: u64,
+    /// A 101 to `Upgrade: h2c`: the request (record, start, bytes) HTTP/2 continues.
+    h2c: Option<(HttpRecord, u64, u64)>,
 }
 
 impl Core {
@@ -198,6 +203,7 @@ impl Core {
             head: method.eq_ignore_ascii_case("HEAD"),
             connect: method.eq_ignore_ascii_case("CONNECT"),
             partial: false,
+            h2c: framing.h2c,
         };
         self.push(p, ctx);
         Parsed::Consumed { n, skip: body }
@@ -237,10 +243,25 @@ impl Core {
         });
         if status == 101 || (connect && (200..300).contains(&status)) {
             // The connection now speaks something else.
-            self.finish_response(Outcome::Complete, ctx);
             ctx.stats.upgraded += 1;
             self.upgraded = true;
-            return Parsed::Stop;
+            let h2c = framing.h2c
+                && self
+                    .current
+                    .as_ref()
+                    .and_then(|c| c.req.as_ref())
+                    .is_some_and(|r| r.h2c);
+            if status == 101 && h2c {
+                // HTTP/2 answers this request on stream 1 (RFC 7540 3.2).
+                self.h2c = self
+                    .current
+                    .take()
+                    .and_then(|c| c.req)
+                    .map(|r| (r.rec, r.start_ts, r.bytes));
+            } else {
+                self.finish_response(Outcome::Complete, ctx);
+            }
+            return Parsed::Stop { n };
         }
         if head || status == 204 || status == 304 {
             self.finish_response(Outcome::Complete, ctx);
@@ -342,6 +363,8 @@ impl Core {
 struct Framing {
     length: Option<u64>,
     chunked: bool,
+    /// `Upgrade: h2c`.
+    h2c: bool,
 }
 
 impl Framing {
@@ -354,6 +377,10 @@ impl Framing {
                 .and_then(|v| v.trim().parse::<u64>().ok());
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             self.chunked = value().to_ascii_lowercase().contains("chunked");
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            self.h2c = value()
+                .split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("h2c"));
         } else if name.eq_ignore_ascii_case("host") {
             rec.host = Some(ctx.field(value().trim()));
         } else if name.eq_ignore_ascii_case("user-agent") {
@@ -489,6 +516,7 @@ impl Framed for Core {
                                 head: method == "HEAD",
                                 connect: method == "CONNECT",
                                 partial: true,
+                                h2c: false,
                             };
                             self.push(p, ctx);
                         }
@@ -572,8 +600,23 @@ impl ProtocolParser for Http1 {
             ctx,
         );
         if self.core.upgraded {
+            let rest = self.streams[side.index()].take_leftover();
             for s in &mut self.streams {
                 s.stop();
+            }
+            match (self.core.h2c.take(), rest) {
+                (Some(seed), rest) => {
+                    let (bytes, gap) = rest.unwrap_or_default();
+                    let request_dir = dir.flip();
+                    self.switch = Some(super::Upgrade {
+                        parser: Box::new(super::http2::Http2::upgraded(seed, request_dir)),
+                        direction: dir,
+                        bytes,
+                        gap,
+                    });
+                }
+                (None, Some((bytes, gap))) => ctx.stats.unparsed_bytes += bytes.len() as u64 + gap,
+                (None, None) => {}
             }
         }
     }
@@ -608,6 +651,10 @@ impl ProtocolParser for Http1 {
         for s in &mut self.streams {
             s.stop();
         }
+    }
+
+    fn upgrade(&mut self) -> Option<super::Upgrade> {
+        self.switch.take()
     }
 
     fn memory(&self) -> usize {

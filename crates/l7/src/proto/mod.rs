@@ -86,6 +86,24 @@ pub trait ProtocolParser: Send {
     fn close(&mut self, ctx: &mut Ctx<'_>);
     /// Bytes of heap this parser holds (approximate, for the memory bound).
     fn memory(&self) -> usize;
+    /// After a feed: the connection switched protocol (HTTP/1 `Upgrade: h2c`). Returns the
+    /// parser to continue with, and the bytes of the last chunk (direction, bytes, gap) that
+    /// belong to it.
+    fn upgrade(&mut self) -> Option<Upgrade> {
+        None
+    }
+}
+
+/// A parser taking over a connection, and the rest of the chunk that switched it.
+pub struct Upgrade {
+    /// The new parser.
+    pub parser: Box<dyn ProtocolParser>,
+    /// Direction of the rest.
+    pub direction: Direction,
+    /// Captured bytes after the switching message.
+    pub bytes: Vec<u8>,
+    /// Uncaptured bytes after them.
+    pub gap: u64,
 }
 
 /// A new parser for `protocol`.
@@ -124,8 +142,9 @@ pub(crate) enum Parsed {
     Consumed { n: usize, skip: u64 },
     /// Malformed: resynchronise at the next chunk.
     Error,
-    /// Stop parsing this side for good (upgrade, TLS).
-    Stop,
+    /// Stop parsing this side for good after `n` bytes (upgrade, TLS); what follows is kept
+    /// for [`ByteStream::take_leftover`].
+    Stop { n: usize },
 }
 
 /// Why a message was cut short.
@@ -172,6 +191,8 @@ pub(crate) struct ByteStream {
     start_ts: u64,
     stopped: bool,
     resync: bool,
+    /// What followed the message that stopped this direction (its bytes and gap).
+    leftover: Option<(Vec<u8>, u64)>,
 }
 
 impl ByteStream {
@@ -196,6 +217,11 @@ impl ByteStream {
         if self.buf.is_empty() && self.buf.capacity() > 4096 {
             self.buf = Vec::new();
         }
+    }
+
+    /// What followed the message that stopped this direction, once.
+    pub(crate) fn take_leftover(&mut self) -> Option<(Vec<u8>, u64)> {
+        self.leftover.take()
     }
 
     /// Stop this direction for good.
@@ -289,9 +315,11 @@ pub(crate) fn drive<P: Framed>(
                 }
             }
             Parsed::Error => return error(s, p, side, data.len() as u64 + gap, ctx),
-            Parsed::Stop => {
-                ctx.stats.unparsed_bytes += s.buf.len() as u64 + data.len() as u64 + gap;
+            Parsed::Stop { n } => {
+                let mut rest = s.buf.get(n..).unwrap_or(&[]).to_vec();
+                rest.extend_from_slice(data);
                 s.stop();
+                s.leftover = Some((rest, gap));
                 return;
             }
         }
@@ -332,4 +360,15 @@ fn error<P: Framed>(s: &mut ByteStream, p: &mut P, side: Side, more: u64, ctx: &
     s.resync = true;
     p.interrupted(side, &buf, more, Interrupt::Error, s.start_ts, ctx);
     ctx.stats.unparsed_bytes += buf.len() as u64 + more;
+}
+
+impl std::fmt::Debug for Upgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upgrade")
+            .field("protocol", &self.parser.protocol())
+            .field("direction", &self.direction)
+            .field("bytes", &self.bytes.len())
+            .field("gap", &self.gap)
+            .finish()
+    }
 }

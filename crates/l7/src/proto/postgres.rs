@@ -225,7 +225,7 @@ impl Core {
                     // Encryption accepted: what follows is TLS (or GSSAPI), not ours to read.
                     self.stopped = true;
                     ctx.stats.upgraded += 1;
-                    return Parsed::Stop;
+                    return Parsed::Stop { n: 1 };
                 }
                 b'N' => return Parsed::Consumed { n: 1, skip: 0 },
                 _ => {}
@@ -389,6 +389,9 @@ impl ProtocolParser for Postgres {
             ctx,
         );
         if self.core.stopped {
+            if let Some((rest, gap)) = self.streams[side.index()].take_leftover() {
+                ctx.stats.unparsed_bytes += rest.len() as u64 + gap;
+            }
             for s in &mut self.streams {
                 s.stop();
             }

@@ -33,6 +33,29 @@ impl Http2 {
     pub fn new() -> Http2 {
         Http2::default()
     }
+
+    /// A parser for a connection upgraded from HTTP/1.1 (`Upgrade: h2c`, then 101): the
+    /// HTTP/1 request (`rec`, first seen at `start_ts`, `bytes` long, sent in `request_dir`)
+    /// is stream 1, half-closed by the client; its response comes as HTTP/2.
+    pub(crate) fn upgraded(seed: (HttpRecord, u64, u64), request_dir: Direction) -> Http2 {
+        let (rec, start_ts, bytes) = seed;
+        let mut h = Http2::default();
+        let mut s = Stream {
+            rec,
+            request_dir: Some(request_dir),
+            ..Stream::default()
+        };
+        s.half[request_dir.index()] = Half {
+            headers: true,
+            data: false,
+            ended: true,
+            first_ts: start_ts,
+            last_ts: start_ts,
+            bytes,
+        };
+        h.core.streams.insert(1, s);
+        h
+    }
 }
 
 /// A header block being continued by CONTINUATION frames.
