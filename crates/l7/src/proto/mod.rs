@@ -276,6 +276,44 @@ pub(crate) fn drive<P: Framed>(
             s.start_ts = ctx.ts;
             continue;
         }
+        if s.buf.is_empty() && !data.is_empty() {
+            // Fast path: a message starts at the chunk's start, parse it in place (no copy).
+            s.start_ts = ctx.ts;
+            let view = &data[..data.len().min(max)];
+            match p.parse(side, view, s.start_ts, ctx) {
+                Parsed::Incomplete => {
+                    if view.len() >= max {
+                        ctx.stats.oversized += 1;
+                        let more = (data.len() - view.len()) as u64 + gap;
+                        s.resync = true;
+                        p.interrupted(side, view, more, Interrupt::Oversized, s.start_ts, ctx);
+                        ctx.stats.unparsed_bytes += view.len() as u64 + more;
+                        return;
+                    }
+                    // Shorter than the buffer: keep it for the next chunk.
+                    s.buf.extend_from_slice(view);
+                    break;
+                }
+                Parsed::Consumed { n, skip } if n > 0 || skip > 0 => {
+                    data = &data[n.min(data.len())..];
+                    s.skip = skip;
+                    continue;
+                }
+                Parsed::Consumed { .. } | Parsed::Error => {
+                    ctx.stats.parse_errors += 1;
+                    s.resync = true;
+                    p.interrupted(side, data, gap, Interrupt::Error, s.start_ts, ctx);
+                    ctx.stats.unparsed_bytes += data.len() as u64 + gap;
+                    return;
+                }
+                Parsed::Stop { n } => {
+                    let rest = data[n.min(data.len())..].to_vec();
+                    s.stop();
+                    s.leftover = Some((rest, gap));
+                    return;
+                }
+            }
+        }
         if !data.is_empty() {
             if s.buf.is_empty() {
                 s.start_ts = ctx.ts;

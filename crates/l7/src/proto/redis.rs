@@ -154,7 +154,9 @@ impl Core {
                 c.bytes -= n as u64 + len + 2;
                 return Parsed::Incomplete;
             }
-            c.name = Some(String::from_utf8_lossy(&buf[n..n + len as usize]).to_ascii_uppercase());
+            // Invalid UTF-8 widens in the lossy conversion: cut after it.
+            let name = String::from_utf8_lossy(&buf[n..n + len as usize]).to_ascii_uppercase();
+            c.name = Some(super::cut(&name, MAX_COMMAND));
             if last {
                 self.command_done(ctx);
             }
