@@ -885,3 +885,35 @@ fn bad_configs_are_located_and_check_passes_the_issue_example() {
         )
     );
 }
+
+#[test]
+fn built_in_tools_export_their_metrics_form() {
+    if !kernel_available("built_in_tools_export_their_metrics_form") {
+        return;
+    }
+    let dir = TempDir::new("agent-tools");
+    let port = free_port();
+    let config = write(
+        &dir.0.join("agent.toml"),
+        &format!("listen = \"127.0.0.1:{port}\"\n[[tool]]\nname = \"syscount\"\n[[tool]]\nname = \"runqlat\"\n"),
+    );
+    let agent = Agent::start(&config, port, &[]);
+    agent.wait_for_log("script tool:runqlat: ", Duration::from_secs(60));
+    let status = Command::new("python3")
+        .args(["-c", "import os\nfor _ in range(500):\n    os.getppid()\n"])
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    let n = agent.wait_sample("kestrel_syscalls_total{syscall=\"getppid\"}", |v| {
+        v >= 500.0
+    });
+    assert!(n.is_some_and(|v| v >= 500.0), "getppid calls: {n:?}");
+    let text = agent.metrics();
+    assert!(
+        text.contains("# TYPE kestrel_runqueue_latency_seconds histogram"),
+        "{text}"
+    );
+    assert!(text.contains("# UNIT kestrel_runqueue_latency_seconds seconds"));
+    assert!(text.contains("kestrel_runqueue_latency_seconds_bucket{le=\"+Inf\"}"));
+    assert!(text.contains("kestrel_syscall_duration_seconds_total{syscall=\"getppid\"}"));
+}

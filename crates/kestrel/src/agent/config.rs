@@ -31,7 +31,7 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// The checked config.
+/// The checked config. `[[tool]]` entries become scripts named `tool:NAME`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
@@ -157,7 +157,16 @@ struct RawConfig {
     cardinality_limit: Option<Spanned<i64>>,
     #[serde(default)]
     script: Vec<RawScript>,
+    #[serde(default)]
+    tool: Vec<RawTool>,
     otlp: Option<RawOtlp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTool {
+    name: Spanned<String>,
+    cardinality_limit: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -315,6 +324,26 @@ pub fn parse(path: &str, text: &str, base: &Path) -> Result<Config, ConfigError>
             source,
             metrics,
         });
+    }
+    for t in &raw.tool {
+        let cap = match &t.cardinality_limit {
+            Some(c) => positive(&loc, c)?,
+            None => default_cap,
+        };
+        let script = super::tools::script_for(t.name.get_ref(), cap)
+            .map_err(|e| loc.at(t.name.span(), e))?;
+        if !names.insert(script.name.clone()) {
+            return Err(loc.at(
+                t.name.span(),
+                format!("tool {:?} is listed twice", t.name.get_ref()),
+            ));
+        }
+        for m in &script.metrics {
+            if !metric_names.insert(m.name.clone()) {
+                return Err(loc.at(t.name.span(), format!("metric {} is defined twice", m.name)));
+            }
+        }
+        scripts.push(script);
     }
     let otlp = match &raw.otlp {
         None => None,
@@ -564,6 +593,20 @@ labels = ["comm"]
         );
         let e = err("[otlp]\nendpoint = \"http://x:4318\"\ninterval = \"soon\"\n");
         assert!(e.starts_with("agent.toml:3:12: otlp.interval"), "{e}");
+    }
+
+    #[test]
+    fn tools_become_scripts() {
+        let c = parse(
+            "agent.toml",
+            "[[tool]]\nname = \"syscount\"\n",
+            Path::new("."),
+        )
+        .expect("parses");
+        assert_eq!(c.scripts[0].name, "tool:syscount");
+        assert_eq!(c.scripts[0].metrics[0].name, "kestrel_syscalls_total");
+        assert!(err("[[tool]]\nname = \"execsnoop\"\n")
+            .starts_with("agent.toml:2:8: tool \"execsnoop\" has no metrics form"));
     }
 
     #[test]

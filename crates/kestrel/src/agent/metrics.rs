@@ -134,14 +134,16 @@ pub fn family(state: &mut MetricState, map: &MapValues, decoders: &mut Decoders)
             continue;
         }
         let value = match (&entry.value, cfg.kind) {
-            (MapValue::Int(n), Kind::Counter) => Value::Counter(*n as f64 * scale),
-            (MapValue::Int(n), Kind::Gauge) => Value::Gauge(*n as f64 * scale),
+            (MapValue::Int(n), Kind::Counter) => Value::Counter(scaled(*n as f64, scale)),
+            (MapValue::Int(n), Kind::Gauge) => Value::Gauge(scaled(*n as f64, scale)),
             (MapValue::Avg { total, count }, Kind::Gauge) => Value::Gauge(if *count == 0 {
                 0.0
             } else {
-                *total as f64 / *count as f64 * scale
+                scaled(*total as f64 / *count as f64, scale)
             }),
-            (MapValue::Avg { total, .. }, Kind::Counter) => Value::Counter(*total as f64 * scale),
+            (MapValue::Avg { total, .. }, Kind::Counter) => {
+                Value::Counter(scaled(*total as f64, scale))
+            }
             (MapValue::Hist(h), Kind::Histogram) => {
                 Value::Histogram(histogram(h, state.hist_range, scale))
             }
@@ -156,6 +158,17 @@ pub fn family(state: &mut MetricState, map: &MapValues, decoders: &mut Decoders)
         *state.decoder_errors.entry(e).or_default() += 1;
     }
     state.capper.apply(fam)
+}
+
+/// `v * scale`, computed as a division when scale is 1/N (1e-6, 1e-9), so that 255 µs is
+/// 0.000255 and not 0.00025499999999999996.
+fn scaled(v: f64, scale: f64) -> f64 {
+    let inv = 1.0 / scale;
+    if scale < 1.0 && (inv - inv.round()).abs() <= 1e-9 * inv {
+        v / inv.round()
+    } else {
+        v * scale
+    }
 }
 
 /// The shown buckets `range` (first..=last ever non-empty) of a map histogram, then +Inf.
@@ -179,14 +192,14 @@ fn histogram(h: &HistValue, range: Option<(usize, usize)>, scale: f64) -> Histog
             0 => h.upper_bounds[0].unwrap_or(0),
             _ => h.upper_bounds[i - 1].map_or(0, |u| u + 1),
         };
-        sum += h.counts[i] as f64 * lower as f64 * scale;
+        sum += h.counts[i] as f64 * lower as f64;
     }
     let below: u64 = h.counts[..first].iter().sum();
     let above: u64 = h.counts[last + 1..n].iter().sum();
     let mut bounds = Vec::with_capacity(last - first + 2);
     let mut counts = Vec::with_capacity(last - first + 2);
     for i in first..=last {
-        bounds.push(h.upper_bounds[i].map_or(f64::INFINITY, |u| u as f64 * scale));
+        bounds.push(h.upper_bounds[i].map_or(f64::INFINITY, |u| scaled(u as f64, scale)));
         counts.push(h.counts[i] + if i == first { below } else { 0 });
     }
     match counts.last_mut() {
@@ -199,7 +212,7 @@ fn histogram(h: &HistValue, range: Option<(usize, usize)>, scale: f64) -> Histog
     Histogram {
         bounds,
         counts,
-        sum: Some(sum),
+        sum: Some(scaled(sum, scale)),
     }
 }
 
@@ -238,5 +251,11 @@ mod tests {
         let out = histogram(&h, Some((1, 3)), 1.0);
         assert_eq!(out.bounds, vec![9.0, 19.0, f64::INFINITY]);
         assert_eq!(out.counts, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn microseconds_scale_to_clean_seconds() {
+        assert_eq!(scaled(255.0, 1e-6), 0.000255);
+        assert_eq!(scaled(3.0, 2.0), 6.0);
     }
 }

@@ -16,6 +16,7 @@ mod entries;
 mod metrics;
 mod selfmetrics;
 mod server;
+mod tools;
 
 use std::io::Write;
 use std::path::PathBuf;
