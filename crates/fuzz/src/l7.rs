@@ -267,7 +267,7 @@ fn mutate(rng: &mut Rng, ex: &mut Exchange) {
         };
         let b = &mut ex[i].1;
         let len = b.len();
-        match rng.below(7) {
+        match rng.below(8) {
             0 if len > 0 => {
                 let j = rng.below(len);
                 b[j] ^= 1 << rng.below(8);
@@ -294,7 +294,22 @@ fn mutate(rng: &mut Rng, ex: &mut Exchange) {
                 let dup = b[j..k].to_vec();
                 b.splice(k..k, dup);
             }
-            5 => {
+            5 if len > 0 => {
+                // A number made huge: lengths near u64::MAX, i64::MAX, u32::MAX.
+                let j = rng.below(len);
+                let huge: &[u8] = [
+                    &b"18446744073709551615"[..],
+                    b"9223372036854775807",
+                    b"4294967295",
+                    b"ffffffffffffffff",
+                    b"-1",
+                ][rng.below(5)];
+                let end = (j..len)
+                    .find(|&k| !b[k].is_ascii_alphanumeric())
+                    .unwrap_or(len);
+                b.splice(j..end, huge.iter().copied());
+            }
+            6 => {
                 let d = ex[i].0.flip();
                 let copy = ex[rng.below(ex.len())].1.clone();
                 ex.insert(rng.below(ex.len() + 1), (d, copy));

@@ -601,3 +601,28 @@ fn responses_hidden_in_a_gap_never_pair_with_the_wrong_request() {
         );
     }
 }
+
+#[test]
+fn absurd_lengths_do_not_overflow() {
+    let steps: Vec<Step> = vec![
+        (
+            Ingress,
+            b"POST /x HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\nab".to_vec(),
+            1,
+        ),
+        (
+            Egress,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nabc".to_vec(),
+            2,
+        ),
+        (
+            Egress,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n".to_vec(),
+            3,
+        ),
+    ];
+    let (recs, t) = run(ConnMeta::default(), &steps, Some(4));
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].request_bytes, u64::MAX);
+    assert_eq!(t.stats().records, 1);
+}

@@ -94,17 +94,17 @@ impl Core {
     fn add_request_bytes(&mut self, n: u64) {
         let seq = self.req_seq;
         if let Some(p) = self.pending.iter_mut().rev().find(|p| p.seq == seq) {
-            p.bytes += n;
+            p.bytes = p.bytes.saturating_add(n);
         } else if let Some(p) = self.current.as_mut().and_then(|c| c.req.as_mut()) {
             if p.seq == seq {
-                p.bytes += n;
+                p.bytes = p.bytes.saturating_add(n);
             }
         }
     }
 
     fn add_response_bytes(&mut self, n: u64) {
         if let Some(c) = self.current.as_mut() {
-            c.bytes += n;
+            c.bytes = c.bytes.saturating_add(n);
         }
     }
 
@@ -199,7 +199,7 @@ impl Core {
             seq: self.seq,
             rec,
             start_ts,
-            bytes: n as u64 + body,
+            bytes: (n as u64).saturating_add(body),
             head: method.eq_ignore_ascii_case("HEAD"),
             connect: method.eq_ignore_ascii_case("CONNECT"),
             partial: false,

@@ -246,7 +246,7 @@ impl Core {
             return Parsed::Incomplete;
         }
         let body = &buf[5..5 + if needs_body { look } else { 0 }];
-        self.resp_bytes += 1 + len;
+        self.resp_bytes = self.resp_bytes.saturating_add(1 + len);
         match t {
             b'C' => {
                 let (tag, _) = cstr(body);

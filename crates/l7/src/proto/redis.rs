@@ -142,18 +142,16 @@ impl Core {
             return Parsed::Error;
         };
         let len = len as u64;
-        c.left -= 1;
-        c.bytes += n as u64 + len + 2;
         let want_name = c.name.is_none();
+        if want_name && len as usize <= MAX_COMMAND && buf.len() < n + len as usize + 2 {
+            // Parse again when the name is here.
+            return Parsed::Incomplete;
+        }
+        c.left -= 1;
+        c.bytes = c.bytes.saturating_add(n as u64 + len + 2);
         let last = c.left == 0;
         if want_name && len as usize <= MAX_COMMAND {
             let need = n + len as usize + 2;
-            if buf.len() < need {
-                // Undo: parse again when the name is here.
-                c.left += 1;
-                c.bytes -= n as u64 + len + 2;
-                return Parsed::Incomplete;
-            }
             // Invalid UTF-8 widens in the lossy conversion: cut after it.
             let name = String::from_utf8_lossy(&buf[n..n + len as usize]).to_ascii_uppercase();
             c.name = Some(super::cut(&name, MAX_COMMAND));
@@ -250,7 +248,7 @@ impl Core {
                     let text = String::from_utf8_lossy(text);
                     self.reply.error = Some(super::cut(&text, ctx.config.max_field));
                 }
-                self.reply.bytes += len;
+                self.reply.bytes = self.reply.bytes.saturating_add(len);
                 self.reply.in_bulk = true;
                 Parsed::Consumed { n, skip: len }
             }
