@@ -590,19 +590,34 @@ fn sighup_keeps_counts_and_a_broken_config_keeps_the_old_set() {
     open_n_times(&comm, &target, 5);
     assert_eq!(agent.wait_sample(&key, |v| v == 5.0), Some(5.0));
 
-    // A valid new config adding a script: the unchanged entry keeps its maps and counts.
+    // A valid new config adding a script, sent while the workload runs: the unchanged entry
+    // keeps its maps (and stays attached), so no open is lost across the reload.
     let extra = "\n[[script]]\nname = \"second\"\nprogram = 'tracepoint:syscalls:sys_enter_getppid { @g = count(); }'\n";
     write(&config, &opens_config(port, &dir.0, extra));
+    let load = format!(
+        "import os, time\nopen('/proc/self/comm','w').write({comm:?})\nfor _ in range(1500):\n    os.close(os.open({:?}, os.O_RDONLY))\n    time.sleep(0.001)\n",
+        target.display().to_string()
+    );
+    let mut workload = Command::new("python3")
+        .args(["-c", &load])
+        .spawn()
+        .expect("python3");
+    std::thread::sleep(Duration::from_millis(300));
     send_signal(agent.pid(), "-HUP");
     agent.wait_for_log(
         "reloaded: 2 of 2 script(s) running",
         Duration::from_secs(60),
     );
+    assert!(workload.wait().expect("wait").success());
+    assert!(
+        agent.log_has("reloaded"),
+        "the reload happened during the workload"
+    );
     open_n_times(&comm, &target, 3);
     assert_eq!(
-        agent.wait_sample(&key, |v| v == 8.0),
-        Some(8.0),
-        "counts survived the reload"
+        agent.wait_sample(&key, |v| v == 1508.0),
+        Some(1508.0),
+        "no count lost across the reload"
     );
 
     // A broken config: refused with a located error, the old set keeps counting.
@@ -618,7 +633,7 @@ fn sighup_keeps_counts_and_a_broken_config_keeps_the_old_set() {
         .unwrap_or_default();
     assert!(line.contains("agent.toml:2:"), "located error: {line}");
     open_n_times(&comm, &target, 2);
-    assert_eq!(agent.wait_sample(&key, |v| v == 10.0), Some(10.0));
+    assert_eq!(agent.wait_sample(&key, |v| v == 1510.0), Some(1510.0));
     assert_eq!(
         agent.sample("kestrel_agent_config_reloads_total{result=\"failure\"}"),
         Some(1.0)
