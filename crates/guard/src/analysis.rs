@@ -340,6 +340,20 @@ pub fn uses_fds(c: &CExpr) -> bool {
     })
 }
 
+/// Every comparison in a condition.
+pub fn checks(c: &CExpr) -> Vec<&Check> {
+    let mut out = Vec::new();
+    fn walk<'a>(c: &'a CExpr, out: &mut Vec<&'a Check>) {
+        match c {
+            CExpr::And(v) | CExpr::Or(v) => v.iter().for_each(|e| walk(e, out)),
+            CExpr::Not(e) => walk(e, out),
+            CExpr::Check(ch) => out.push(ch),
+        }
+    }
+    walk(c, &mut out);
+    out
+}
+
 fn any_check(c: &CExpr, f: &dyn Fn(&Check) -> bool) -> bool {
     match c {
         CExpr::And(v) | CExpr::Or(v) => v.iter().any(|e| any_check(e, f)),
@@ -467,7 +481,7 @@ fn check_pred(ch: &Check, syscalls: &BTreeSet<String>) -> (KExpr, bool) {
             Some(v) => (KExpr::UidIn(v), true),
             None => (KExpr::True, false),
         },
-        (F::EvtArg, op) => arg_pred(ch, op, syscalls),
+        (F::EvtArg | F::EvtRawarg, op) => arg_pred(ch, op, syscalls),
         // comm always exists.
         (F::ProcName, Op::Exists) => (KExpr::True, true),
         _ => (KExpr::True, false),

@@ -620,7 +620,15 @@ impl<'a> Compiler<'a> {
                     Some(bf) => out.push(OutPiece::Field(bf)),
                     None => {
                         if self.unsupported.len() > before {
+                            let reason = self.unsupported[before].reason.clone();
                             self.unsupported.truncate(before);
+                            let d = Diagnostic::warning(
+                                "G0403",
+                                format!("'{name}' is shown as <NA>: {reason}"),
+                                span,
+                                &self.files.sources,
+                            );
+                            self.push(d, "G0403", span);
                             out.push(OutPiece::Missing(name.to_string()));
                         }
                     }

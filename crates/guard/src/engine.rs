@@ -7,11 +7,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::analysis::{self, KernelFilter};
+use crate::compile::FieldArg;
 use crate::compile::{CExpr, Compiler, OutPiece};
 use crate::diag::Diagnostic;
 use crate::eval::{self, Ctx};
 use crate::event::{ArgValue, Dir, Event, ExecInfo, ProcEvent, SockAddr};
 use crate::fd::{self, FdInfo, FdKind, FdTable, SockInfo, L4};
+use crate::fields::FieldId as F;
 use crate::output::{self, Alert};
 use crate::proc::ProcessTable;
 use crate::rules::{Action, Priority, RuleFiles};
@@ -174,6 +176,27 @@ impl Ruleset {
                     r.span,
                     &rf.sources,
                 ));
+            }
+            for ch in analysis::checks(&cond) {
+                let (F::EvtArg | F::EvtRawarg, FieldArg::Name(n)) =
+                    (ch.field.def.id, &ch.field.arg)
+                else {
+                    continue;
+                };
+                let has = |s: &String| {
+                    syscalls::lookup(s).is_some_and(|d| d.args.iter().any(|a| a.name == n))
+                };
+                if n != "res" && !known.iter().any(has) {
+                    out.warnings.push(
+                        Diagnostic::warning(
+                            "G0402",
+                            format!("none of this rule's syscalls ({}) has an argument '{n}', so '{}' never has a value", known.iter().cloned().collect::<Vec<_>>().join(", "), ch.field.name),
+                            ch.span,
+                            &rf.sources,
+                        )
+                        .with_hint("kestrel guard check -v lists each rule's syscalls; the syscall table is in kestrel-guard's syscalls.rs"),
+                    );
+                }
             }
             let (pred, exact) = analysis::kernel_pred(&cond, &known);
             out.rules.push(LoadedRule {

@@ -316,6 +316,10 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
         }),
         F::EvtRawres => res(ctx).map(FieldVal::Num),
         F::EvtArg => arg(ctx, &f.arg),
+        F::EvtRawarg => match arg(ctx, &f.arg)? {
+            FieldVal::Dyn(_, Some(n)) => Some(FieldVal::Dyn(n.to_string(), Some(n))),
+            other => Some(other),
+        },
         F::EvtArgs => {
             let sys = ctx.sys?;
             let parts: Vec<String> = sys
@@ -357,14 +361,15 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
         F::ProcPcmdline => parent().map(|q| FieldVal::Str(q.cmdline())),
         F::ProcPexe => parent().map(|q| FieldVal::Str(q.exe.clone())),
         F::ProcPexepath => parent().map(|q| FieldVal::Str(q.exepath.clone())),
-        F::ProcAname | F::ProcApid => {
+        F::ProcAname | F::ProcApid | F::ProcAexe | F::ProcAexepath | F::ProcAcmdline => {
             let p = p?;
-            let val = |q: &Process| {
-                if f.def.id == F::ProcAname {
-                    FieldVal::Str(q.comm.clone())
-                } else {
-                    FieldVal::Num(i64::from(q.pid))
-                }
+            let id = f.def.id;
+            let val = |q: &Process| match id {
+                F::ProcApid => FieldVal::Num(i64::from(q.pid)),
+                F::ProcAexe => FieldVal::Str(q.exe.clone()),
+                F::ProcAexepath => FieldVal::Str(q.exepath.clone()),
+                F::ProcAcmdline => FieldVal::Str(q.cmdline()),
+                _ => FieldVal::Str(q.comm.clone()),
             };
             match f.arg {
                 FieldArg::Index(0) => Some(val(p)),
@@ -418,6 +423,19 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
         F::FdCport => port(sock()?.client()),
         F::FdLport => port(sock()?.local),
         F::FdRport => port(sock()?.remote),
+        F::FdNet => {
+            let s = sock()?;
+            let all: Vec<FieldVal> = [s.client(), s.server()]
+                .into_iter()
+                .flatten()
+                .map(|a| FieldVal::Ip(a.ip()))
+                .collect();
+            (!all.is_empty()).then_some(FieldVal::Many(all))
+        }
+        F::FdSnet => ip(sock()?.server()),
+        F::FdCnet => ip(sock()?.client()),
+        F::FdLnet => ip(sock()?.local),
+        F::FdRnet => ip(sock()?.remote),
         F::FdL4proto => sock().map(|s| FieldVal::Str(s.l4.name().into())),
         F::UserName => p.and_then(|p| ctx.users.user(p.uid)).and_then(s),
         F::UserUid => p.map(|p| FieldVal::Num(i64::from(p.uid))),

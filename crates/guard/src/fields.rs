@@ -53,6 +53,7 @@ pub enum FieldId {
     EvtRes,
     EvtRawres,
     EvtArg,
+    EvtRawarg,
     EvtArgs,
     EvtIsOpenRead,
     EvtIsOpenWrite,
@@ -70,6 +71,9 @@ pub enum FieldId {
     ProcPexepath,
     ProcAname,
     ProcApid,
+    ProcAexe,
+    ProcAexepath,
+    ProcAcmdline,
     ProcTty,
     ProcCwd,
     ProcSid,
@@ -93,6 +97,11 @@ pub enum FieldId {
     FdCport,
     FdLport,
     FdRport,
+    FdNet,
+    FdSnet,
+    FdCnet,
+    FdLnet,
+    FdRnet,
     FdL4proto,
     UserName,
     UserUid,
@@ -149,6 +158,7 @@ pub const FIELDS: &[FieldDef] = &[
     row!("evt.res", EvtRes, Str, None, "exit events", "SUCCESS, or the errno name of a negative return", None),
     row!("evt.rawres", EvtRawres, Num, None, "exit events", "the return value", Some("sys_exit ret")),
     row!("evt.arg", EvtArg, Dyn, Arg, "syscalls with that argument", "the argument by name (evt.arg.flags) or position (evt.arg[0]), rendered like Falco (flags as O_RDONLY|O_CLOEXEC)", Some("integer arguments of sys_enter")),
+    row!("evt.rawarg", EvtRawarg, Dyn, Arg, "syscalls with that argument", "the argument's raw value (numbers as numbers, strings as is)", Some("integer arguments of sys_enter")),
     row!("evt.args", EvtArgs, Str, None, "all", "every argument as name=value, space separated", None),
     row!("evt.is_open_read", EvtIsOpenRead, Bool, None, "open, openat, openat2, creat", "access mode O_RDONLY or O_RDWR", Some("flags & O_ACCMODE")),
     row!("evt.is_open_write", EvtIsOpenWrite, Bool, None, "open, openat, openat2, creat", "access mode O_WRONLY or O_RDWR (creat always)", Some("flags & O_ACCMODE")),
@@ -166,6 +176,9 @@ pub const FIELDS: &[FieldDef] = &[
     row!("proc.pexepath", ProcPexepath, Str, None, "all", "the parent's proc.exepath", None),
     row!("proc.aname", ProcAname, Str, OptIndex, "all", "[0] the process, [1] its parent, ...; without an index any ancestor (parent upward)", None),
     row!("proc.apid", ProcApid, Num, OptIndex, "all", "pids of proc.aname", None),
+    row!("proc.aexe", ProcAexe, Str, OptIndex, "all", "proc.exe of an ancestor, indexed like proc.aname", None),
+    row!("proc.aexepath", ProcAexepath, Str, OptIndex, "all", "proc.exepath of an ancestor, indexed like proc.aname", None),
+    row!("proc.acmdline", ProcAcmdline, Str, OptIndex, "all", "proc.cmdline of an ancestor, indexed like proc.aname", None),
     row!("proc.tty", ProcTty, Num, None, "all", "the controlling terminal's device number (0: none)", None),
     row!("proc.cwd", ProcCwd, Str, None, "all", "the working directory (seeded from /proc, kept by chdir/fchdir)", None),
     row!("proc.sid", ProcSid, Num, None, "all", "the session id", None),
@@ -189,6 +202,11 @@ pub const FIELDS: &[FieldDef] = &[
     row!("fd.cport", FdCport, Num, None, "inet sockets", "client port", None),
     row!("fd.lport", FdLport, Num, None, "inet sockets", "local port", None),
     row!("fd.rport", FdRport, Num, None, "inet sockets", "remote port", None),
+    row!("fd.net", FdNet, Ip, None, "inet sockets", "either end's address, for CIDR tests (fd.net in (10.0.0.0/8))", None),
+    row!("fd.snet", FdSnet, Ip, None, "inet sockets", "fd.sip, for CIDR tests", None),
+    row!("fd.cnet", FdCnet, Ip, None, "inet sockets", "fd.cip, for CIDR tests", None),
+    row!("fd.lnet", FdLnet, Ip, None, "inet sockets", "fd.lip, for CIDR tests", None),
+    row!("fd.rnet", FdRnet, Ip, None, "inet sockets", "fd.rip, for CIDR tests", None),
     row!("fd.l4proto", FdL4proto, Str, None, "sockets", "tcp, udp, icmp or raw (from socket(2)'s type and protocol)", None),
     row!("user.name", UserName, Str, None, "all", "/etc/passwd name of the uid", None),
     row!("user.uid", UserUid, Num, None, "all", "the real uid", Some("bpf_get_current_uid_gid")),
@@ -273,9 +291,6 @@ pub fn unsupported_reason(name: &str) -> Option<&'static str> {
         "proc.is_container_healthcheck",
         "proc.is_container_liveness_probe",
         "proc.is_container_readiness_probe",
-        "proc.aexe",
-        "proc.aexepath",
-        "proc.acmdline",
         "proc.cmdnargs",
         "proc.cmdlenargs",
         "proc.cap_permitted",
@@ -290,11 +305,6 @@ pub fn unsupported_reason(name: &str) -> Option<&'static str> {
         "fd.sproto",
         "fd.lproto",
         "fd.rproto",
-        "fd.net",
-        "fd.cnet",
-        "fd.snet",
-        "fd.lnet",
-        "fd.rnet",
         "fd.connected",
         "fd.name_changed",
         "fd.cip.name",
@@ -343,11 +353,10 @@ pub fn unsupported_reason(name: &str) -> Option<&'static str> {
         "evt.asynctype",
         "evt.pluginname",
         "evt.failed",
-        "evt.rawarg",
         "user.homedir",
         "user.shell",
     ];
-    if NAMES.contains(&name) || name.starts_with("evt.rawarg.") || name.starts_with("evt.count.") {
+    if NAMES.contains(&name) || name.starts_with("evt.count.") {
         return Some("Falco defines this field, but kestrel guard does not compute it");
     }
     CLASSES
@@ -376,6 +385,6 @@ mod tests {
         assert!(unsupported_reason("thread.cap_effective").is_some());
         assert!(unsupported_reason("procc.name").is_none());
         assert!(unsupported_reason("proc.nme").is_none());
-        assert!(unsupported_reason("fd.snet").is_some());
+        assert!(unsupported_reason("fd.connected").is_some());
     }
 }

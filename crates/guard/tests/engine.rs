@@ -268,7 +268,8 @@ fn every_operator() {
 #[test]
 fn sockets_dups_and_process_lifecycle() {
     let root = fake_root("net");
-    let cond = "evt.type = dup2 and fd.num = 1 and fd.type = ipv4 and fd.sip in (10.0.0.0/8) and fd.sport = 4444 and fd.l4proto = tcp";
+    let cond = "evt.type = dup2 and fd.num = 1 and fd.type = ipv4 and fd.sip in (10.0.0.0/8) and fd.sport = 4444 and fd.l4proto = tcp \
+                and fd.snet in (10.1.0.0/16) and fd.net = 10.1.2.3/32 and fd.rnet = 10.1.2.3 and not fd.cnet exists";
     let mut e = Engine::live(
         rule(cond, "%fd.name %fd.cip %fd.rip %fd.dport %fd.lport"),
         &root.0,

@@ -311,6 +311,29 @@ fn rules_without_an_event_type_are_reported_not_loaded() {
 }
 
 #[test]
+fn arguments_no_syscall_has_and_unsupported_outputs_warn() {
+    let text = "- rule: r\n  desc: d\n  priority: info\n  output: '%k8s.pod.name %proc.name'\n  condition: evt.type = openat and evt.arg.request = 1\n";
+    let set = Ruleset::load(&[("f".into(), text.into())]).expect("loads");
+    let w: Vec<String> = set
+        .warnings
+        .iter()
+        .map(|d| format!("{} {} {}", d.position(), d.code, d.message))
+        .collect();
+    assert!(
+        w.iter().any(|w| w.starts_with(
+            "f:5:36 G0402 none of this rule's syscalls (openat) has an argument 'request'"
+        )),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("f:4:12 G0403 'k8s.pod.name' is shown as <NA>")),
+        "{w:?}"
+    );
+    assert_eq!(set.rules.len(), 1);
+}
+
+#[test]
 fn event_type_sets_follow_negation() {
     let load = |c: &str| {
         let text = format!("{RULE_HEAD}  condition: {c}\n");
