@@ -42,7 +42,21 @@ pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Stack for loading rules: the YAML parser and the condition compiler recurse on nesting
+/// (the condition parser stops at 200 levels; YAML nesting is bounded only by the stack).
+const LOAD_STACK: usize = 256 << 20;
+
 fn check(files: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
+    let files = files.to_vec();
+    std::thread::Builder::new()
+        .name("guard-check".into())
+        .stack_size(LOAD_STACK)
+        .spawn(move || check_on_this_thread(&files, verbose))?
+        .join()
+        .map_err(|_| anyhow::anyhow!("internal error while checking rules"))?
+}
+
+fn check_on_this_thread(files: &[PathBuf], verbose: bool) -> anyhow::Result<ExitCode> {
     let (loaded, what) = if files.is_empty() {
         let f = vec![(
             kestrel_guard::DEFAULT_RULES_NAME.to_string(),

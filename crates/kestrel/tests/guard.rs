@@ -95,3 +95,25 @@ fn unevaluable_rules_are_reported_the_rest_accepted() {
         "{stdout}"
     );
 }
+
+#[test]
+fn hostile_nesting_is_an_error_not_a_crash() {
+    let dir = TempDir::new("guard-check-deep");
+    let f = dir.0.join("deep.yaml");
+    let deep = format!(
+        "- rule: r\n  desc: d\n  output: o\n  priority: info\n  condition: {}a{}\n",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
+    std::fs::write(&f, deep).expect("write");
+    let (code, _, stderr) = check(&[f.to_str().expect("p")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("G0203"), "{stderr}");
+    std::fs::write(&f, format!("{}{}", "[".repeat(20000), "]".repeat(20000))).expect("write");
+    let (code, _, stderr) = check(&[f.to_str().expect("p")]);
+    assert!(code == Some(1) || code == Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("overflow") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
