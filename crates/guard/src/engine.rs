@@ -270,18 +270,19 @@ pub struct Engine {
     /// Events seen.
     pub events: u64,
     proc_root: Option<PathBuf>,
-    by_syscall: HashMap<String, Vec<usize>>,
+    by_syscall: HashMap<String, std::rc::Rc<[usize]>>,
 }
 
 impl Engine {
     /// An engine with empty tables (tests, replays).
     pub fn new(ruleset: Ruleset) -> Engine {
-        let mut by_syscall: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut lists: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, r) in ruleset.rules.iter().enumerate() {
             for s in &r.syscalls {
-                by_syscall.entry(s.clone()).or_default().push(i);
+                lists.entry(s.clone()).or_default().push(i);
             }
         }
+        let by_syscall = lists.into_iter().map(|(k, v)| (k, v.into())).collect();
         Engine {
             ruleset,
             procs: ProcessTable::new(),
@@ -345,7 +346,7 @@ impl Engine {
         let idx = self.by_syscall.get(&ev.syscall).cloned();
         if let Some(idx) = idx {
             let fd_info = event_fd.or_else(|| self.table_fd(ev, sys));
-            for i in idx {
+            for &i in idx.iter() {
                 let rule = &self.ruleset.rules[i];
                 // A rule that asks only for the enter direction sees the merged exit event as
                 // its enter (arguments, no result).

@@ -181,10 +181,11 @@ impl FdInfo {
     }
 }
 
-/// The fd table.
+/// The fd table: per process, its fds (per-process maps so fork, exec and exit touch only
+/// that process's fds).
 #[derive(Clone, Debug, Default)]
 pub struct FdTable {
-    fds: HashMap<(u32, i64), FdInfo>,
+    procs: HashMap<u32, HashMap<i64, FdInfo>>,
 }
 
 impl FdTable {
@@ -195,24 +196,23 @@ impl FdTable {
 
     /// Entries.
     pub fn len(&self) -> usize {
-        self.fds.len()
+        self.procs.values().map(HashMap::len).sum()
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.fds.is_empty()
+        self.procs.values().all(HashMap::is_empty)
     }
 
     /// The fd `fd` of `pid`.
     pub fn get(&self, pid: u32, fd: i64) -> Option<&FdInfo> {
-        self.fds.get(&(pid, fd))
+        self.procs.get(&pid)?.get(&fd)
     }
 
     /// The fd, reading `/proc/PID/fd/N` under `proc_root` on a miss (fds opened before the
     /// table existed). Only files and pipes are recognised from the link.
-    #[allow(clippy::map_entry)] // the insert is conditional on reading the link
     pub fn get_or_load(&mut self, pid: u32, fd: i64, proc_root: Option<&Path>) -> Option<&FdInfo> {
-        if !self.fds.contains_key(&(pid, fd)) {
+        if self.get(pid, fd).is_none() {
             let root = proc_root?;
             let link =
                 std::fs::read_link(root.join(pid.to_string()).join("fd").join(fd.to_string()))
@@ -231,57 +231,55 @@ impl FdTable {
             } else {
                 return None;
             };
-            self.fds.insert((pid, fd), info);
+            self.insert(pid, fd, info);
         }
-        self.fds.get(&(pid, fd))
+        self.get(pid, fd)
     }
 
     /// Set an fd.
     pub fn insert(&mut self, pid: u32, fd: i64, info: FdInfo) {
-        self.fds.insert((pid, fd), info);
+        self.procs.entry(pid).or_default().insert(fd, info);
     }
 
     /// Mutable access.
     pub fn get_mut(&mut self, pid: u32, fd: i64) -> Option<&mut FdInfo> {
-        self.fds.get_mut(&(pid, fd))
+        self.procs.get_mut(&pid)?.get_mut(&fd)
     }
 
     /// Close.
     pub fn remove(&mut self, pid: u32, fd: i64) {
-        self.fds.remove(&(pid, fd));
+        if let Some(m) = self.procs.get_mut(&pid) {
+            m.remove(&fd);
+        }
     }
 
     /// dup: `new` refers to what `old` does (not close-on-exec unless `cloexec`).
     pub fn dup(&mut self, pid: u32, old: i64, new: i64, cloexec: bool) {
-        if let Some(mut info) = self.fds.get(&(pid, old)).cloned() {
+        if let Some(mut info) = self.get(pid, old).cloned() {
             info.cloexec = cloexec;
-            self.fds.insert((pid, new), info);
+            self.insert(pid, new, info);
         } else {
-            self.fds.remove(&(pid, new));
+            self.remove(pid, new);
         }
     }
 
     /// fork: the child gets copies of the parent's fds.
     pub fn on_fork(&mut self, parent: u32, child: u32) {
-        let copies: Vec<(i64, FdInfo)> = self
-            .fds
-            .iter()
-            .filter(|((p, _), _)| *p == parent)
-            .map(|((_, fd), i)| (*fd, i.clone()))
-            .collect();
-        for (fd, info) in copies {
-            self.fds.insert((child, fd), info);
+        if let Some(m) = self.procs.get(&parent).cloned() {
+            self.procs.insert(child, m);
         }
     }
 
     /// exec: close-on-exec fds go.
     pub fn on_exec(&mut self, pid: u32) {
-        self.fds.retain(|(p, _), i| *p != pid || !i.cloexec);
+        if let Some(m) = self.procs.get_mut(&pid) {
+            m.retain(|_, i| !i.cloexec);
+        }
     }
 
     /// exit: all of the process's fds go.
     pub fn on_exit(&mut self, pid: u32) {
-        self.fds.retain(|(p, _), _| *p != pid);
+        self.procs.remove(&pid);
     }
 }
 
