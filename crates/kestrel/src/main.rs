@@ -13,6 +13,7 @@ mod guard_cmd;
 mod info;
 mod lb_cmd;
 mod list;
+mod policy_cmd;
 mod run;
 mod tools_cmd;
 
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
     let sub = match argv.get(1).map(String::as_str) {
         Some("firewall") => Some(firewall_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("lb") => Some(lb_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
+        Some("policy") => Some(policy_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("filter") => Some(filter_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("guard") => Some(guard_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("bench") => {

@@ -234,6 +234,49 @@ pub fn resolve(policy: &Policy) -> Result<Vec<(usize, PathBuf)>, ResolveError> {
     Ok(out)
 }
 
+/// The cgroup v2 directory of this process (from `/proc/self/cgroup`'s `0::` line).
+pub fn own_cgroup(mount: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(mount.join(rel.trim_start_matches('/')))
+}
+
+/// Moves this process (all its threads) into `cgroup`.
+pub fn move_self(cgroup: &Path) -> std::io::Result<()> {
+    std::fs::write(cgroup.join("cgroup.procs"), std::process::id().to_string())
+}
+
+/// Starts `cmd` inside `cgroup`, race-free: this process moves into the cgroup, forks the
+/// child (which is born there, before it can open a socket) and moves back.
+pub fn spawn_in(
+    cgroup: &Path,
+    cmd: &mut std::process::Command,
+) -> std::io::Result<std::process::Child> {
+    let mount = cgroup2_mount().ok_or_else(|| std::io::Error::other("no cgroup v2 mount"))?;
+    let home =
+        own_cgroup(&mount).ok_or_else(|| std::io::Error::other("cannot read /proc/self/cgroup"))?;
+    move_self(cgroup)?;
+    let child = cmd.spawn();
+    let back = move_self(&home);
+    let child = child?;
+    back?;
+    Ok(child)
+}
+
+/// Removes a cgroup directory once its processes are gone (retrying briefly: a reaped
+/// process leaves the cgroup a moment after `wait` returns).
+pub fn remove_cgroup(cgroup: &Path) -> std::io::Result<()> {
+    let mut last = Ok(());
+    for _ in 0..50 {
+        last = std::fs::remove_dir(cgroup);
+        if last.is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    last
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

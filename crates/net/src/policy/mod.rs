@@ -31,6 +31,7 @@
 
 pub mod cgroups;
 pub mod compile;
+pub mod live;
 pub mod prefix;
 pub mod program;
 pub mod record;

@@ -212,9 +212,12 @@ pub fn build(hook: Hook, p: &Params) -> Result<PolProgram, String> {
         Hook::Ingress | Hook::Egress => skb(&mut a, hook, pass),
     }
     decide(&mut a, hook, p);
-    a.bind(pass);
-    a.push(Insn::mov64_imm(Reg::R0, 1));
-    a.push(Insn::exit());
+    if !hook.is_sock_addr() {
+        // Packets the skb hooks leave to the socket hooks (or that carry no flow start).
+        a.bind(pass);
+        a.push(Insn::mov64_imm(Reg::R0, 1));
+        a.push(Insn::exit());
+    }
     let (insns, relocs) = a.finish()?;
     Ok(PolProgram { insns, relocs })
 }
