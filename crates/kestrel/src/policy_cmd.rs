@@ -248,6 +248,12 @@ fn run(name: &str, file: Option<&str>, quiet: bool, cmd: &[String]) -> anyhow::R
         .root
         .join(name)
         .join(format!("run-{}", std::process::id()));
+    // Remove afterwards what this run creates: the run cgroup, and the workload's and the
+    // root's directories if they did not exist before.
+    let made: Vec<std::path::PathBuf> = [policy.root.clone(), policy.root.join(name)]
+        .into_iter()
+        .filter(|d| !d.exists())
+        .collect();
     std::fs::create_dir_all(&cg).with_context(|| format!("creating cgroup {}", cg.display()))?;
     let result = (|| -> anyhow::Result<ExitCode> {
         let mut session = session;
@@ -280,7 +286,9 @@ fn run(name: &str, file: Option<&str>, quiet: bool, cmd: &[String]) -> anyhow::R
         })
     })();
     let _ = cgroups::remove_cgroup(&cg);
-    let _ = std::fs::remove_dir(cg.parent().unwrap_or(&cg));
+    for d in made.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
     result
 }
 
