@@ -5,6 +5,8 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use kestrel_runtime::StopFlag;
@@ -51,8 +53,9 @@ impl HeldChild {
         self.child.id()
     }
 
-    /// Let the command run; when it exits, `stop` is set so tracing ends.
-    pub fn release(mut self, stop: &StopFlag) -> anyhow::Result<()> {
+    /// Let the command run; when it exits, `stop` is set so tracing ends. The returned
+    /// handle ends the command if tracing stops first (as bpftrace does).
+    pub fn release(self, stop: &StopFlag) -> anyhow::Result<RunningChild> {
         let mut gate = OpenOptions::new()
             .write(true)
             .open(&self.gate)
@@ -61,11 +64,21 @@ impl HeldChild {
         drop(gate);
         let _ = std::fs::remove_dir_all(&self.dir);
         let stop = stop.clone();
-        std::thread::spawn(move || {
-            let _ = self.child.wait();
-            stop.stop();
+        let child = Arc::new(Mutex::new(self.child));
+        let watched = Arc::clone(&child);
+        std::thread::spawn(move || loop {
+            // Polled, not waited on, so that the main thread can still kill it.
+            let done = match watched.lock() {
+                Ok(mut c) => !matches!(c.try_wait(), Ok(None)),
+                Err(_) => true,
+            };
+            if done {
+                stop.stop();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         });
-        Ok(())
+        Ok(RunningChild { child })
     }
 
     /// End the command without running it (when loading or attaching failed).
@@ -73,6 +86,29 @@ impl HeldChild {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A released `-c` command.
+pub struct RunningChild {
+    child: Arc<Mutex<Child>>,
+}
+
+impl RunningChild {
+    /// Kill the command if it is still running (tracing ended before it did) and reap it.
+    pub fn end(&self) {
+        if let Ok(mut c) = self.child.lock() {
+            if matches!(c.try_wait(), Ok(None)) {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+impl Drop for RunningChild {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 

@@ -118,9 +118,11 @@ pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
         .iter()
         .all(|p| matches!(p.attach, AttachPoint::Begin | AttachPoint::End));
     let wait = !begin_end_only || child.is_some();
-    if let Some(c) = child {
-        c.release(&stop)?;
-    }
+    // Dropped when run() returns, on any path: a command still running is killed then.
+    let _running = match child {
+        Some(c) => Some(c.release(&stop)?),
+        None => None,
+    };
     if session.run_begin(&mut out)? == Flow::Continue && wait {
         session.poll(&mut out, &stop)?;
     }
