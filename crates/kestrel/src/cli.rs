@@ -80,9 +80,13 @@ pub struct Cli {
     #[arg(long = "info")]
     pub info: bool,
 
-    /// Read FILE as if the script began with `#include "FILE"` (may be repeated).
+    /// Read FILE's `#define`s as if the script began with `#include "FILE"` (may be repeated).
     #[arg(long = "include", value_name = "FILE")]
     pub include: Vec<String>,
+
+    /// Look for `#include "..."` headers in DIR too (may be repeated).
+    #[arg(short = 'I', value_name = "DIR")]
+    pub include_dirs: Vec<PathBuf>,
 
     /// Script file to run (or, with -l, the probe pattern).
     pub script: Option<String>,
@@ -122,7 +126,19 @@ impl Cli {
                 .collect(),
             _ => self.args.clone(),
         };
+        // `#include "x.h"` looks next to the script first, then in -I directories.
+        let mut include_dirs = Vec::new();
+        if let (None, Some(path)) = (&self.program, &self.script) {
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                include_dirs.push(dir.to_path_buf());
+            }
+        }
+        include_dirs.extend(self.include_dirs.iter().cloned());
         let mut options = kestrel_lang::Options {
+            preproc: kestrel_lang::preproc::Settings {
+                include_dirs,
+                pre_includes: self.include.iter().map(PathBuf::from).collect(),
+            },
             positional,
             pid: self.pid,
             unsafe_allowed: self.allow_unsafe,

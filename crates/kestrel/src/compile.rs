@@ -89,7 +89,7 @@ fn compile_here(
     kernel: &(dyn KernelFacts + Sync),
     options: &kestrel_lang::Options,
 ) -> anyhow::Result<Option<Compiled>> {
-    let ast = match kestrel_lang::parse(source) {
+    let ast = match kestrel_lang::parse_with(source, &options.preproc) {
         Ok(ast) => ast,
         Err(diags) => {
             emit(&diags, name, source);

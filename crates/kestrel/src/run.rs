@@ -14,9 +14,11 @@ use crate::cli::Cli;
 pub fn run(cli: &Cli, name: &str, source: &str) -> anyhow::Result<ExitCode> {
     // Syntax errors are worth showing to anyone, before asking for privileges.
     let syntax = crate::compile::on_big_stack(|| {
-        Ok(kestrel_lang::parse(source)
-            .err()
-            .map(|diags| crate::diagnostics::render(&diags, name, source)))
+        Ok(
+            kestrel_lang::parse_with(source, &cli.lang_options().preproc)
+                .err()
+                .map(|diags| crate::diagnostics::render(&diags, name, source)),
+        )
     })?;
     if let Some(rendered) = syntax {
         eprint!("{rendered}");

@@ -12,13 +12,14 @@ pub mod lexer;
 pub mod macros;
 pub mod parser;
 pub mod perf_events;
+pub mod preproc;
 pub mod probe_ctx;
 pub mod sema;
 pub mod span;
 pub mod types;
 
 pub use diag::Diagnostic;
-pub use parser::parse;
+pub use parser::{parse, parse_with};
 pub use sema::{analyze, analyze_with, Analysis, Options};
 pub use span::Span;
 pub use types::{StackMode, Type};

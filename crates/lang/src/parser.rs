@@ -31,12 +31,23 @@ const MAX_ERRORS: usize = 20;
 ///
 /// Returns the program, or every syntax error found (at least one), in source order.
 pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
+    parse_with(source, &crate::preproc::Settings::default())
+}
+
+/// [`parse`] with preprocessor settings (include directories, `--include` headers).
+pub fn parse_with(
+    source: &str,
+    settings: &crate::preproc::Settings,
+) -> Result<Program, Vec<Diagnostic>> {
     if u32::try_from(source.len()).is_err() {
         let d = Diagnostic::error("script is too large (over 4 GiB)", Span::new(0, 0))
             .with_code(codes::SCRIPT_TOO_LARGE);
         return Err(vec![d]);
     }
-    let mut p = Parser::new(source);
+    let pre = crate::preproc::preprocess(source, settings)?;
+    let mut p = Parser::new(&pre.text);
+    p.defines = pre.defines;
+    p.original = source;
     let mut program = p.program();
     if p.diags.is_empty() {
         crate::macros::expand(&mut program)?;
@@ -70,6 +81,12 @@ pub(crate) struct Parser<'s> {
     nesting: u32,
     /// `{` of the blocks being parsed, innermost last.
     open_blocks: Vec<Span>,
+    /// `#define`d names.
+    defines: std::collections::HashMap<String, crate::preproc::Define>,
+    /// The script before preprocessing (where `#define` bodies are).
+    original: &'s str,
+    /// How many `#define` bodies are being parsed inside each other.
+    define_depth: u32,
 }
 
 impl<'s> Parser<'s> {
@@ -83,6 +100,9 @@ impl<'s> Parser<'s> {
             in_predicate: false,
             nesting: 0,
             open_blocks: Vec::new(),
+            defines: std::collections::HashMap::new(),
+            original: src,
+            define_depth: 0,
         }
     }
 

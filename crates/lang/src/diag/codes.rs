@@ -147,11 +147,12 @@ lines; write `\\n` for a newline.";
         "A number literal is malformed or does not fit in 64 bits, is a floating-point number \
 (eBPF has no floating point), or a positional parameter such as `$99999999999` is too large. \
 Use an integer that fits in a u64; scale fractions into integers (e.g. microseconds).";
-    PREPROCESSOR = "E0006", "unsupported preprocessor directive",
-        "#define N 1\nBEGIN { exit(); }",
-        "kestrel compiles without a C preprocessor, so `#define` and other `#` directives are \
-not supported. `#include` lines are accepted and ignored. Write the value inline or pass it \
-as a positional parameter (`$1`).";
+    PREPROCESSOR = "E0006", "preprocessor error",
+        "#include <no_such_header.h>\nBEGIN { exit(); }",
+        "kestrel has its own preprocessor for what bpftrace scripts use: `#include`, `#define` of \
+constants, `#undef`, `#if`/`#ifdef`/`#ifndef`/`#elif`/`#else`/`#endif`. Kernel headers \
+(`linux/...`, `net/...`) are accepted because kernel types come from BTF; any other header must \
+exist. Function-like `#define` macros are not supported: write a `macro` instead.";
 
     // ---- syntax --------------------------------------------------------------------------
     SYNTAX = "E0101", "syntax error",

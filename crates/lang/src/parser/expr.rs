@@ -277,6 +277,9 @@ impl Parser<'_> {
                         span: tok.span.to(close),
                     });
                 }
+                if let Some(e) = self.define_use(name, tok.span) {
+                    return e;
+                }
                 leaf(ExprKind::Builtin(name.clone()))
             }
             TokenKind::Map(ref name) => {
@@ -309,6 +312,63 @@ impl Parser<'_> {
             TokenKind::Keyword(Keyword::Offsetof) => self.offsetof(),
             TokenKind::Punct(Punct::LParen) => self.paren_or_tuple(),
             _ => Err(self.unexpected("an expression")),
+        }
+    }
+
+    /// A `#define`d name used in an expression: its body, parsed where it is written.
+    fn define_use(&mut self, name: &str, at: Span) -> Option<PResult<Expr>> {
+        let def = self.defines.get(name)?.clone();
+        match def {
+            crate::preproc::Define::Number(n) => Some(Ok(Expr {
+                kind: ExprKind::Int(n as u64),
+                span: at,
+            })),
+            crate::preproc::Define::Other => None,
+            crate::preproc::Define::InScript(body) => {
+                if self.define_depth >= 32 {
+                    let d = Diagnostic::error(format!("'#define {name}' expands into itself"), at)
+                        .with_code(codes::PREPROCESSOR);
+                    return Some(Err(self.report(d)));
+                }
+                // A parser over the original text with only the body left in place, so its
+                // spans point into the '#define' line.
+                let only_body: String = self
+                    .original
+                    .char_indices()
+                    .map(|(i, c)| {
+                        if (body.start as usize..body.end as usize).contains(&i) || c == '\n' {
+                            c.to_string()
+                        } else {
+                            " ".repeat(c.len_utf8())
+                        }
+                    })
+                    .collect();
+                let mut sub = super::Parser::new(&only_body);
+                sub.defines = self.defines.clone();
+                sub.original = self.original;
+                sub.define_depth = self.define_depth + 1;
+                sub.seek(body.start as usize);
+                let parsed = sub.expr();
+                let trailing = !matches!(sub.peek_kind(), TokenKind::Eof);
+                let diags = std::mem::take(&mut sub.diags);
+                let has_errors = !diags.is_empty();
+                for d in diags {
+                    self.report(d);
+                }
+                Some(match parsed {
+                    Ok(e) if !trailing && !has_errors => Ok(e),
+                    Ok(_) => {
+                        let d = Diagnostic::error(
+                            format!("the body of '#define {name}' is not one expression"),
+                            body,
+                        )
+                        .with_code(codes::PREPROCESSOR)
+                        .with_secondary(at, "used here");
+                        Err(self.report(d))
+                    }
+                    Err(r) => Err(r),
+                })
+            }
         }
     }
 

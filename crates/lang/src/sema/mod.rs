@@ -56,6 +56,8 @@ pub struct Options {
     pub pid: Option<u32>,
     /// Entries of every map without its own declared size (bpftrace's `max_map_keys`).
     pub max_map_keys: Option<u32>,
+    /// Where `#include` looks and what `--include` adds.
+    pub preproc: crate::preproc::Settings,
 }
 
 impl Default for Options {
@@ -66,6 +68,7 @@ impl Default for Options {
             unsafe_allowed: false,
             pid: None,
             max_map_keys: None,
+            preproc: crate::preproc::Settings::default(),
         }
     }
 }
