@@ -180,6 +180,7 @@ pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
                 table_size: cfg.table_size,
                 iface_mac: [0; 6],
                 ipip_source: cfg.ipip_source,
+                forward: cfg.forward,
             })
             .map_err(anyhow::Error::msg)?;
             println!(
@@ -237,9 +238,9 @@ fn bench_ns(backends: u32, conns: u32, repeat: u32, mode: &str) -> anyhow::Resul
         .map(|i| {
             format!(
                 "{{ addr = \"10.{}.{}.{}:80\", mac = \"02:00:00:00:00:01\" }}",
-                100 + i / 65536,
-                (i / 256) % 256,
-                i % 256 + 1
+                100 + i / 62_500,
+                (i / 250) % 250,
+                i % 250 + 1
             )
         })
         .collect();
@@ -250,7 +251,7 @@ fn bench_ns(backends: u32, conns: u32, repeat: u32, mode: &str) -> anyhow::Resul
     };
     let src = format!(
         "mode = \"{mode}\"\n{extra}max_connections = {}\n[[service]]\nname = \"bench\"\nvip = \"10.203.0.100\"\nport = 80\nbackends = [{}]\n",
-        (conns.max(1) + 1024).next_power_of_two(),
+        conns.max(1) + conns / 4 + 1024,
         list.join(", ")
     );
     let cfg = lb::check("bench.toml", &src)?;

@@ -465,7 +465,7 @@ if mode == "tcp":
     counts, fails = {}, 0
     for i in range(n):
         try:
-            s = socket.create_connection((host, port), timeout=5)
+            s = socket.create_connection((host, port), timeout=2)
             f = s.makefile("rb")
             name = f.readline().decode().strip()
             s.close()
@@ -624,6 +624,10 @@ impl Lab {
             "default",
             "via",
             &format!("10.204.{i}.1"),
+        ]);
+        // GRO turns on veth's NAPI path, which XDP_REDIRECT into the host side needs.
+        let _ = sh(&[
+            "ip", "netns", "exec", &ns, "ethtool", "-K", "eth0", "gro", "on",
         ]);
         let name = format!("b{i}");
         let mut child = match Command::new("ip")
@@ -822,6 +826,24 @@ fn ten_thousand_connections_complete_and_balance() {
         "{:?}",
         st.global
     );
+}
+
+#[test]
+fn redirect_forwarding_completes_connections() {
+    if !can_run("redirect_forwarding_completes_connections", true) {
+        return;
+    }
+    let lab = Lab::new(3);
+    lab.up(&format!("forward = \"redirect\"\n{EXAMPLE}"));
+    // The first packets to each backend go through the stack (no neighbour entry yet).
+    let (counts, fails) = lab.connections(600);
+    assert_eq!(fails, 0, "{counts:?}");
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    let st = match lb::status(Some(&lab.iface)) {
+        Ok(mut v) if !v.is_empty() => v.remove(0),
+        other => panic!("status: {other:?}"),
+    };
+    assert!(st.services[0].counters.new_flows >= 590);
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //! table_size = 65537            # Maglev lookup table entries per service (a prime)
 //! max_connections = 262144      # capacity of the LRU connection table
 //! ipip_source = "10.0.0.1"      # outer source address (mode = "ipip" only)
+//! forward = "stack"             # nat: "stack" (XDP_PASS, the host routes) or "redirect"
+//!                               # (bpf_fib_lookup + XDP_REDIRECT, the stack is skipped)
 //!
 //! [health]                      # optional: `kestrel lb health` probes backends over TCP
 //! interval_ms = 1000
@@ -63,6 +65,18 @@ impl LbMode {
             LbMode::Ipip => "ipip",
         }
     }
+}
+
+/// How nat mode hands a translated packet on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Forward {
+    /// XDP_PASS: the host's stack routes it (and its netfilter sees it).
+    #[default]
+    Stack,
+    /// bpf_fib_lookup in XDP, MACs and TTL rewritten, XDP_REDIRECT to the egress interface;
+    /// falls back to the stack when the lookup cannot answer (no neighbour entry yet, TTL 1).
+    Redirect,
 }
 
 /// Transport protocol of a service.
@@ -157,6 +171,9 @@ pub struct LbConfig {
     pub max_connections: u32,
     /// Outer source address in ipip mode.
     pub ipip_source: Option<Ipv4Addr>,
+    /// How nat mode forwards.
+    #[serde(default)]
+    pub forward: Forward,
     /// Health checking parameters (defaults if the file has no `[health]`).
     pub health: Health,
     /// The services, in file order.
@@ -202,6 +219,7 @@ struct FileToml {
     table_size: Option<toml::Spanned<i64>>,
     max_connections: Option<toml::Spanned<i64>>,
     ipip_source: Option<toml::Spanned<String>>,
+    forward: Option<toml::Spanned<String>>,
     health: Option<toml::Spanned<HealthToml>>,
     #[serde(default)]
     service: Vec<toml::Spanned<ServiceToml>>,
@@ -396,6 +414,26 @@ pub fn parse_config(file: &str, src: &str) -> Result<LbConfig, LbConfigError> {
             "mode = \"ipip\" needs ipip_source (the outer header's source address)".to_string(),
         ));
     }
+    let forward = match parsed.forward.as_ref().map(|f| (f, f.get_ref().as_str())) {
+        None | Some((_, "stack")) => Forward::Stack,
+        Some((f, "redirect")) => {
+            if mode != LbMode::Nat {
+                return Err(err(
+                    Some(f.span()),
+                    None,
+                    "forward = \"redirect\" only applies to mode = \"nat\"".to_string(),
+                ));
+            }
+            Forward::Redirect
+        }
+        Some((f, other)) => {
+            return Err(err(
+                Some(f.span()),
+                None,
+                format!("forward must be \"stack\" or \"redirect\", not {other:?}"),
+            ))
+        }
+    };
     let health = match &parsed.health {
         None => Health::default(),
         Some(h) => {
@@ -589,6 +627,7 @@ pub fn parse_config(file: &str, src: &str) -> Result<LbConfig, LbConfigError> {
         table_size,
         max_connections,
         ipip_source,
+        forward,
         health,
         services,
     })

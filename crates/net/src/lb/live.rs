@@ -310,6 +310,7 @@ impl State {
             table_size: self.config.table_size,
             iface_mac: self.iface_mac,
             ipip_source: self.config.ipip_source,
+            forward: self.config.forward,
         }
     }
 

@@ -44,6 +44,7 @@ pub fn check(file: &str, source: &str) -> Result<LbConfig, CheckError> {
         table_size: cfg.table_size,
         iface_mac: [0; 6],
         ipip_source: cfg.ipip_source,
+        forward: cfg.forward,
     })
     .map_err(CheckError::Codegen)?;
     Ok(cfg)

@@ -25,6 +25,7 @@
 //! | -92 | scratch u32 key |
 //! | -96 | service index |
 //! | -100 | backend slot |
+//! | -176 | `struct bpf_fib_lookup` (forward = "redirect") |
 //!
 //! Registers across the body: r6 = data, r7 = data_end, r8 = IPv4 header, r9 = the
 //! backend's map value once chosen.
@@ -33,10 +34,10 @@ use std::net::Ipv4Addr;
 
 use kestrel_isa::{helper, AluOp, Insn, JmpOp, Reg, Size};
 
-use super::config::{LbMode, MAX_BACKENDS};
+use super::config::{Forward, LbMode, MAX_BACKENDS};
 use super::layout::{self, be, Global, STATE_ACTIVE, STATE_DRAINING};
 use super::maglev::NO_BACKEND;
-use crate::firewall::asm::Asm;
+use crate::firewall::asm::{Asm, Label};
 
 /// Maps the programs reference (fds patched in at load time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +67,8 @@ pub struct Params {
     pub iface_mac: [u8; 6],
     /// Outer source address (ipip).
     pub ipip_source: Option<Ipv4Addr>,
+    /// How nat mode forwards.
+    pub forward: Forward,
 }
 
 /// A generated program: instructions and the maps its ld_imm64s load.
@@ -92,6 +95,8 @@ const SVCKEY: i16 = -88;
 const SCRATCH: i16 = -92;
 const SVC: i16 = -96;
 const BE: i16 = -100;
+/// `struct bpf_fib_lookup` (64 bytes).
+const FIB: i16 = -176;
 
 /// The native-order value of a big-endian u16 as a program loads it from the packet.
 fn ne16(v: u16) -> i32 {
@@ -296,6 +301,63 @@ pub fn flow_hash_of(key: &[u8; 16]) -> u64 {
     x ^ (x >> 33)
 }
 
+/// Routes the translated packet in XDP: `bpf_fib_lookup` for its new destination, TTL
+/// decremented (checksum updated), MACs from the lookup, `bpf_redirect` to the egress
+/// interface. Anything the lookup cannot answer (no route, no neighbour entry yet) and TTL
+/// ≤ 1 go to `pass`, where the stack does it (and sends ICMP).
+fn redirect(a: &mut Asm<LbMap>, pass: Label) {
+    for i in 0..8 {
+        a.push(Insn::st_imm(Size::DW, Reg::R10, FIB + 8 * i, 0));
+    }
+    a.push(Insn::st_imm(Size::B, Reg::R10, FIB, 2)); // AF_INET
+    a.push(Insn::ldx(Size::B, Reg::R1, Reg::R8, 9));
+    a.push(Insn::stx(Size::B, Reg::R10, FIB + 1, Reg::R1));
+    a.push(Insn::ldx(Size::H, Reg::R1, Reg::R8, 20));
+    a.push(Insn::stx(Size::H, Reg::R10, FIB + 2, Reg::R1));
+    a.push(Insn::ldx(Size::H, Reg::R1, Reg::R8, 22));
+    a.push(Insn::stx(Size::H, Reg::R10, FIB + 4, Reg::R1));
+    a.push(Insn::ldx(Size::H, Reg::R1, Reg::R8, 2));
+    a.push(Insn::endian(Reg::R1, 16, true));
+    a.push(Insn::stx(Size::H, Reg::R10, FIB + 6, Reg::R1));
+    a.push(Insn::ldx(Size::DW, Reg::R1, Reg::R10, CTX));
+    a.push(Insn::ldx(Size::W, Reg::R1, Reg::R1, 12)); // ingress_ifindex
+    a.push(Insn::stx(Size::W, Reg::R10, FIB + 8, Reg::R1));
+    a.push(Insn::ldx(Size::B, Reg::R1, Reg::R8, 1));
+    a.push(Insn::stx(Size::B, Reg::R10, FIB + 12, Reg::R1));
+    a.push(Insn::ldx(Size::W, Reg::R1, Reg::R8, 12));
+    a.push(Insn::stx(Size::W, Reg::R10, FIB + 16, Reg::R1));
+    a.push(Insn::ldx(Size::W, Reg::R1, Reg::R8, 16));
+    a.push(Insn::stx(Size::W, Reg::R10, FIB + 32, Reg::R1));
+    a.push(Insn::ldx(Size::DW, Reg::R1, Reg::R10, CTX));
+    stack_ptr(a, Reg::R2, FIB);
+    a.push(Insn::mov64_imm(Reg::R3, 64));
+    a.push(Insn::mov64_imm(Reg::R4, 0));
+    a.push(Insn::call_helper(helper::FIB_LOOKUP));
+    a.jmp_imm(JmpOp::Jne, Reg::R0, 0, pass);
+    // TTL: the stack sends "time exceeded" for us.
+    a.push(Insn::ldx(Size::B, Reg::R1, Reg::R8, 8));
+    a.jmp_imm(JmpOp::Jle, Reg::R1, 1, pass);
+    a.push(Insn::ldx(Size::H, Reg::R4, Reg::R8, 8));
+    a.push(Insn::alu64_imm(AluOp::Sub, Reg::R1, 1));
+    a.push(Insn::stx(Size::B, Reg::R8, 8, Reg::R1));
+    a.push(Insn::ldx(Size::H, Reg::R3, Reg::R8, 8));
+    a.push(Insn::alu64_imm(AluOp::Xor, Reg::R4, 0xffff));
+    a.push(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R4));
+    csum_apply(a, Reg::R8, 10, Reg::R3, false);
+    // struct bpf_fib_lookup: smac at 52, dmac at 58.
+    // In 2-byte moves: dmac sits at a stack offset that is not 4-aligned.
+    for i in (0..6).step_by(2) {
+        a.push(Insn::ldx(Size::H, Reg::R1, Reg::R10, FIB + 58 + i));
+        a.push(Insn::stx(Size::H, Reg::R6, i, Reg::R1));
+        a.push(Insn::ldx(Size::H, Reg::R1, Reg::R10, FIB + 52 + i));
+        a.push(Insn::stx(Size::H, Reg::R6, 6 + i, Reg::R1));
+    }
+    a.push(Insn::ldx(Size::W, Reg::R1, Reg::R10, FIB + 8));
+    a.push(Insn::mov64_imm(Reg::R2, 0));
+    a.push(Insn::call_helper(helper::REDIRECT));
+    a.push(Insn::exit());
+}
+
 /// Builds the ingress XDP program.
 pub fn build_ingress(p: &Params) -> Result<LbProgram, String> {
     let mut a: Asm<LbMap> = Asm::new();
@@ -467,10 +529,16 @@ pub fn build_ingress(p: &Params) -> Result<LbProgram, String> {
             a.push(Insn::alu64_imm(AluOp::Add, Reg::R1, 40));
             a.jmp_reg(JmpOp::Jgt, Reg::R1, Reg::R7, pass);
             csum_apply(&mut a, Reg::R8, 36, Reg::R3, false);
-            ret(&mut a, XDP_PASS);
+            let send = a.label();
+            a.ja(send);
             a.bind(udp);
             csum_apply(&mut a, Reg::R8, 26, Reg::R3, true);
-            ret(&mut a, XDP_PASS);
+            a.bind(send);
+            if p.forward == Forward::Redirect {
+                redirect(&mut a, pass);
+            } else {
+                ret(&mut a, XDP_PASS);
+            }
         }
         LbMode::Dsr => {
             copy(&mut a, Reg::R6, 0, Reg::R9, be::MAC, 6);
@@ -718,6 +786,7 @@ mod tests {
                 table_size: 65_537,
                 iface_mac: [2, 0, 0, 0, 0, 1],
                 ipip_source: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                forward: Forward::Redirect,
             };
             let prog = build_ingress(&p).unwrap_or_else(|e| panic!("{e}"));
             assert!(prog.insns.len() > 100, "{mode:?}");
