@@ -12,6 +12,7 @@
 //! ```
 
 pub mod config;
+pub mod gen;
 pub mod health;
 pub mod layout;
 pub mod live;
