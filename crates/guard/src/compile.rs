@@ -345,7 +345,7 @@ impl<'a> Compiler<'a> {
                 "G0301",
                 format!("unknown field '{}'", f.name),
                 f.span,
-                hint.or(Some("kestrel guard fields lists the fields".into())),
+                hint.or(Some("`kestrel guard fields` lists the fields".into())),
             );
             return None;
         };
@@ -378,7 +378,11 @@ impl<'a> Compiler<'a> {
                 }
             },
             (ArgMode::Arg, arg) => {
-                let named = f.name.strip_prefix("evt.arg.").map(str::to_string);
+                let named = f
+                    .name
+                    .strip_prefix("evt.arg.")
+                    .or_else(|| f.name.strip_prefix("evt.rawarg."))
+                    .map(str::to_string);
                 match (named, arg) {
                     (Some(n), None) if !n.is_empty() => FieldArg::Name(n),
                     (None, Some(a)) => match a.parse::<usize>() {
@@ -388,7 +392,10 @@ impl<'a> Compiler<'a> {
                     _ => {
                         self.error(
                             "G0305",
-                            "evt.arg needs an argument: evt.arg.NAME or evt.arg[N]",
+                            format!(
+                                "{} needs an argument: {}.NAME or {}[N]",
+                                def.name, def.name, def.name
+                            ),
                             f.span,
                             None,
                         );

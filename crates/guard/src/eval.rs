@@ -305,7 +305,8 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
     match f.def.id {
         F::EvtType => s(&ev.syscall),
         F::EvtDir => s(ctx.dir.as_str()),
-        F::EvtTime => s(&crate::output::rfc3339(ev.ts_ns)),
+        F::EvtTime => s(crate::output::rfc3339(ev.ts_ns).get(11..29).unwrap_or("")),
+        F::EvtTimeIso => s(&crate::output::rfc3339(ev.ts_ns)),
         F::EvtRawtime => Some(FieldVal::Num(ev.ts_ns as i64)),
         F::EvtRes => res(ctx).map(|r| {
             FieldVal::Str(if r >= 0 {

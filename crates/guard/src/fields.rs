@@ -49,6 +49,7 @@ pub enum FieldId {
     EvtType,
     EvtDir,
     EvtTime,
+    EvtTimeIso,
     EvtRawtime,
     EvtRes,
     EvtRawres,
@@ -153,7 +154,8 @@ macro_rules! row {
 pub const FIELDS: &[FieldDef] = &[
     row!("evt.type", EvtType, Str, None, "all", "the syscall's name", Some("one program per syscall tracepoint")),
     row!("evt.dir", EvtDir, Str, None, "all", "'>' enter, '<' exit", Some("the tracepoint (sys_enter/sys_exit)")),
-    row!("evt.time", EvtTime, Str, None, "all", "the event time, RFC 3339 with nanoseconds (UTC)", None),
+    row!("evt.time", EvtTime, Str, None, "all", "the event time of day with nanoseconds, HH:MM:SS.nnnnnnnnn (UTC)", None),
+    row!("evt.time.iso8601", EvtTimeIso, Str, None, "all", "the event time, RFC 3339 with nanoseconds (UTC)", None),
     row!("evt.rawtime", EvtRawtime, Num, None, "all", "the event time in ns since the epoch", None),
     row!("evt.res", EvtRes, Str, None, "exit events", "SUCCESS, or the errno name of a negative return", None),
     row!("evt.rawres", EvtRawres, Num, None, "exit events", "the return value", Some("sys_exit ret")),
@@ -221,6 +223,8 @@ pub const FIELDS: &[FieldDef] = &[
 pub fn lookup(name: &str) -> Option<&'static FieldDef> {
     let base = if name.starts_with("evt.arg.") {
         "evt.arg"
+    } else if name.starts_with("evt.rawarg.") {
+        "evt.rawarg"
     } else {
         name
     };
@@ -324,7 +328,6 @@ pub fn unsupported_reason(name: &str) -> Option<&'static str> {
         "evt.datetime",
         "evt.datetime.s",
         "evt.time.s",
-        "evt.time.iso8601",
         "evt.reltime",
         "evt.deltatime",
         "evt.cpu",

@@ -236,6 +236,14 @@ fn every_operator() {
         "proc.duration > 0",
         "thread.tid = 300",
         "evt.category = file",
+        "evt.rawarg.flags = 0",
+        "evt.rawarg.dirfd = -100",
+        "proc.aexe[1] = -bash",
+        "proc.aexepath[2] = /usr/sbin/sshd",
+        "proc.acmdline[1] = bash",
+        "proc.aexe = /sbin/init",
+        "evt.time = 22:13:20.123456789",
+        "evt.time.iso8601 startswith 2023-11-14T22",
     ];
     for c in yes {
         assert!(

@@ -32,6 +32,9 @@ enum Cmd {
         /// Rules files (default: the built-in rules).
         files: Vec<PathBuf>,
     },
+    /// List the fields conditions and outputs can use: type, which events give them a
+    /// value, how they are computed, and whether the kernel side can test them.
+    Fields,
 }
 
 /// Entry point (`args[0]` is "guard").
@@ -39,6 +42,33 @@ pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
     let cli = GuardCli::parse_from(args);
     match cli.cmd {
         Cmd::Check { verbose, files } => check(&files, verbose),
+        Cmd::Fields => {
+            fields();
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn fields() {
+    use kestrel_guard::fields::{ArgMode, FieldType, FIELDS};
+    for f in FIELDS {
+        let ty = match f.ty {
+            FieldType::Str => "string",
+            FieldType::Num => "number",
+            FieldType::Bool => "bool",
+            FieldType::Ip => "ipaddr",
+            FieldType::Dyn => "arg",
+        };
+        let name = match f.arg {
+            ArgMode::None => f.name.to_string(),
+            ArgMode::OptIndex => format!("{}[N]", f.name),
+            ArgMode::Arg => format!("{}.NAME / {}[N]", f.name, f.name),
+        };
+        let kernel = f
+            .kernel
+            .map(|k| format!(" [kernel: {k}]"))
+            .unwrap_or_default();
+        println!("{name:<28} {ty:<7} {} ({}){kernel}", f.computed, f.events);
     }
 }
 

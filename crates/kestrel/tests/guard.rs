@@ -117,3 +117,25 @@ fn hostile_nesting_is_an_error_not_a_crash() {
         "{stderr}"
     );
 }
+
+#[test]
+fn fields_are_listed() {
+    let o = kestrel().args(["guard", "fields"]).output().expect("run");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("proc.aname[N]") && l.contains("string")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("evt.arg.NAME / evt.arg[N]")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("proc.name") && l.contains("[kernel: bpf_get_current_comm")),
+        "{out}"
+    );
+}
