@@ -30,6 +30,8 @@ struct Conn {
     state: State,
     request_dir: Option<Direction>,
     attempts: u32,
+    /// Chunks seen since detection gave up (every [`REDETECT_EVERY`] it looks again).
+    opaque_chunks: u32,
     last_ts: u64,
     /// Short chunks that detection could not judge yet, per direction, with the time of the
     /// first of them (a request line split into tiny writes still gets detected).
@@ -38,6 +40,9 @@ struct Conn {
 
 /// Most bytes kept per direction for detection.
 const PROBE: usize = 256;
+
+/// An undetected connection gets one more detection attempt every this many chunks.
+const REDETECT_EVERY: u32 = 64;
 
 /// Fixed bytes of one tracked connection besides its parser's heap (map slot and state).
 const CONN_OVERHEAD: usize = std::mem::size_of::<Conn>() + std::mem::size_of::<ConnId>() + 16;
@@ -91,6 +96,7 @@ impl Tracker {
                 state: State::Detecting,
                 request_dir: meta.role.map(Role::request_direction),
                 attempts: 0,
+                opaque_chunks: 0,
                 last_ts: 0,
                 probe: Default::default(),
             },
@@ -120,6 +126,15 @@ impl Tracker {
             }
         }
         let mut early: Option<(Vec<u8>, u64)> = None;
+        if let State::Opaque = c.state {
+            // A connection joined in the middle of a long message may show a message start
+            // later: look again now and then (detection is cheap and rejects noise).
+            c.opaque_chunks = c.opaque_chunks.wrapping_add(1);
+            if c.opaque_chunks % REDETECT_EVERY == 0 {
+                c.state = State::Detecting;
+                c.attempts = self.config.detect_attempts.saturating_sub(1);
+            }
+        }
         if let State::Detecting = c.state {
             let d = chunk.direction.index();
             let joined: Vec<u8>;
@@ -167,7 +182,10 @@ impl Tracker {
                         c.probe[d] = Default::default();
                     }
                     if c.attempts >= self.config.detect_attempts {
-                        self.stats.undetected_connections += 1;
+                        if c.opaque_chunks == 0 {
+                            // Counted once, not at every later look.
+                            self.stats.undetected_connections += 1;
+                        }
                         for p in &mut c.probe {
                             self.stats.unparsed_bytes += p.0.len() as u64;
                             *p = Default::default();

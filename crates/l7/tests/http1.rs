@@ -626,3 +626,36 @@ fn absurd_lengths_do_not_overflow() {
     assert_eq!(recs[0].request_bytes, u64::MAX);
     assert_eq!(t.stats().records, 1);
 }
+
+#[test]
+fn a_connection_joined_mid_body_is_found_again_later() {
+    let mut t = Tracker::default();
+    let mut out = Vec::new();
+    let c = ConnId(11);
+    // Joined in the middle of a long upload: body bytes only, for a while.
+    for i in 0..100 {
+        t.feed(
+            &kestrel_l7::Chunk::whole(c, Ingress, i, &[b'z'; 100]),
+            &mut out,
+        );
+    }
+    assert_eq!(t.protocol(c), None);
+    assert_eq!(t.stats().undetected_connections, 1);
+    // Requests start again; detection looks every 64 chunks.
+    for i in 100..164 {
+        t.feed(
+            &kestrel_l7::Chunk::whole(c, Ingress, i, b"GET /again HTTP/1.1\r\n\r\n"),
+            &mut out,
+        );
+        t.feed(
+            &kestrel_l7::Chunk::whole(c, Egress, i, resp("200 OK", "").as_bytes()),
+            &mut out,
+        );
+    }
+    assert_eq!(t.protocol(c), Some(kestrel_l7::Protocol::Http1));
+    assert!(!out.is_empty());
+    assert!(out
+        .iter()
+        .all(|r| http(r).path.as_deref() == Some("/again")));
+    assert_eq!(t.stats().undetected_connections, 1);
+}
