@@ -29,6 +29,25 @@ impl Record {
         self.end_ns.saturating_sub(self.start_ns)
     }
 
+    /// True when the exchange failed, by the OpenTelemetry semantic conventions: HTTP 5xx on
+    /// the server side, 4xx or 5xx on the client side, a gRPC status other than OK, a reset
+    /// stream, a DNS rcode other than NOERROR, a Redis error reply, a PostgreSQL error.
+    /// An exchange without a response is not counted as an error here (see `outcome`).
+    pub fn is_error(&self) -> bool {
+        match &self.detail {
+            Detail::Http(h) => {
+                if let Some(g) = h.grpc.as_ref().and_then(|g| g.status) {
+                    return g != 0;
+                }
+                let limit = if self.role == Role::Server { 500 } else { 400 };
+                h.status.is_some_and(|s| s >= limit) || self.outcome == Outcome::Reset
+            }
+            Detail::Dns(d) => d.rcode.is_some_and(|r| r != 0),
+            Detail::Redis(r) => r.error.is_some(),
+            Detail::Postgres(p) => p.error_code.is_some(),
+        }
+    }
+
     /// The protocol of this record.
     pub fn protocol(&self) -> Protocol {
         match &self.detail {

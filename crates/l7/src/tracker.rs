@@ -267,6 +267,15 @@ impl Tracker {
         }
     }
 
+    /// Close every connection at `ts` (at exit: requests still waiting come out as
+    /// [`crate::Outcome::Closed`] instead of vanishing).
+    pub fn close_all(&mut self, ts: u64, out: &mut Vec<Record>) {
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.close(id, ts, out);
+        }
+    }
+
     /// Close every connection with no chunk since `now_ns - idle_ns` (for connections whose
     /// close the capture missed). Returns how many were closed.
     pub fn expire_idle(&mut self, now_ns: u64, idle_ns: u64, out: &mut Vec<Record>) -> usize {

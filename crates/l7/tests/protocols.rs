@@ -396,3 +396,47 @@ fn query_kinds_from_the_first_keyword() {
         assert_eq!(QueryKind::of(sql), kind, "{sql}");
     }
 }
+
+#[test]
+fn errors_by_the_otel_rules_and_close_all() {
+    let mut t = Tracker::default();
+    let mut out = Vec::new();
+    let feed = |t: &mut Tracker, out: &mut Vec<Record>, c: u64, dir, b: &[u8]| {
+        t.feed(&Chunk::whole(ConnId(c), dir, 1, b), out);
+    };
+    // Server side 404: not an error; client side 404: an error; 503 both.
+    feed(&mut t, &mut out, 1, Ingress, b"GET / HTTP/1.1\r\n\r\n");
+    feed(
+        &mut t,
+        &mut out,
+        1,
+        Egress,
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    );
+    feed(&mut t, &mut out, 2, Egress, b"GET / HTTP/1.1\r\n\r\n");
+    feed(
+        &mut t,
+        &mut out,
+        2,
+        Ingress,
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    );
+    feed(&mut t, &mut out, 1, Ingress, b"GET / HTTP/1.1\r\n\r\n");
+    feed(
+        &mut t,
+        &mut out,
+        1,
+        Egress,
+        b"HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\n\r\n",
+    );
+    let errors: Vec<bool> = out.iter().map(Record::is_error).collect();
+    assert_eq!(errors, [false, true, true]);
+    // A request waiting at exit comes out as Closed.
+    feed(&mut t, &mut out, 3, Ingress, b"GET /cut HTTP/1.1\r\n\r\n");
+    t.close_all(9, &mut out);
+    assert_eq!(t.connections(), 0);
+    assert_eq!(
+        out.last().map(|r| r.outcome),
+        Some(kestrel_l7::Outcome::Closed)
+    );
+}
