@@ -757,6 +757,23 @@ fn default_rules_are_quiet_on_ordinary_work() {
         "/bin/grep",
         &["grep", "-r", "TODO", "src"],
     ));
+    // npm under node starting sh; dpkg truncating its own log.
+    alerts.extend(exec(
+        &mut e,
+        1008,
+        200,
+        "/usr/bin/node",
+        &["node", "/usr/bin/npm", "run", "build"],
+    ));
+    alerts.extend(exec(&mut e, 1009, 1008, "/bin/sh", &["sh", "-c", "tsc"]));
+    alerts.extend(exec(
+        &mut e,
+        1010,
+        200,
+        "/usr/bin/dpkg",
+        &["dpkg", "-i", "x.deb"],
+    ));
+    alerts.extend(e.process(&open_ev(1010, "/var/log/dpkg.log", 0o1101, 3)));
     alerts.extend(
         e.process(
             &Event::exit(46, 200, "unlinkat", 0)
