@@ -86,6 +86,8 @@ struct Core {
     upgraded: bool,
     /// When the response side last showed bytes.
     resp_last_ts: u64,
+    /// Flush the queue after the current response (its request's header was cut).
+    flush_after: bool,
     /// A 101 to `Upgrade: h2c`: the request (record, start, bytes) HTTP/2 continues.
     h2c: Option<(HttpRecord, u64, u64)>,
 }
@@ -118,8 +120,30 @@ impl Core {
         self.pending.push_back(p);
     }
 
+    /// The request a response first seen at `resp_ts` answers: the oldest waiting, unless it
+    /// was seen after the response began (a response cannot precede its request: it belongs
+    /// to a request the capture missed, and pairing it would be wrong).
+    fn take_request(&mut self, resp_ts: u64) -> Option<Pending> {
+        if self.pending.front().is_some_and(|p| p.start_ts > resp_ts) {
+            return None;
+        }
+        let p = self.pending.pop_front()?;
+        // Its header was cut by the capture, and the unseen rest may have held more
+        // requests: their responses come next, so the requests queued behind it cannot be
+        // paired safely (they are flushed once this response is out).
+        self.flush_after = p.partial;
+        Some(p)
+    }
+
     /// The response being read is finished at `ctx.ts`.
     fn finish_response(&mut self, outcome: Outcome, ctx: &mut Ctx<'_>) {
+        self.emit_response(outcome, ctx);
+        if std::mem::take(&mut self.flush_after) {
+            self.flush(Outcome::Partial, ctx);
+        }
+    }
+
+    fn emit_response(&mut self, outcome: Outcome, ctx: &mut Ctx<'_>) {
         self.resp_body = Body::None;
         let Some(c) = self.current.take() else {
             return;
@@ -209,7 +233,7 @@ impl Core {
         Parsed::Consumed { n, skip: body }
     }
 
-    fn parse_response(&mut self, buf: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+    fn parse_response(&mut self, buf: &[u8], start_ts: u64, ctx: &mut Ctx<'_>) -> Parsed {
         if self.resp_body == Body::ChunkSize || self.resp_body == Body::Trailers {
             return self.parse_chunked(Side::Response, buf, ctx);
         }
@@ -231,7 +255,7 @@ impl Core {
         for h in resp.headers.iter() {
             framing.header(h, &mut scratch, ctx);
         }
-        let req = self.pending.pop_front();
+        let req = self.take_request(start_ts);
         let head = req.as_ref().is_some_and(|r| r.head);
         let connect = req.as_ref().is_some_and(|r| r.connect);
         let carry = self.informational.take().unwrap_or(0);
@@ -454,7 +478,7 @@ impl Framed for Core {
     fn parse(&mut self, side: Side, buf: &[u8], start_ts: u64, ctx: &mut Ctx<'_>) -> Parsed {
         match side {
             Side::Request => self.parse_request(buf, start_ts, ctx),
-            Side::Response => self.parse_response(buf, ctx),
+            Side::Response => self.parse_response(buf, start_ts, ctx),
         }
     }
 
@@ -541,7 +565,7 @@ impl Framed for Core {
                 match why {
                     Interrupt::Truncated | Interrupt::Oversized => {
                         if let Some(status) = partial_status_line(buf) {
-                            let req = self.pending.pop_front();
+                            let req = self.take_request(start_ts);
                             self.current = Some(Current {
                                 req,
                                 status,
