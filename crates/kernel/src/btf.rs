@@ -100,6 +100,72 @@ impl Btf {
         })
     }
 
+    /// A copy of this BTF with more little-endian type records (`types`, numbered from
+    /// `type_count() + 1`) and strings (`strings`, at offsets from [`Btf::strings_len`])
+    /// appended, as when a script defines its own C types next to the kernel's.
+    pub fn with_appended(&self, types: &[u8], strings: &[u8]) -> Result<Btf, KernelError> {
+        if self.header.big_endian {
+            return Err(KernelError::BadBtf(
+                "cannot extend big-endian BTF".to_string(),
+            ));
+        }
+        let h = &self.header;
+        let old_types = &self.data[h.type_start..h.type_end];
+        let old_strings = &self.data[h.str_start..h.str_end];
+        let type_len = old_types.len() + types.len();
+        let str_len = old_strings.len() + strings.len();
+        let too_big = || KernelError::BadBtf("extended BTF is larger than 4 GiB".to_string());
+        let mut data = Vec::with_capacity(24 + type_len + str_len);
+        data.extend_from_slice(&0xeb9fu16.to_le_bytes());
+        data.extend_from_slice(&[1, 0]);
+        data.extend_from_slice(&24u32.to_le_bytes());
+        data.extend_from_slice(&0u32.to_le_bytes());
+        data.extend_from_slice(
+            &u32::try_from(type_len)
+                .map_err(|_| too_big())?
+                .to_le_bytes(),
+        );
+        data.extend_from_slice(
+            &u32::try_from(type_len)
+                .map_err(|_| too_big())?
+                .to_le_bytes(),
+        );
+        data.extend_from_slice(&u32::try_from(str_len).map_err(|_| too_big())?.to_le_bytes());
+        data.extend_from_slice(old_types);
+        data.extend_from_slice(types);
+        data.extend_from_slice(old_strings);
+        data.extend_from_slice(strings);
+        Btf::parse(data)
+    }
+
+    /// Bytes in the string section (where strings appended by [`Btf::with_appended`] start).
+    pub fn strings_len(&self) -> u32 {
+        u32::try_from(self.header.str_end - self.header.str_start).unwrap_or(u32::MAX)
+    }
+
+    /// An empty BTF (no types, one empty string), to extend when the kernel has none.
+    pub fn empty() -> Btf {
+        let mut data = Vec::new();
+        data.extend_from_slice(&0xeb9fu16.to_le_bytes());
+        data.extend_from_slice(&[1, 0]);
+        for v in [24u32, 0, 0, 0, 1] {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        data.push(0);
+        Btf {
+            offsets: Vec::new(),
+            header: Header {
+                big_endian: false,
+                type_start: 24,
+                type_end: 24,
+                str_start: 24,
+                str_end: 25,
+            },
+            data,
+            names: Default::default(),
+        }
+    }
+
     /// Number of types, not counting `void`; valid ids are `1..=type_count()`.
     pub fn type_count(&self) -> u32 {
         // Each record is at least 12 bytes, so the count fits in u32.
