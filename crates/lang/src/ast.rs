@@ -14,6 +14,8 @@ pub struct Program {
     pub map_decls: Vec<MapDeclItem>,
     /// `macro name(params) { ... }` definitions (expanded before analysis).
     pub macros: Vec<Macro>,
+    /// C `struct`, `union` and `enum` definitions written in the script.
+    pub c_types: Vec<CTypeDef>,
     /// The whole source.
     pub span: Span,
 }
@@ -67,6 +69,47 @@ pub struct Macro {
     pub value: Option<Expr>,
     /// The whole definition.
     pub span: Span,
+}
+
+/// Which C type a definition makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CTag {
+    /// `struct`
+    Struct,
+    /// `union`
+    Union,
+    /// `enum`
+    Enum,
+}
+
+/// `struct Name { members };`, `union Name { ... }` or `enum Name { A, B = 2 }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CTypeDef {
+    /// struct, union or enum.
+    pub tag: CTag,
+    /// The type's name.
+    pub name: Ident,
+    /// Members of a struct or union.
+    pub members: Vec<CMember>,
+    /// Enumerators of an enum, with their values when written.
+    pub enumerators: Vec<(Ident, Option<i64>)>,
+    /// The whole definition.
+    pub span: Span,
+}
+
+/// One member of a C struct or union: `unsigned int *name[4][2] : 3`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CMember {
+    /// The base type as written, qualifiers dropped: `unsigned int`, `struct Bar`, `u32`.
+    pub base: String,
+    /// Number of `*`.
+    pub pointer: u32,
+    /// The member's name.
+    pub name: Ident,
+    /// Array dimensions, outermost first.
+    pub dims: Vec<u32>,
+    /// Bit-field width.
+    pub bits: Option<u32>,
 }
 
 /// A macro parameter.

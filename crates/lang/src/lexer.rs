@@ -526,7 +526,18 @@ pub fn probe_spec(src: &str, pos: usize) -> Option<Span> {
             break;
         }
         if c == '/' {
-            let in_path = at == segment_start || src[segment_start..].starts_with(['/', '.']);
+            // `uprobe:testprogs/prog:f` (a relative path without `./`): a `/` right after
+            // a user-space probe's binary segment, followed by more path, is part of it.
+            let provider = &src[pos..at.min(src.len())];
+            let user = ["uprobe:", "uretprobe:", "usdt:", "u:", "ur:", "U:"]
+                .iter()
+                .any(|p| provider.starts_with(p));
+            let next = src[at + 1..].chars().next();
+            let relative = user
+                && provider.matches(':').count() == 1
+                && next.is_some_and(|n| n.is_ascii_alphanumeric() || matches!(n, '_' | '.' | '-'));
+            let in_path =
+                at == segment_start || src[segment_start..].starts_with(['/', '.']) || relative;
             if !in_path {
                 break;
             }

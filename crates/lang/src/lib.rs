@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod ast;
 pub mod config;
+pub mod ctypes;
 pub mod diag;
 pub mod ir;
 pub mod lexer;

@@ -9,6 +9,7 @@
 //! assert_eq!(prog.probes[0].specs[0].raw, "BEGIN");
 //! ```
 
+mod ctype;
 mod expr;
 mod sexpr;
 mod stmt;

@@ -171,10 +171,11 @@ the expression.";
         "Only variables (`$x`), maps (`@m`, `@m[key]`) can be assigned to or incremented with \
 `++`/`--`. Builtins such as `pid` and plain identifiers cannot. Use a `$variable` or `@map`.";
     UNSUPPORTED_SYNTAX = "E0104", "unsupported syntax",
-        "struct foo { int x; }\nBEGIN { exit(); }",
-        "The script uses bpftrace syntax that kestrel does not implement yet, such as C struct \
-definitions. kestrel reads kernel types from BTF, so `struct` definitions are \
-usually unnecessary: cast to the kernel's own type, e.g. `(struct task_struct *)curtask`.";
+        "struct foo;\nBEGIN { exit(); }",
+        "The script uses syntax that kestrel does not implement yet, such as a C type \
+declaration without a body or an anonymous nested struct. Define C types with their members \
+(`struct foo { int x; }`), or cast to the kernel's own type from BTF, e.g. \
+`(struct task_struct *)curtask`.";
     SCRIPT_TOO_LARGE = "E0105", "script too large",
         "",
         "Scripts are limited to 4 GiB of text (source positions are 32-bit). Split the script.";

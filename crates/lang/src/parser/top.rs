@@ -31,6 +31,23 @@ impl Parser<'_> {
                 program.map_decls.push(decl);
                 Ok(true)
             }
+            ("struct" | "union" | "enum", TokenKind::Ident(_)) => {
+                match self.c_type_def(tok.span)? {
+                    Some(def) => {
+                        // Enumerators are constants the script can name.
+                        let mut next = 0i64;
+                        for (id, v) in &def.enumerators {
+                            let v = v.unwrap_or(next);
+                            next = v.wrapping_add(1);
+                            self.defines
+                                .insert(id.name.clone(), crate::preproc::Define::Number(v));
+                        }
+                        program.c_types.push(def);
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
+            }
             ("macro", TokenKind::Ident(_)) => {
                 self.bump();
                 let m = self.macro_def(tok.span)?;

@@ -87,6 +87,28 @@ pub fn analyze_with(
     kernel: &dyn KernelFacts,
     options: &Options,
 ) -> Result<Analysis, Vec<Diagnostic>> {
+    if program.c_types.is_empty() {
+        return analyze_here(program, kernel, options);
+    }
+    // The script's own C types join the kernel's BTF for this analysis.
+    let empty;
+    let base = match kernel.btf() {
+        Ok(b) => b,
+        Err(_) => {
+            empty = kestrel_kernel::btf::Btf::empty();
+            &empty
+        }
+    };
+    let btf = crate::ctypes::extend(base, &program.c_types).map_err(|d| vec![d])?;
+    let facts = crate::ctypes::WithScriptTypes { inner: kernel, btf };
+    analyze_here(program, &facts, options)
+}
+
+fn analyze_here(
+    program: &ast::Program,
+    kernel: &dyn KernelFacts,
+    options: &Options,
+) -> Result<Analysis, Vec<Diagnostic>> {
     // Pass 1: learn map types; its diagnostics are discarded (pass 2 repeats them).
     let mut first = Checker::new(kernel, Vec::new(), true, options);
     first.program(program);
