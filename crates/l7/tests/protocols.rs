@@ -440,3 +440,30 @@ fn errors_by_the_otel_rules_and_close_all() {
         Some(kestrel_l7::Outcome::Closed)
     );
 }
+
+#[test]
+fn replies_that_began_before_the_request_do_not_answer_it() {
+    let meta = ConnMeta {
+        remote_port: Some(6379),
+        ..ConnMeta::default()
+    };
+    let mut t = Tracker::default();
+    let mut out = Vec::new();
+    let c = ConnId(4);
+    t.open(c, meta);
+    t.feed(
+        &Chunk::whole(c, Egress, 10, &resp_cmd(&["GET", "k"])),
+        &mut out,
+    );
+    t.feed(&Chunk::whole(c, Ingress, 5, b"-ERR stale\r\n"), &mut out);
+    t.feed(&Chunk::whole(c, Ingress, 20, b"$1\r\nv\r\n"), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (
+            redis(&out[0]).command.as_str(),
+            redis(&out[0]).error.as_deref()
+        ),
+        ("GET", None)
+    );
+    assert_eq!(t.stats().unmatched_responses, 1);
+}

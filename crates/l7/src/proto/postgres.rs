@@ -60,6 +60,8 @@ struct Core {
     tag: Option<String>,
     error: Option<String>,
     resp_bytes: u64,
+    /// When the response being read began.
+    resp_ts: Option<u64>,
 }
 
 fn be32(b: &[u8]) -> u32 {
@@ -217,7 +219,7 @@ impl Core {
         }
     }
 
-    fn backend(&mut self, buf: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+    fn backend(&mut self, buf: &[u8], start_ts: u64, ctx: &mut Ctx<'_>) -> Parsed {
         if self.encryption_asked {
             self.encryption_asked = false;
             match buf[0] {
@@ -247,6 +249,10 @@ impl Core {
         }
         let body = &buf[5..5 + if needs_body { look } else { 0 }];
         self.resp_bytes = self.resp_bytes.saturating_add(1 + len);
+        if self.resp_ts.is_none() && !matches!(t, b'N' | b'A' | b'S') {
+            // Notices, notifications and parameter changes may come unasked.
+            self.resp_ts = Some(start_ts);
+        }
         match t {
             b'C' => {
                 let (tag, _) = cstr(body);
@@ -272,7 +278,15 @@ impl Core {
                 let bytes = std::mem::take(&mut self.resp_bytes);
                 let tag = self.tag.take();
                 let error = self.error.take();
-                match self.pending.pop_front() {
+                let began = self.resp_ts.take().unwrap_or(start_ts);
+                // An answer that began before the request was seen does not answer it.
+                let front_ok = self.pending.front().is_some_and(|p| p.ts <= began);
+                let next = if front_ok {
+                    self.pending.pop_front()
+                } else {
+                    None
+                };
+                match next {
                     Some(p) => emit(p, tag, error, bytes, ctx.ts, Outcome::Complete, ctx),
                     // The ReadyForQuery after startup answers no request.
                     None => {
@@ -333,7 +347,7 @@ impl Framed for Core {
     fn parse(&mut self, side: Side, buf: &[u8], start_ts: u64, ctx: &mut Ctx<'_>) -> Parsed {
         match side {
             Side::Request => self.frontend(buf, start_ts, ctx),
-            Side::Response => self.backend(buf, ctx),
+            Side::Response => self.backend(buf, start_ts, ctx),
         }
     }
 
@@ -355,6 +369,7 @@ impl Framed for Core {
                 self.tag = None;
                 self.error = None;
                 self.resp_bytes = 0;
+                self.resp_ts = None;
             }
         }
     }

@@ -57,6 +57,8 @@ struct Reply {
     bytes: u64,
     /// The top-level value is a push (pairs with no command).
     push: bool,
+    /// When its first byte was seen.
+    ts: u64,
 }
 
 #[derive(Debug, Default)]
@@ -193,7 +195,14 @@ impl Core {
         if r.push {
             return;
         }
-        match self.pending.pop_front() {
+        // A reply that began before a command was seen does not answer it.
+        let front_ok = self.pending.front().is_some_and(|p| p.ts <= r.ts);
+        let next = if front_ok {
+            self.pending.pop_front()
+        } else {
+            None
+        };
+        match next {
             Some(p) => {
                 let ts = ctx.ts;
                 emit(p, r.error, r.bytes, ts, Outcome::Complete, ctx);
@@ -202,7 +211,7 @@ impl Core {
         }
     }
 
-    fn parse_reply(&mut self, buf: &[u8], ctx: &mut Ctx<'_>) -> Parsed {
+    fn parse_reply(&mut self, buf: &[u8], start_ts: u64, ctx: &mut Ctx<'_>) -> Parsed {
         let Some(l) = line(buf) else {
             return if buf.len() > 64 * 1024 {
                 Parsed::Error
@@ -215,6 +224,9 @@ impl Core {
             return Parsed::Error;
         };
         let top = self.reply.stack.is_empty();
+        if top && self.reply.bytes == 0 {
+            self.reply.ts = start_ts;
+        }
         self.reply.bytes += n as u64;
         match t {
             b'+' | b':' | b'_' | b',' | b'#' | b'(' => {
@@ -311,7 +323,7 @@ impl Framed for Core {
     fn parse(&mut self, side: Side, buf: &[u8], start_ts: u64, ctx: &mut Ctx<'_>) -> Parsed {
         match side {
             Side::Request => self.parse_request(buf, start_ts, ctx),
-            Side::Response => self.parse_reply(buf, ctx),
+            Side::Response => self.parse_reply(buf, start_ts, ctx),
         }
     }
 
