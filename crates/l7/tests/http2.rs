@@ -580,3 +580,42 @@ fn http1_upgrade_to_h2c_continues_as_http2() {
         assert_eq!(got, want, "seed {seed}");
     }
 }
+
+#[test]
+fn settings_seen_before_the_preface_still_allow_a_bigger_table() {
+    // Server side: the server's SETTINGS (table 8192) is written before the client's preface
+    // is read; the client then grows its table to 8192 in its first block.
+    let server_settings = frame(SETTINGS, 0, 0, &[0, 1, 0, 0, 0x20, 0]);
+    let mut client = PREFACE.to_vec();
+    client.extend(frame(SETTINGS, 0, 0, &[]));
+    let block = [
+        vec![0x3f, 0xe1, 0x3f],
+        idx(2),
+        idx(6),
+        inc(4, "", "/big-table"),
+    ]
+    .concat();
+    client.extend(frame(HEADERS, END_STREAM | END_HEADERS, 1, &block));
+    let server = frame(HEADERS, END_STREAM | END_HEADERS, 1, &idx(8));
+    let meta = ConnMeta {
+        role: Some(Role::Server),
+        ..ConnMeta::default()
+    };
+    let steps: Vec<Step> = vec![
+        (Egress, server_settings, 1),
+        (Ingress, client, 2),
+        (Egress, server, 3),
+    ];
+    let (recs, t) = run(meta, &steps, None);
+    assert_eq!(
+        summary(&recs),
+        vec![(
+            1,
+            Some("GET".into()),
+            Some("/big-table".into()),
+            Some(200),
+            false
+        )]
+    );
+    assert_eq!(t.stats().hpack_failures, 0);
+}

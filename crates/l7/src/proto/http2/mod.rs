@@ -76,6 +76,8 @@ struct Dir {
     cont: Option<Cont>,
     /// A DATA frame with END_STREAM whose payload is being skipped.
     pending_end: Option<u32>,
+    /// The largest SETTINGS_HEADER_TABLE_SIZE the receiver of this direction announced.
+    table_limit: Option<usize>,
 }
 
 /// One direction of one stream.
@@ -216,7 +218,11 @@ impl Core {
         let other = &self.dirs[1 - d];
         if buf.starts_with(H2_PREFACE) {
             self.dirs[d].preface = true;
-            self.dirs[d].decoder = Some(Decoder::new(cap));
+            let mut dec = Decoder::new(cap);
+            if let Some(limit) = self.dirs[d].table_limit {
+                dec.set_limit(limit);
+            }
+            self.dirs[d].decoder = Some(dec);
             ctx.request_dir = Some(dir);
             return Some(Parsed::Consumed {
                 n: H2_PREFACE.len(),
@@ -226,18 +232,20 @@ impl Core {
         let settings_first = FrameHeader::parse(buf)
             .is_some_and(|h| h.kind == kind::SETTINGS && h.flags & flag::ACK == 0);
         let fresh = settings_first && (!other.started || other.preface);
-        self.dirs[d].decoder = Some(if fresh {
+        let mut dec = if fresh {
             Decoder::new(cap)
         } else {
             Decoder::mid_stream(cap)
-        });
-        if !self.dirs[d].preface {
-            // This direction is not a client from its start; a server direction believed
-            // fresh was not (no preface here), so its references past what it saw are unknown.
-            if let Some(dec) = self.dirs[1 - d].decoder.as_mut() {
-                if !self.dirs[1 - d].preface && !fresh {
-                    dec.set_incomplete();
-                }
+        };
+        if let Some(limit) = self.dirs[d].table_limit {
+            dec.set_limit(limit);
+        }
+        self.dirs[d].decoder = Some(dec);
+        if !fresh && !self.dirs[1 - d].preface {
+            // Neither side began here: a server direction taken for fresh (SETTINGS first)
+            // was not, so its references past what it saw are unknown.
+            if let Some(other) = self.dirs[1 - d].decoder.as_mut() {
+                other.set_incomplete();
             }
         }
         None
@@ -367,8 +375,13 @@ impl Core {
                     let id = u16::from_be_bytes([e[0], e[1]]);
                     let v = u32::from_be_bytes([e[2], e[3], e[4], e[5]]) as usize;
                     if id == 1 {
-                        // The peer may now use tables up to v for what it sends us.
-                        self.decoder(dir.flip(), ctx).set_limit(v);
+                        // The peer may now use tables up to v for what it sends us (kept
+                        // for a decoder that starts later).
+                        let other = &mut self.dirs[dir.flip().index()];
+                        other.table_limit = Some(other.table_limit.unwrap_or(0).max(v));
+                        if let Some(dec) = other.decoder.as_mut() {
+                            dec.set_limit(v);
+                        }
                     }
                 }
             }
