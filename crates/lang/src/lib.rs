@@ -7,6 +7,7 @@ pub mod actions;
 pub mod ast;
 pub mod config;
 pub mod ctypes;
+pub mod desugar;
 pub mod diag;
 pub mod ir;
 pub mod lexer;

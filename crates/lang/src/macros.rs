@@ -332,7 +332,7 @@ impl Instance {
 }
 
 /// The direct sub-expressions of `e`.
-fn children(e: &mut Expr) -> Vec<&mut Expr> {
+pub(crate) fn children(e: &mut Expr) -> Vec<&mut Expr> {
     match &mut e.kind {
         ExprKind::Int(_)
         | ExprKind::Str(_)

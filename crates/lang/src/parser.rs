@@ -52,6 +52,7 @@ pub fn parse_with(
     let mut program = p.program();
     if p.diags.is_empty() {
         crate::macros::expand(&mut program)?;
+        crate::desugar::desugar(&mut program);
         Ok(program)
     } else {
         p.diags.sort_by_key(|d| d.primary.span.start);

@@ -4,6 +4,30 @@
 /// `1e3`-style exponent, `_` separators, and C suffixes (`u`, `l`, `ul`, `ull`...) ignored.
 /// The error says what is wrong with it.
 pub(crate) fn parse_int(text: &str) -> Result<u64, String> {
+    // Durations, as current bpftrace writes them: `100ms`, `1s` (in nanoseconds).
+    for (suffix, ns) in [
+        ("ns", 1u64),
+        ("us", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+        ("h", 3_600_000_000_000),
+        ("d", 86_400_000_000_000),
+    ] {
+        if let Some(n) = text.strip_suffix(suffix) {
+            if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == '_') {
+                let v: u64 = n
+                    .chars()
+                    .filter(|&c| c != '_')
+                    .collect::<String>()
+                    .parse()
+                    .map_err(|_| "it does not fit in 64 bits".to_string())?;
+                return v
+                    .checked_mul(ns)
+                    .ok_or_else(|| "it does not fit in 64 bits".to_string());
+            }
+        }
+    }
     let body = text.trim_end_matches(['u', 'U', 'l', 'L']);
     let digits: String = body.chars().filter(|&c| c != '_').collect();
     let lower = digits.to_ascii_lowercase();
@@ -156,6 +180,15 @@ fn decode_escape(rest: &str) -> (Result<char, String>, usize) {
 #[cfg(test)]
 mod tests {
     use super::{parse_int, scan_string, StrScan};
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_int("100ms"), Ok(100_000_000));
+        assert_eq!(parse_int("1s"), Ok(1_000_000_000));
+        assert_eq!(parse_int("5us"), Ok(5_000));
+        assert_eq!(parse_int("2m"), Ok(120_000_000_000));
+        assert!(parse_int("0x1d").is_ok_and(|v| v == 29));
+    }
 
     #[test]
     fn integers() {

@@ -288,6 +288,9 @@ impl Parser<'_> {
             span: var_tok.span,
         };
         self.expect(Punct::Colon, "':' in 'for ($var : @map)'")?;
+        if !matches!(self.peek_kind(), TokenKind::Map(_)) {
+            return self.for_range(kw.span, open.span, var);
+        }
         let map_tok = self.peek().clone();
         let TokenKind::Map(name) = map_tok.kind else {
             return Err(self.unexpected("a '@map' in 'for ($var : @map)'"));
@@ -307,6 +310,112 @@ impl Parser<'_> {
         Ok(Stmt {
             span: kw.span.to(body.span),
             kind: StmtKind::For { var, map, body },
+        })
+    }
+
+    /// `for ($i : start..end) { body }` after the `:`: `$i` runs from `start` up to `end`
+    /// (excluded). Written as a loop the rest of kestrel knows:
+    /// `{ $end = end; $i = start - 1; while ($i + 1 < $end) { $i = $i + 1; body } }`, so
+    /// that `continue` still advances `$i`.
+    fn for_range(&mut self, kw: Span, open: Span, var: Ident) -> PResult<Stmt> {
+        // The `..` at this nesting level splits the range; the start is parsed with the
+        // text from `..` on hidden, since `0..5` would otherwise read as a member access.
+        let bytes = self.src.as_bytes();
+        let mut depth = 0i32;
+        let mut at = self.pos;
+        let dots = loop {
+            match bytes.get(at) {
+                None => return Err(self.unexpected("'..' in 'for ($i : start..end)'")),
+                Some(b'(' | b'[') => depth += 1,
+                Some(b')' | b']') if depth == 0 => {
+                    return Err(self.unexpected("'..' in 'for ($i : start..end)'"))
+                }
+                Some(b')' | b']') => depth -= 1,
+                Some(b'.') if depth == 0 && bytes.get(at + 1) == Some(&b'.') => break at,
+                _ => {}
+            }
+            at += 1;
+        };
+        let hidden: String = self.src[..dots].to_string() + &" ".repeat(self.src.len() - dots);
+        let mut sub = super::Parser::new(&hidden);
+        sub.defines = self.defines.clone();
+        sub.original = self.original;
+        sub.seek(self.pos);
+        let start = sub.expr();
+        let diags = std::mem::take(&mut sub.diags);
+        for d in diags {
+            self.report(d);
+        }
+        let start = start?;
+        self.seek(dots + 2);
+        let end = self.expr()?;
+        if self.eat(Punct::RParen).is_none() {
+            return Err(
+                self.unexpected_with("')' to close 'for (...)'", Some((open, "opened here")))
+            );
+        }
+        let body = self.block("'{' to start the loop body")?;
+        let span = kw.to(body.span);
+        let v = |name: &str, span: Span| Expr {
+            kind: ExprKind::Var(name.to_string()),
+            span,
+        };
+        let int = |n: u64, span: Span| Expr {
+            kind: ExprKind::Int(n),
+            span,
+        };
+        let bin = |op, l: Expr, r: Expr| Expr {
+            span: l.span.to(r.span),
+            kind: ExprKind::Binary {
+                op,
+                lhs: Box::new(l),
+                rhs: Box::new(r),
+            },
+        };
+        let assign = |name: &str, value: Expr| Stmt {
+            span: value.span,
+            kind: StmtKind::AssignVar {
+                var: Ident {
+                    name: name.to_string(),
+                    span: var.span,
+                },
+                op: AssignOp::Assign,
+                value,
+            },
+        };
+        use crate::ast::BinOp;
+        let end_var = format!("__for_end_{}", kw.start);
+        let i = var.name.clone();
+        let mut stmts = vec![assign(
+            &i,
+            bin(BinOp::Add, v(&i, var.span), int(1, var.span)),
+        )];
+        stmts.extend(body.stmts);
+        let lp = Stmt {
+            span,
+            kind: StmtKind::While {
+                cond: bin(
+                    BinOp::Lt,
+                    bin(BinOp::Add, v(&i, var.span), int(1, var.span)),
+                    v(&end_var, end.span),
+                ),
+                body: Block {
+                    stmts,
+                    span: body.span,
+                },
+            },
+        };
+        let start_span = start.span;
+        Ok(Stmt {
+            span,
+            kind: StmtKind::Block(Block {
+                stmts: vec![
+                    assign(&end_var, end),
+                    assign(&i, bin(BinOp::Sub, start, int(1, start_span))),
+                    lp,
+                ],
+                span,
+            }),
         })
     }
 
