@@ -29,8 +29,9 @@ pub enum KExpr {
     /// comm starts with one of these.
     CommPrefix(Vec<String>),
     /// The path argument `arg` (as read at sys_enter) starts with one of `prefixes`, OR is
-    /// relative, OR contains `..` — those two cases are decided in userspace after the path
-    /// is resolved, so they must pass.
+    /// not in normal form: relative (no leading `/`), or containing `//` or `/.` (which
+    /// covers `/./` and `/../`). Those are decided in userspace after the path is resolved
+    /// against the cwd or dirfd and normalised, so they must pass.
     PathPrefix {
         /// Argument name in the syscall table (`name`, `pathname`, `target`, ...).
         arg: String,
@@ -112,7 +113,8 @@ impl KExpr {
             KExpr::PathPrefix { arg, prefixes } => match i.strs.iter().find(|(n, _)| n == arg) {
                 Some((_, p)) => {
                     !p.starts_with('/')
-                        || p.contains("..")
+                        || p.contains("//")
+                        || p.contains("/.")
                         || prefixes.iter().any(|x| p.starts_with(x.as_str()))
                 }
                 None => true,
@@ -465,6 +467,26 @@ fn check_pred(ch: &Check, syscalls: &BTreeSet<String>) -> (KExpr, bool) {
                 false,
             )
         }
+        // A file in one of these directories has a path starting "DIR/".
+        (F::FdDirectory, Op::PMatch | Op::Eq | Op::In) => (
+            KExpr::PathPrefix {
+                arg: "name".into(),
+                prefixes: strs()
+                    .into_iter()
+                    .map(|d| format!("{}/", d.trim_end_matches('/')))
+                    .collect(),
+            },
+            false,
+        ),
+        // A raw path holding "../" passes PathPrefix whatever the prefixes (it holds "/."
+        // or is relative).
+        (F::FdNameraw, Op::Contains) if strs().iter().all(|v| v.contains("..")) => (
+            KExpr::PathPrefix {
+                arg: "name".into(),
+                prefixes: Vec::new(),
+            },
+            false,
+        ),
         (F::EvtIsOpenRead, Op::Eq) if ch.values.first() == Some(&Literal::Bool(true)) => {
             (KExpr::OpenAccess { write: false }, true)
         }

@@ -3,6 +3,7 @@
 //! compared as Falco does. A field with no value for this event makes its comparison false
 //! (so `not` of it is true), except `exists`, which asks exactly that.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::compile::{BoundField, CExpr, Check, FieldArg, Literal};
@@ -124,7 +125,7 @@ pub fn compare(v: &FieldVal, op: Op, lits: &[Literal]) -> bool {
             lits.iter().any(|l| {
                 let p = lit_text(l);
                 let p = p.trim_end_matches('/');
-                s == p
+                s.as_ref() == p
                     || (s.starts_with(p) && s.as_bytes().get(p.len()) == Some(&b'/'))
                     || p.is_empty()
             })
@@ -134,10 +135,10 @@ pub fn compare(v: &FieldVal, op: Op, lits: &[Literal]) -> bool {
             let Some(l) = lits.first() else { return false };
             let p = lit_text(l);
             match op {
-                Op::Contains => s.contains(p.as_str()),
+                Op::Contains => s.contains(p.as_ref()),
                 Op::IContains => s.to_ascii_lowercase().contains(&p.to_ascii_lowercase()),
-                Op::StartsWith => s.starts_with(p.as_str()),
-                Op::EndsWith => s.ends_with(p.as_str()),
+                Op::StartsWith => s.starts_with(p.as_ref()),
+                Op::EndsWith => s.ends_with(p.as_ref()),
                 _ => glob(p.as_bytes(), s.as_bytes()),
             }
         }
@@ -161,17 +162,22 @@ fn lit_num(l: &Literal) -> Option<i64> {
     }
 }
 
-fn text(v: &FieldVal) -> String {
-    v.display()
+/// The value as text, borrowed when it already is text (the common case: no allocation per
+/// comparison).
+fn text(v: &FieldVal) -> Cow<'_, str> {
+    match v {
+        FieldVal::Str(s) | FieldVal::Dyn(s, _) => Cow::Borrowed(s),
+        other => Cow::Owned(other.display()),
+    }
 }
 
-fn lit_text(l: &Literal) -> String {
+fn lit_text(l: &Literal) -> Cow<'_, str> {
     match l {
-        Literal::Str(s) | Literal::Dyn(s, _) => s.clone(),
-        Literal::Num(n) => n.to_string(),
-        Literal::Bool(b) => b.to_string(),
-        Literal::Ip(i) => i.to_string(),
-        Literal::Net(i, p) => format!("{i}/{p}"),
+        Literal::Str(s) | Literal::Dyn(s, _) => Cow::Borrowed(s),
+        Literal::Num(n) => Cow::Owned(n.to_string()),
+        Literal::Bool(b) => Cow::Owned(b.to_string()),
+        Literal::Ip(i) => Cow::Owned(i.to_string()),
+        Literal::Net(i, p) => Cow::Owned(format!("{i}/{p}")),
     }
 }
 
