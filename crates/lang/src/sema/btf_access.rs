@@ -259,14 +259,9 @@ impl Checker<'_> {
         span: Span,
     ) -> Checked<ir::Expr> {
         let struct_id = match (base.ty, arrow) {
-            (Type::Ptr { target }, true) => target,
+            // Current bpftrace reaches a member through a pointer with `.` too.
+            (Type::Ptr { target }, _) => target,
             (Type::Record { id }, false) => id,
-            (Type::Ptr { .. }, false) => {
-                return Err(self.error(
-                    Diagnostic::error("use -> to reach a member through a pointer", field.span).with_code(codes::INVALID_ACCESS)
-                        .with_hint(format!("write ->{}", field.name)),
-                ))
-            }
             (Type::Record { .. }, true) => {
                 return Err(self.error(
                     Diagnostic::error("use . to reach a member of a struct", field.span).with_code(codes::INVALID_ACCESS)
