@@ -147,6 +147,7 @@ fn redis_exchange() -> Vec<Step> {
         resp_cmd(&["GET", "k"]),
         resp_cmd(&["bogus"]),
         b"PING\r\n".to_vec(),
+        b"echo hi\n".to_vec(),
         resp_cmd(&["LRANGE", "l", "0", "-1"]),
         resp_cmd(&["HGETALL", "h"]),
     ]
@@ -156,6 +157,7 @@ fn redis_exchange() -> Vec<Step> {
         format!("${}\r\n{}\r\n", big.len(), big).into_bytes(),
         b"-ERR unknown command 'bogus'\r\n".to_vec(),
         b"+PONG\r\n".to_vec(),
+        b"$2\r\nhi\r\n".to_vec(),
         b"*3\r\n$1\r\na\r\n*2\r\n:1\r\n$-1\r\n_\r\n".to_vec(),
         b"|1\r\n+ttl\r\n:3\r\n%1\r\n+f\r\n+v\r\n".to_vec(),
     ]
@@ -181,6 +183,7 @@ fn redis_pipelined_commands_and_errors_in_order() {
             ("GET".into(), None),
             ("BOGUS".into(), Some("ERR unknown command 'bogus'".into())),
             ("PING".into(), None),
+            ("ECHO".into(), None),
             ("LRANGE".into(), None),
             ("HGETALL".into(), None),
         ]

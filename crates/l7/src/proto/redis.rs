@@ -101,6 +101,30 @@ impl Core {
     }
 
     fn parse_request(&mut self, buf: &[u8], start_ts: u64, ctx: &mut Ctx<'_>) -> Parsed {
+        if self.cmd.is_none() && buf.first() != Some(&b'*') {
+            // An inline command (redis-cli, telnet): a line ended by LF or CRLF.
+            let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+                return if buf.len() > 64 * 1024 {
+                    Parsed::Error
+                } else {
+                    Parsed::Incomplete
+                };
+            };
+            let l = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+            let text = String::from_utf8_lossy(l);
+            if let Some(word) = text.split_whitespace().next() {
+                let p = Pending {
+                    command: super::cut(&word.to_ascii_uppercase(), MAX_COMMAND),
+                    ts: start_ts,
+                    bytes: end as u64 + 1,
+                };
+                self.push(p, ctx);
+            }
+            return Parsed::Consumed {
+                n: end + 1,
+                skip: 0,
+            };
+        }
         let Some(l) = line(buf) else {
             return if buf.len() > 64 * 1024 {
                 Parsed::Error
@@ -110,29 +134,17 @@ impl Core {
         };
         let n = l.len() + 2;
         let Some(c) = self.cmd.as_mut() else {
-            if l.first() == Some(&b'*') {
-                let Some(count) = number(&l[1..]) else {
-                    return Parsed::Error;
-                };
-                if count > 0 {
-                    self.cmd = Some(Command {
-                        left: count as u64,
-                        name: None,
-                        ts: start_ts,
-                        bytes: n as u64,
-                    });
-                }
-                return Parsed::Consumed { n, skip: 0 };
-            }
-            // An inline command: words separated by spaces.
-            let text = String::from_utf8_lossy(l);
-            if let Some(word) = text.split_whitespace().next() {
-                let p = Pending {
-                    command: super::cut(&word.to_ascii_uppercase(), MAX_COMMAND),
+            // `*<count>` (checked above): a command of that many bulk strings.
+            let Some(count) = l.get(1..).and_then(number) else {
+                return Parsed::Error;
+            };
+            if count > 0 {
+                self.cmd = Some(Command {
+                    left: count as u64,
+                    name: None,
                     ts: start_ts,
                     bytes: n as u64,
-                };
-                self.push(p, ctx);
+                });
             }
             return Parsed::Consumed { n, skip: 0 };
         };
