@@ -18,7 +18,7 @@ pub struct Cli {
     pub program: Option<String>,
 
     /// List probes (optionally matching the pattern given as the argument), then exit.
-    #[arg(short = 'l')]
+    #[arg(short = 'l', long = "list")]
     pub list: bool,
 
     /// Verbose: with -l, show tracepoint arguments; otherwise report set-up steps on stderr.
@@ -26,12 +26,12 @@ pub struct Cli {
     pub verbose: bool,
 
     /// Run COMMAND with the probes attached; stop when it exits (its PID is `cpid`).
-    #[arg(short = 'c', value_name = "COMMAND")]
+    #[arg(short = 'c', long = "cmd", value_name = "COMMAND")]
     pub command: Option<String>,
 
     /// Trace process PID only: uprobes attach to it (libraries are found in its mappings)
     /// and every other probe filters on it.
-    #[arg(short = 'p', value_name = "PID")]
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
     pub pid: Option<u32>,
 
     /// Print the compiled form instead of running it (no root needed).
@@ -52,7 +52,7 @@ pub struct Cli {
     pub format: OutputFormat,
 
     /// Write all output (what would go to stdout) to FILE instead.
-    #[arg(short = 'o', value_name = "FILE")]
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// Allow functions that change the system: system(), signal(), override().
@@ -161,6 +161,13 @@ impl Cli {
         use anyhow::Context;
         match (&self.program, &self.script) {
             (Some(p), _) => Ok(("-e".to_string(), p.clone())),
+            (None, Some(path)) if path == "-" => {
+                // `-`: the script comes on stdin, as with bpftrace.
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .context("cannot read the script from stdin")?;
+                Ok(("stdin".to_string(), text))
+            }
             (None, Some(path)) => {
                 let bytes = std::fs::read(PathBuf::from(path))
                     .with_context(|| format!("cannot read script '{path}'"))?;

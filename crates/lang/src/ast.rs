@@ -67,6 +67,9 @@ pub struct Macro {
     pub body: Vec<Stmt>,
     /// The final expression written without `;`: the macro's value.
     pub value: Option<Expr>,
+    /// A block expression `{ stmts; value }` made into a macro by the parser: its
+    /// variables are the enclosing probe's (no renaming).
+    pub inline_block: bool,
     /// The whole definition.
     pub span: Span,
 }

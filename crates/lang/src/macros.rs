@@ -191,6 +191,7 @@ impl Expander {
             vars: HashMap::new(),
             maps: HashMap::new(),
             prefix: format!("__{}_{}_", name, self.counter),
+            rename_locals: !m.inline_block,
         };
         for (p, a) in m.params.iter().zip(args) {
             match (p, &a.kind) {
@@ -247,12 +248,15 @@ struct Instance {
     vars: HashMap<String, String>,
     maps: HashMap<String, String>,
     prefix: String,
+    /// False for block expressions, whose variables are the caller's.
+    rename_locals: bool,
 }
 
 impl Instance {
     fn var(&self, name: &mut String) {
         *name = match self.vars.get(name.as_str()) {
             Some(caller) => caller.clone(),
+            None if !self.rename_locals => return,
             None => format!("{}{name}", self.prefix),
         };
     }

@@ -89,6 +89,8 @@ pub(crate) struct Parser<'s> {
     original: &'s str,
     /// How many `#define` bodies are being parsed inside each other.
     define_depth: u32,
+    /// Block expressions seen so far, as parameterless macros to expand.
+    block_exprs: Vec<crate::ast::Macro>,
 }
 
 impl<'s> Parser<'s> {
@@ -105,6 +107,7 @@ impl<'s> Parser<'s> {
             defines: std::collections::HashMap::new(),
             original: src,
             define_depth: 0,
+            block_exprs: Vec::new(),
         }
     }
 
@@ -285,6 +288,7 @@ impl<'s> Parser<'s> {
             }
         }
         program.probes = probes;
+        program.macros.append(&mut self.block_exprs);
         program.span = Span::new(0, self.src.len());
         program
     }

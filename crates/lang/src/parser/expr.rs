@@ -311,6 +311,10 @@ impl Parser<'_> {
             TokenKind::Keyword(Keyword::Sizeof) => self.sizeof(),
             TokenKind::Keyword(Keyword::Offsetof) => self.offsetof(),
             TokenKind::Punct(Punct::LParen) => self.paren_or_tuple(),
+            // In `/pred/ {`, a `{` right in the predicate is the probe body, not a value.
+            TokenKind::Punct(Punct::LBrace) if !(self.in_predicate && self.nesting == 0) => {
+                self.block_expr()
+            }
             _ => Err(self.unexpected("an expression")),
         }
     }
@@ -370,6 +374,56 @@ impl Parser<'_> {
                 })
             }
         }
+    }
+
+    /// `{ stmts; value }` in an expression: recorded as a parameterless macro that the
+    /// expander inlines (statements before the enclosing statement, the value in place).
+    fn block_expr(&mut self) -> PResult<Expr> {
+        let saved_pred = self.in_predicate;
+        self.in_predicate = false;
+        let block = self.block("'{'");
+        self.in_predicate = saved_pred;
+        let block = block?;
+        let mut body = block.stmts;
+        let mut value = None;
+        if let Some(crate::ast::Stmt {
+            kind: crate::ast::StmtKind::Expr(e),
+            ..
+        }) = body.last()
+        {
+            let tail = self
+                .src
+                .get(e.span.end as usize..block.span.end as usize)
+                .unwrap_or(";");
+            if !tail.contains(';') {
+                value = Some(e.clone());
+            }
+        }
+        if value.is_some() {
+            body.pop();
+        }
+        let name = format!("__block_{}", block.span.start);
+        self.block_exprs.push(crate::ast::Macro {
+            name: Ident {
+                name: name.clone(),
+                span: block.span,
+            },
+            params: Vec::new(),
+            body,
+            value,
+            inline_block: true,
+            span: block.span,
+        });
+        Ok(Expr {
+            kind: ExprKind::Call {
+                name: Ident {
+                    name,
+                    span: block.span,
+                },
+                args: Vec::new(),
+            },
+            span: block.span,
+        })
     }
 
     /// `(expr)` (its span widened to the parentheses) or `(a, b, ...)`.

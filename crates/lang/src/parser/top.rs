@@ -193,6 +193,7 @@ impl Parser<'_> {
             params,
             body,
             value,
+            inline_block: false,
             span: start.to(block.span),
         })
     }
