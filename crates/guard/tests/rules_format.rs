@@ -63,13 +63,13 @@ fn coverage_fixture_gives_the_documented_result() {
     assert!(
         skipped[0]
             .1
-            .starts_with("field 'k8s.ns.name' at coverage/base.yaml:61:"),
+            .starts_with("field 'k8s.ns.name' at coverage/base.yaml:70:"),
         "{}",
         skipped[0].1
     );
     assert_eq!(skipped[1].0, "Audit create");
     assert!(skipped[1].1.contains("source 'k8s_audit' is not supported"));
-    assert_eq!(set.skipped[0].position, "coverage/base.yaml:59:9");
+    assert_eq!(set.skipped[0].position, "coverage/base.yaml:68:9");
 
     // Lists in lists (+ appended fish), macros in macros (+ appended evt.res), exceptions.
     let shell = |parent: &str, child: &str, args: &[&str], res: i64| {
@@ -121,6 +121,29 @@ fn coverage_fixture_gives_the_documented_result() {
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].priority, Priority::Error);
     assert_eq!(a[0].output, "read /srv/data/x by cat (kestrel)");
+    // Exception with a list name as a value (`in` comp), and values appended by override.
+    e.procs.insert(proc_(21, 1, "tar", &[]));
+    e.procs.insert(proc_(22, 1, "restic", &[]));
+    let open_by = |pid: u32, path: &str| {
+        Event::exit(2, pid, "openat", 3)
+            .int("dirfd", -100)
+            .str("name", path)
+            .int("flags", 0)
+    };
+    assert!(
+        e.process(&open_by(21, "/srv/backup/a")).is_empty(),
+        "list-valued exception"
+    );
+    assert_eq!(
+        e.process(&open_by(21, "/srv/data/a")).len(),
+        1,
+        "both fields must match"
+    );
+    assert!(
+        e.process(&open_by(22, "/srv/archive/a")).is_empty(),
+        "override-appended exception value"
+    );
+    assert_eq!(e.process(&open_by(22, "/srv/backup/a")).len(), 1);
 
     // action, replaced tags, appended condition.
     let r = set
