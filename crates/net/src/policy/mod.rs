@@ -81,6 +81,15 @@ pub fn check(file: &str, source: &str) -> Result<Compiled, PolicyError> {
                 context: Some(format!("workload '{}'", w.name)),
                 message: format!("internal: cannot generate the {} program: {m}", hook.name()),
             })?;
+            // The verifier is never the first to find a bug: obj's structural checker runs
+            // on every program before any kernel sees it.
+            kestrel_obj::check::check_structure(&prog.insns, kestrel_obj::check::Entry::Program)
+                .map_err(|e| PolicyError {
+                    file: file.to_string(),
+                    loc: Some(w.loc),
+                    context: Some(format!("workload '{}'", w.name)),
+                    message: format!("internal: the {} program is malformed: {e}", hook.name()),
+                })?;
             per.push((hook, prog));
         }
         programs.push(per);
@@ -91,4 +100,21 @@ pub fn check(file: &str, source: &str) -> Result<Compiled, PolicyError> {
         programs,
         source: source.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_program_passes_the_structural_checker() {
+        for (audit, default) in [(false, "allow"), (true, "deny")] {
+            let src = format!(
+                "audit = {audit}\n[[workload]]\nname = \"a\"\ndefault = \"{default}\"\n[[workload.rule]]\ndirection = \"ingress\"\nfrom = \"10.0.0.0/8\"\nverdict = \"allow\"\n[[workload]]\nname = \"b\"\n"
+            );
+            let c = check("p.toml", &src).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(c.programs.len(), 2);
+            assert!(c.programs.iter().all(|p| p.len() == Hook::ALL.len()));
+        }
+    }
 }
