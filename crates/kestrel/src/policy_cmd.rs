@@ -54,6 +54,9 @@ enum Cmd {
         /// One JSON object for machines.
         #[arg(long)]
         json: bool,
+        /// The counters in Prometheus text format (kestrel_policy_verdicts_total).
+        #[arg(long, conflicts_with = "json")]
+        prometheus: bool,
     },
     /// Replace the pinned policy atomically (maps filled and programs verified before the swap).
     Reload {
@@ -155,7 +158,23 @@ pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
                 println!("no kestrel policy is up");
             }
         }
-        Cmd::Status { json } => {
+        Cmd::Status {
+            prometheus: true, ..
+        } => {
+            println!("# TYPE {} counter", live::METRIC);
+            for c in live::verdict_counters()? {
+                println!(
+                    "{}{{workload=\"{}\",rule=\"{}\",verdict=\"{}\",direction=\"{}\"}} {}",
+                    live::METRIC,
+                    c.workload,
+                    c.rule,
+                    c.verdict,
+                    c.direction,
+                    c.value
+                );
+            }
+        }
+        Cmd::Status { json, .. } => {
             let st = live::status()?;
             if json {
                 println!("{}", serde_json::to_string(&st)?);

@@ -754,7 +754,20 @@ verdict = "allow"
     let st: serde_json::Value =
         serde_json::from_str(&ok(&k(&["policy", "status", "--json"]))).expect("json");
     let rules = &st["workloads"][0]["rules"];
+    let prom = ok(&k(&["policy", "status", "--prometheus"]));
     ok(&k(&["policy", "down"]));
+    assert!(
+        prom.contains(&format!(
+            "kestrel_policy_verdicts_total{{workload=\"srv\",rule=\"only-peer\",verdict=\"allow\",direction=\"ingress\"}} {g}\n"
+        )),
+        "{prom}"
+    );
+    assert!(
+        prom.contains(&format!(
+            "kestrel_policy_verdicts_total{{workload=\"srv\",rule=\"default\",verdict=\"deny\",direction=\"ingress\"}} {b}\n"
+        )),
+        "{prom}"
+    );
     assert_eq!(rules[0]["name"], "only-peer");
     assert_eq!(rules[0]["packets"].as_u64(), Some(g as u64), "{st}");
     assert_eq!(rules[0]["denied"], 0);
