@@ -10,6 +10,7 @@ mod diagnostics;
 mod filter_cmd;
 mod firewall_cmd;
 mod guard_cmd;
+mod http_cmd;
 mod info;
 mod lb_cmd;
 mod list;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         Some("policy") => Some(policy_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("filter") => Some(filter_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("guard") => Some(guard_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
+        Some("http") => Some(http_cmd::main as fn(&[String]) -> anyhow::Result<ExitCode>),
         Some("bench") => {
             Some(firewall_cmd::bench_main as fn(&[String]) -> anyhow::Result<ExitCode>)
         }
