@@ -16,6 +16,10 @@ done
 [ -x /usr/sbin/execsnoop ] || need_pkgs+=(libbpf-tools)
 # The real Prometheus server for the agent tests (crates/kestrel/tests/agent.rs).
 command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
+# Real servers and clients for `kestrel http` (crates/kestrel/tests/http.rs).
+for pair in nginx:nginx wrk:wrk curl:curl; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
+done
 if ((${#need_pkgs[@]})); then
     if [ "$(id -u)" = 0 ]; then
         echo "test.sh: installing ${need_pkgs[*]}"

@@ -135,6 +135,7 @@ pub fn decode(b: &[u8]) -> Raw<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -163,7 +164,10 @@ mod tests {
         b[HDR..].copy_from_slice(b"GET");
         match decode(&b) {
             Raw::Data(h, p) => {
-                assert_eq!((h.pid, h.total, h.egress, h.comm.as_str()), (77, 5000, true, "nginx"));
+                assert_eq!(
+                    (h.pid, h.total, h.egress, h.comm.as_str()),
+                    (77, 5000, true, "nginx")
+                );
                 assert_eq!(p, b"GET");
             }
             other => panic!("{other:?}"),

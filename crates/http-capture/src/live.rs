@@ -225,7 +225,10 @@ impl Capture {
             .lost
             .per_cpu_values(&v)
             .iter()
-            .map(|c| c.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))))
+            .map(|c| {
+                c.get(..8)
+                    .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+            })
             .collect())
     }
 

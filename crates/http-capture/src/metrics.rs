@@ -93,7 +93,10 @@ impl Red {
         let slot = map
             .entry(key)
             .or_insert_with(|| (vec![0; BUCKETS.len() + 1], 0.0));
-        let i = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
         if let Some(c) = slot.0.get_mut(i) {
             *c += 1;
         }
@@ -219,6 +222,7 @@ fn quantile(counts: &[u64], q: f64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use kestrel_l7::{ConnId, HttpRecord, Outcome, Record};
@@ -265,8 +269,8 @@ mod tests {
         assert_eq!(h.counts[3], 1); // 30 ms <= 50 ms
         assert_eq!(f[1].series[0].labels[4], "10.0.0.1");
         assert_eq!(f[1].series[0].labels[5], "8080");
-        let text = kestrel_export::prom::encode(&f, kestrel_export::prom::Format::OpenMetrics)
-            .unwrap();
+        let text =
+            kestrel_export::prom::encode(&f, kestrel_export::prom::Format::OpenMetrics).unwrap();
         assert!(text.contains("http_server_request_duration_seconds_bucket"));
         assert!(r.summary().contains("/users/{id}"));
     }

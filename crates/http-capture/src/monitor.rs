@@ -68,10 +68,6 @@ pub struct MonitorStats {
 
 struct Conn {
     id: ConnId,
-    pid: u32,
-    comm: String,
-    local: Option<SocketAddr>,
-    peer: Option<SocketAddr>,
     wanted: bool,
 }
 
@@ -165,19 +161,9 @@ impl Monitor {
                     protocol: None,
                 },
             );
-            self.info.insert(id, (pid, comm.clone(), local, peer));
+            self.info.insert(id, (pid, comm, local, peer));
         }
-        if let Some(old) = self.conns.insert(
-            (pid, fd),
-            Conn {
-                id,
-                pid,
-                comm,
-                local,
-                peer,
-                wanted,
-            },
-        ) {
+        if let Some(old) = self.conns.insert((pid, fd), Conn { id, wanted }) {
             // The fd was reused without a close we saw (lost record): finish the old one.
             if old.wanted {
                 self.tracker.close(old.id, 0, &mut self.records);
@@ -202,7 +188,8 @@ impl Monitor {
             return false;
         }
         if let Some(port) = f.port {
-            let hit = local.is_some_and(|a| a.port() == port) || peer.is_some_and(|a| a.port() == port);
+            let hit =
+                local.is_some_and(|a| a.port() == port) || peer.is_some_and(|a| a.port() == port);
             if !hit {
                 return false;
             }
@@ -397,6 +384,7 @@ pub fn normalise_cgroup(path: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -424,9 +412,15 @@ mod tests {
         m.handle(Raw::Established(local, peer), &mut out);
         m.handle(Raw::Open(hdr(1, 5, false, 1, 0), Some(peer)), &mut out);
         let req = b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n";
-        m.handle(Raw::Data(hdr(1, 5, false, 10, req.len() as u64), req), &mut out);
+        m.handle(
+            Raw::Data(hdr(1, 5, false, 10, req.len() as u64), req),
+            &mut out,
+        );
         let resp = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-        m.handle(Raw::Data(hdr(1, 5, true, 30, resp.len() as u64), resp), &mut out);
+        m.handle(
+            Raw::Data(hdr(1, 5, true, 30, resp.len() as u64), resp),
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         let e = &out[0];
         assert_eq!((e.pid, e.local, e.peer), (1, Some(local), Some(peer)));
@@ -451,7 +445,10 @@ mod tests {
         );
         let mut out = Vec::new();
         let req = b"GET / HTTP/1.1\r\n\r\n";
-        m.handle(Raw::Data(hdr(1, 5, false, 10, req.len() as u64), req), &mut out);
+        m.handle(
+            Raw::Data(hdr(1, 5, false, 10, req.len() as u64), req),
+            &mut out,
+        );
         assert_eq!(m.stats.filtered, 1);
         assert_eq!(m.tracker().stats().chunks, 0);
     }

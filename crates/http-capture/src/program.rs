@@ -194,8 +194,9 @@ impl Fields<'_> {
                 self.fmt.id, f.size
             )));
         }
-        i16::try_from(f.offset)
-            .map_err(|_| CaptureError::Format(format!("{}: field '{name}' offset too large", self.fmt.id)))
+        i16::try_from(f.offset).map_err(|_| {
+            CaptureError::Format(format!("{}: field '{name}' offset too large", self.fmt.id))
+        })
     }
 
     /// The first of `names` that the format has (syscall argument names differ: `buf`,
@@ -299,14 +300,31 @@ fn output(a: &mut A, per_conn: bool) {
     if per_conn {
         a.push(Insn::ldx(Size::DW, Reg::R1, FP, -88));
         a.push(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
-        a.push(Insn::atomic(Size::DW, AtomicOp::Add, Reg::R9, 8, Reg::R1, false));
+        a.push(Insn::atomic(
+            Size::DW,
+            AtomicOp::Add,
+            Reg::R9,
+            8,
+            Reg::R1,
+            false,
+        ));
     }
     a.push(Insn::st_imm(Size::W, FP, -36, 0));
     lookup(a, CapMap::Lost, -36);
     a.jmp_imm(JmpOp::Jeq, Reg::R0, 0, done);
-    a.push(Insn::ldx(Size::DW, Reg::R1, Reg::R0, layout::lost::RECORDS * 8));
+    a.push(Insn::ldx(
+        Size::DW,
+        Reg::R1,
+        Reg::R0,
+        layout::lost::RECORDS * 8,
+    ));
     a.push(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
-    a.push(Insn::stx(Size::DW, Reg::R0, layout::lost::RECORDS * 8, Reg::R1));
+    a.push(Insn::stx(
+        Size::DW,
+        Reg::R0,
+        layout::lost::RECORDS * 8,
+        Reg::R1,
+    ));
     a.bind(done);
 }
 
@@ -579,7 +597,10 @@ fn accept_exit(
         off::CAP_LEN,
         layout::SOCKADDR_LEN as i32,
     ));
-    a.push(Insn::mov64_imm(Reg::R3, (HDR + layout::SOCKADDR_LEN) as i32));
+    a.push(Insn::mov64_imm(
+        Reg::R3,
+        (HDR + layout::SOCKADDR_LEN) as i32,
+    ));
     output(a, false);
     Ok(())
 }
@@ -620,7 +641,10 @@ fn connect_exit(
         off::CAP_LEN,
         layout::SOCKADDR_LEN as i32,
     ));
-    a.push(Insn::mov64_imm(Reg::R3, (HDR + layout::SOCKADDR_LEN) as i32));
+    a.push(Insn::mov64_imm(
+        Reg::R3,
+        (HDR + layout::SOCKADDR_LEN) as i32,
+    ));
     output(a, false);
     Ok(())
 }
@@ -682,7 +706,12 @@ fn sock_state(
 
     // Softirq context: no process; the record carries only the two addresses.
     scratch(a, out);
-    a.push(Insn::st_imm(Size::B, Reg::R7, off::KIND, i32::from(layout::KIND_EST)));
+    a.push(Insn::st_imm(
+        Size::B,
+        Reg::R7,
+        off::KIND,
+        i32::from(layout::KIND_EST),
+    ));
     a.push(Insn::call_helper(helper::KTIME_GET_NS));
     a.push(Insn::stx(Size::DW, Reg::R7, off::TS, Reg::R0));
     a.push(Insn::st_imm(
@@ -724,6 +753,7 @@ fn sock_state(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use kestrel_kernel::{FixtureKernel, KernelFacts, TracepointId};
@@ -745,7 +775,15 @@ mod tests {
                 Err(e) => assert!(e.to_string().contains("field"), "{id}: {e}"),
             }
         }
-        assert!(build(Hook::DataExit, &dummy(), &Params { capture_bytes: 8, pid: None }).is_err());
+        assert!(build(
+            Hook::DataExit,
+            &dummy(),
+            &Params {
+                capture_bytes: 8,
+                pid: None
+            }
+        )
+        .is_err());
     }
 
     fn dummy() -> TracepointFormat {

@@ -65,6 +65,7 @@ pub fn json(e: &Exchange) -> Option<String> {
     };
     let mut v = json!({
         "time_ns": e.wall_ns,
+        "conn": e.record.conn.0,
         "pid": e.pid,
         "comm": e.comm,
         "role": role(e.record.role),

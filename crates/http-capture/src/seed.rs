@@ -154,6 +154,7 @@ pub fn scan(proc: &Path, only: Option<u32>) -> Vec<Seeded> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
