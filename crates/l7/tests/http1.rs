@@ -686,3 +686,54 @@ fn a_response_never_pairs_with_a_request_seen_after_it_began() {
     );
     assert_eq!(t.stats().unmatched_responses, 1);
 }
+
+#[test]
+fn a_thousand_pipelining_connections_fed_per_iovec() {
+    // The pipelining test as the capture would report it: 3 GETs in one write per
+    // connection; the server answers with one writev of header and body iovecs, each reported
+    // as its own chunk with the first 1 KiB captured.
+    let mut t = Tracker::default();
+    let mut out = Vec::new();
+    let reqs = b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /missing HTTP/1.1\r\nHost: h\r\n\r\nGET /index.html HTTP/1.1\r\nHost: h\r\n\r\n";
+    let page = vec![b'p'; 612];
+    let missing = vec![b'm'; 153];
+    let answers: [(&str, &[u8]); 3] = [
+        ("200 OK", &page),
+        ("404 Not Found", &missing),
+        ("200 OK", &page),
+    ];
+    for conn in 0..1000u64 {
+        let c = ConnId(conn);
+        t.feed(
+            &kestrel_l7::Chunk::whole(c, Ingress, conn * 10, reqs),
+            &mut out,
+        );
+        for (status, body) in answers {
+            let head = format!(
+                "HTTP/1.1 {status}\r\nServer: nginx\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            t.feed(
+                &kestrel_l7::Chunk::whole(c, Egress, conn * 10 + 5, head.as_bytes()),
+                &mut out,
+            );
+            let chunk = kestrel_l7::Chunk {
+                conn: c,
+                direction: Egress,
+                role: None,
+                timestamp_ns: conn * 10 + 5,
+                bytes: &body[..body.len().min(1024)],
+                total_len: body.len() as u64,
+                truncated: false,
+            };
+            t.feed(&chunk, &mut out);
+        }
+    }
+    assert_eq!(out.len(), 3000);
+    for (i, r) in out.iter().enumerate() {
+        let want = [Some(200), Some(404), Some(200)][i % 3];
+        assert_eq!(http(r).status, want, "record {i}");
+        assert_eq!(r.conn, ConnId(i as u64 / 3));
+        assert_eq!(r.outcome, Outcome::Complete);
+    }
+}
