@@ -19,9 +19,6 @@ const MAX_DEPTH: u32 = 32;
 
 /// Expand every macro call in `program`'s probes. Definitions stay in `program.macros`.
 pub fn expand(program: &mut Program) -> Result<(), Vec<Diagnostic>> {
-    if program.macros.is_empty() {
-        return Ok(());
-    }
     let mut ex = Expander {
         macros: program
             .macros
@@ -30,6 +27,7 @@ pub fn expand(program: &mut Program) -> Result<(), Vec<Diagnostic>> {
             .collect(),
         counter: 0,
         diags: Vec::new(),
+        no_incdec: 0,
     };
     for probe in &mut program.probes {
         let stmts = std::mem::take(&mut probe.body.stmts);
@@ -59,6 +57,8 @@ struct Expander {
     macros: HashMap<String, Macro>,
     counter: u32,
     diags: Vec<Diagnostic>,
+    /// Inside a `while` condition: `++` is not hoisted.
+    no_incdec: u32,
 }
 
 impl Expander {
@@ -93,6 +93,12 @@ impl Expander {
     /// Expand the calls in one statement's own expressions (nested blocks recursively).
     fn stmt(&mut self, stmt: &mut Stmt, hoisted: &mut Vec<Stmt>, depth: u32) {
         match &mut stmt.kind {
+            // `$x++;` on its own is a statement the analysis knows.
+            StmtKind::Expr(e) if matches!(e.kind, ExprKind::IncDec { .. }) => {
+                for c in children(e) {
+                    self.expr(c, hoisted, depth);
+                }
+            }
             StmtKind::Expr(e) => self.expr(e, hoisted, depth),
             StmtKind::AssignMap { map, value, .. } => {
                 for k in &mut map.keys {
@@ -113,7 +119,11 @@ impl Expander {
                 }
             }
             StmtKind::While { cond, body } => {
+                // Hoisted statements would run once, not per iteration: `++` stays here
+                // (and is reported by the analysis).
+                self.no_incdec += 1;
                 self.expr(cond, hoisted, depth);
+                self.no_incdec -= 1;
                 self.nested(body, depth);
             }
             StmtKind::Unroll { count, body } => {
@@ -126,10 +136,45 @@ impl Expander {
         }
     }
 
-    /// Replace macro calls inside `e` by their values, their statements going to `hoisted`.
+    /// Replace macro calls inside `e` by their values, their statements going to `hoisted`;
+    /// `$x++` inside an expression becomes `$tmp = $x; $x++;` before the statement and
+    /// `$tmp` in its place (`++$x` becomes `$x++;` before it and `$x` in place).
     fn expr(&mut self, e: &mut Expr, hoisted: &mut Vec<Stmt>, depth: u32) {
         for child in children(e) {
             self.expr(child, hoisted, depth);
+        }
+        if self.no_incdec == 0 {
+            if let ExprKind::IncDec { target, prefix, .. } = &e.kind {
+                if matches!(target.kind, ExprKind::Var(_) | ExprKind::Map(_)) {
+                    let target = (**target).clone();
+                    let prefix = *prefix;
+                    let step = Stmt {
+                        span: e.span,
+                        kind: StmtKind::Expr(e.clone()),
+                    };
+                    if prefix {
+                        hoisted.push(step);
+                        *e = target;
+                    } else {
+                        self.counter += 1;
+                        let tmp = format!("__incdec_{}", self.counter);
+                        hoisted.push(Stmt {
+                            span: e.span,
+                            kind: StmtKind::AssignVar {
+                                var: crate::ast::Ident {
+                                    name: tmp.clone(),
+                                    span: e.span,
+                                },
+                                op: crate::ast::AssignOp::Assign,
+                                value: target,
+                            },
+                        });
+                        hoisted.push(step);
+                        e.kind = ExprKind::Var(tmp);
+                    }
+                    return;
+                }
+            }
         }
         if let Some((body, value)) = self.call_site(e, depth) {
             hoisted.extend(body);
