@@ -25,7 +25,8 @@ for op in sys.argv[1:]:
     if op.startswith("src="):
         src = op[4:]
         continue
-    kind, host, port = op.split(":")
+    kind, rest = op.split(":", 1)
+    host, port = rest.rsplit(":", 1)
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     t = time.time()
     res = "ok"
@@ -1050,4 +1051,125 @@ fn bad_input_is_located_and_attaches_nothing() {
     let o = k(&["policy", "up", "--file", &half]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("workload 'b': no cgroup matches"), "{err}");
+}
+
+/// IPv6 peers (connect6, sendmsg6), IPv4-mapped IPv6 destinations decided as IPv4, and ICMP
+/// at cgroup_skb egress (ping gets EPERM).
+#[test]
+fn ipv6_mapped_and_icmp() {
+    if !kernel_available("ipv6_mapped_and_icmp") {
+        return;
+    }
+    let dir = TempDir::new("policy-v6");
+    let pid = std::process::id();
+    let file = write(
+        &dir,
+        "v6.toml",
+        &format!(
+            r#"root = "{CGROOT}/kpol{pid}v6"
+
+[[workload]]
+name = "w"
+
+[[workload.rule]]
+name = "no-v6-9"
+direction = "egress"
+to = "::1/128"
+ports = "9"
+verdict = "deny"
+
+[[workload.rule]]
+name = "no-v4-9"
+direction = "egress"
+to = "127.0.0.0/8"
+ports = "9"
+verdict = "deny"
+
+[[workload.rule]]
+name = "no-ping"
+direction = "egress"
+to = "127.0.0.2"
+proto = "icmp"
+verdict = "deny"
+"#
+        ),
+    );
+    let script = dir.0.join("client.py");
+    std::fs::write(&script, CLIENT).expect("write client");
+    let o = k(&[
+        "policy",
+        "run",
+        "--workload",
+        "w",
+        "--file",
+        &file,
+        "--",
+        "python3",
+        &script.display().to_string(),
+        "udpsend:::1:9",
+        "udpconn:::1:9",
+        "udpsend:::1:10",
+        "udpconn:::ffff:127.0.0.1:9",
+        "udpsend:127.0.0.1:10",
+    ]);
+    let out = ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let r: Vec<String> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["result"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(
+        r,
+        ["errno 1", "errno 1", "ok", "errno 1", "ok"],
+        "{out}\n{err}"
+    );
+    assert_eq!(err.matches("rule 'no-v6-9'").count(), 2, "{err}");
+    assert!(err.contains("udp [::]:0 -> [::1]:9"), "{err}");
+    assert_eq!(
+        err.matches("rule 'no-v4-9'").count(),
+        1,
+        "mapped address decided as IPv4: {err}"
+    );
+    let o = k(&[
+        "policy",
+        "run",
+        "--workload",
+        "w",
+        "--file",
+        &file,
+        "--",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        "127.0.0.2",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "ping passed: {err}");
+    assert!(
+        err.contains("rule 'no-ping'") && err.contains(" icmp "),
+        "{err}"
+    );
+    let o = k(&[
+        "policy",
+        "run",
+        "--workload",
+        "w",
+        "--file",
+        &file,
+        "--",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        "127.0.0.3",
+    ]);
+    assert!(
+        o.status.success(),
+        "ping to another host: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
