@@ -35,6 +35,8 @@ pub struct Stats {
     /// HTTP/1 response bodies that never came through the capture (sent by sendfile or
     /// splice), finished when the client sent its next request.
     pub unseen_bodies: u64,
+    /// Connections whose role hint contradicted their first bytes (the bytes won).
+    pub role_conflicts: u64,
     /// Connections closed.
     pub closed_connections: u64,
     /// Connections that upgraded away from a parsed protocol (101, CONNECT, TLS after

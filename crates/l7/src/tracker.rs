@@ -148,12 +148,18 @@ impl Tracker {
             let found = match c.meta.protocol {
                 Some(protocol) => Some(protocol),
                 None => detect(seen, total + probe_len as u64, chunk.direction, &c.meta).map(|d| {
-                    if c.request_dir.is_none() {
-                        c.request_dir = match d.is_request {
-                            Some(true) => Some(chunk.direction),
-                            Some(false) => Some(chunk.direction.flip()),
-                            None => None,
-                        };
+                    // What the bytes say about direction beats a role hint: a request line
+                    // written by the process makes it the client, whatever the hint said.
+                    let evidence = match d.is_request {
+                        Some(true) => Some(chunk.direction),
+                        Some(false) => Some(chunk.direction.flip()),
+                        None => None,
+                    };
+                    if let Some(e) = evidence {
+                        if c.request_dir.is_some_and(|r| r != e) {
+                            self.stats.role_conflicts += 1;
+                        }
+                        c.request_dir = Some(e);
                     }
                     d.protocol
                 }),

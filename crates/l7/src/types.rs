@@ -102,7 +102,9 @@ impl Protocol {
 pub struct ConnMeta {
     /// TCP (default) or UDP.
     pub transport: Transport,
-    /// The traced process's role, when the kernel knows it (accept vs. connect).
+    /// The traced process's role, when the kernel knows it (accept vs. connect). Leave it
+    /// None when unknown: it decides direction for bytes that do not (HTTP/2 mid-stream);
+    /// bytes that do (a request line, a status line, a preface) override it.
     pub role: Option<Role>,
     /// The local port (a hint for detection: 53, 5432, 6379...).
     pub local_port: Option<u16>,

@@ -737,3 +737,22 @@ fn a_thousand_pipelining_connections_fed_per_iovec() {
         assert_eq!(r.outcome, Outcome::Complete);
     }
 }
+
+#[test]
+fn request_lines_beat_a_wrong_role_hint() {
+    let meta = ConnMeta {
+        role: Some(Role::Server),
+        ..ConnMeta::default()
+    };
+    let steps: Vec<Step> = vec![
+        (Egress, b"GET /out HTTP/1.1\r\n\r\n".to_vec(), 1),
+        (Ingress, resp("200 OK", "").into_bytes(), 2),
+    ];
+    let (recs, t) = run(meta, &steps, None);
+    assert_eq!(
+        summary(&recs),
+        vec![("GET".into(), "/out".into(), Some(200), Outcome::Complete)]
+    );
+    assert_eq!(recs[0].role, Role::Client);
+    assert_eq!(t.stats().role_conflicts, 1);
+}

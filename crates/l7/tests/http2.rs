@@ -619,3 +619,27 @@ fn settings_seen_before_the_preface_still_allow_a_bigger_table() {
     );
     assert_eq!(t.stats().hpack_failures, 0);
 }
+
+#[test]
+fn decoded_pseudo_headers_beat_a_wrong_role_hint() {
+    // Mid-stream (no preface), hinted Server although the process is the client.
+    let meta = ConnMeta {
+        role: Some(Role::Server),
+        ..ConnMeta::default()
+    };
+    let req = frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        5,
+        &[idx(2), idx(6), inc(4, "", "/c")].concat(),
+    );
+    let resp = frame(HEADERS, END_STREAM | END_HEADERS, 5, &idx(8));
+    let steps: Vec<Step> = vec![(Egress, req, 1), (Ingress, resp, 2)];
+    let (recs, t) = run(meta, &steps, None);
+    assert_eq!(
+        summary(&recs),
+        vec![(5, Some("GET".into()), Some("/c".into()), Some(200), false)]
+    );
+    assert_eq!(recs[0].role, Role::Client);
+    assert_eq!(t.stats().role_conflicts, 1);
+}

@@ -484,12 +484,19 @@ impl Core {
             return;
         }
         let b = Block::from(fields);
-        if ctx.request_dir.is_none() {
-            if known(&b.method).is_some() {
-                ctx.request_dir = Some(dir);
-            } else if known(&b.status).is_some() {
-                ctx.request_dir = Some(dir.flip());
+        // Decoded pseudo-headers say which side asks; they beat a role hint.
+        let said = if known(&b.method).is_some() {
+            Some(dir)
+        } else if known(&b.status).is_some() {
+            Some(dir.flip())
+        } else {
+            None
+        };
+        if let Some(r) = said {
+            if ctx.request_dir.is_some_and(|old| old != r) {
+                ctx.stats.role_conflicts += 1;
             }
+            ctx.request_dir = Some(r);
         }
         let is_request = ctx.request_dir.map(|r| r == dir);
         let d = dir.index();
