@@ -4,9 +4,9 @@
 # (`dnat to numgen inc mod 3 map {...}`, conntrack).
 #
 # Live part: frames are injected with `kestrel lb bench-gen` (BPF_PROG_TEST_RUN live frames
-# redirected into veth kbgA, the header rewritten from constants before each send, since
-# recycled live-frame pages keep a receiver's DNAT); they arrive at kbgB, the load balancer's interface. The VIP's
-# three backends are veths kbl1..3 whose peers kbl1p..3p hold an empty XDP_DROP
+# redirected into veth klbgA, the header rewritten from constants before each send, since
+# recycled live-frame pages keep a receiver's DNAT); they arrive at klbgB, the load balancer's interface. The VIP's
+# three backends are veths klbe1..3 whose peers klbe1p..3p hold an empty XDP_DROP
 # (`kestrel lb bench-sink`); static neighbour entries stand in for ARP. Forwarded rate =
 # packets the backends' peers received (their XDP_DROP count) / seconds the sender ran. One UDP flow (the
 # generator's frame is fixed), so conntrack and the connection table both see one entry.
@@ -19,10 +19,10 @@ W=$(mktemp -d)
 SINK=""
 cleanup() {
     [ -n "$SINK" ] && kill "$SINK" 2>/dev/null || true
-    $K lb down --iface kbgB >/dev/null 2>&1 || true
+    $K lb down --iface klbgB >/dev/null 2>&1 || true
     nft delete table ip kbenchlb 2>/dev/null || true
-    ip link del kbgA 2>/dev/null || true
-    for i in 1 2 3; do ip link del kbl$i 2>/dev/null || true; done
+    ip link del klbgA 2>/dev/null || true
+    for i in 1 2 3; do ip link del klbe$i 2>/dev/null || true; done
 }
 trap 'cleanup; rm -rf "$W"' EXIT
 cleanup
@@ -38,20 +38,20 @@ echo "| dsr, 1000 backends, 1000000 tracked connections | $(ns --mode dsr --back
 fi
 echo
 
-ip link add kbgA type veth peer name kbgB
-ip link set kbgA up
-ip link set kbgB up
-ip addr add 10.213.1.1/24 dev kbgB
-ip route add 198.18.0.0/15 dev kbgB
-sysctl -qw net.ipv4.conf.kbgB.forwarding=1
-sysctl -qw net.ipv4.conf.kbgB.rp_filter=0
-MAC=$(cat /sys/class/net/kbgB/address)
+ip link add klbgA type veth peer name klbgB
+ip link set klbgA up
+ip link set klbgB up
+ip addr add 10.213.1.1/24 dev klbgB
+ip route add 198.18.0.0/15 dev klbgB
+sysctl -qw net.ipv4.conf.klbgB.forwarding=1
+sysctl -qw net.ipv4.conf.klbgB.rp_filter=0
+MAC=$(cat /sys/class/net/klbgB/address)
 for i in 1 2 3; do
-    ip link add kbl$i type veth peer name kbl${i}p
-    ip addr add 10.214.$i.1/24 dev kbl$i
-    ip link set kbl$i up
-    ip link set kbl${i}p up
-    ip neigh replace 10.214.$i.2 lladdr "$(cat /sys/class/net/kbl${i}p/address)" dev kbl$i nud permanent
+    ip link add klbe$i type veth peer name klbe${i}p
+    ip addr add 10.214.$i.1/24 dev klbe$i
+    ip link set klbe$i up
+    ip link set klbe${i}p up
+    ip neigh replace 10.214.$i.2 lladdr "$(cat /sys/class/net/klbe${i}p/address)" dev klbe$i nud permanent
 done
 cat > $W/lb.toml <<'T'
 [[service]]
@@ -63,29 +63,29 @@ backends = ["10.214.1.2:80", "10.214.2.2:80", "10.214.3.2:80"]
 T
 { echo 'forward = "redirect"'; cat $W/lb.toml; } > $W/lb-redirect.toml
 
-$K lb bench-sink --iface kbl1p --iface kbl2p --iface kbl3p --seconds 100000 >/dev/null &
+$K lb bench-sink --iface klbe1p --iface klbe2p --iface klbe3p --seconds 100000 >/dev/null &
 SINK=$!
 sleep 1
 # XDP_DROP'ed frames are not in rx_packets: count veth's per-queue XDP drop counters.
-received() { for i in 1 2 3; do ethtool -S kbl${i}p; done | awk '/rx_queue_[0-9]+_xdp_drops:/ {n += $2} END {print n + 0}'; }
-gen() { $K lb bench-gen --iface kbgA --duration "$DUR" --dst-mac "$MAC" --dst 10.213.0.100:80 | sed -n 's/.*"sent": \([0-9]*\), "seconds": \([0-9.]*\).*/\1 \2/p'; }
+received() { for i in 1 2 3; do ethtool -S klbe${i}p; done | awk '/rx_queue_[0-9]+_xdp_drops:/ {n += $2} END {print n + 0}'; }
+gen() { $K lb bench-gen --iface klbgA --duration "$DUR" --dst-mac "$MAC" --dst 10.213.0.100:80 | sed -n 's/.*"sent": \([0-9]*\), "seconds": \([0-9.]*\).*/\1 \2/p'; }
 row() { # name sent secs forwarded
     python3 -c "import sys; n,s,t,c=sys.argv[1],int(sys.argv[2]),float(sys.argv[3]),int(sys.argv[4]); print('| %s | %.2f | %.2f | %d |' % (n, s/t/1e6, c/t/1e6, c))" "$@"
 }
-echo "| forwarder on kbgB | sender Mpps | forwarded Mpps (received by backends) | packets forwarded |"
+echo "| forwarder on klbgB | sender Mpps | forwarded Mpps (received by backends) | packets forwarded |"
 echo "|---|---|---|---|"
 for cfg in lb lb-redirect; do
-    $K lb up --iface kbgB --config $W/$cfg.toml >/dev/null
+    $K lb up --iface klbgB --config $W/$cfg.toml >/dev/null
     before=$(received)
     read -r sent secs < <(gen)
     after=$(received)
     row "kestrel lb nat, $( [ $cfg = lb ] && echo 'forward = stack' || echo 'forward = redirect')" "$sent" "$secs" $((after - before))
-    $K lb down --iface kbgB >/dev/null
+    $K lb down --iface klbgB >/dev/null
 done
 
-# nftables DNAT with conntrack. kbgB needs veth's NAPI path for the redirected frames: GRO on
+# nftables DNAT with conntrack. klbgB needs veth's NAPI path for the redirected frames: GRO on
 # (no XDP program on it for this row).
-ethtool -K kbgB gro on >/dev/null 2>&1 || true
+ethtool -K klbgB gro on >/dev/null 2>&1 || true
 nft -f - <<'N'
 table ip kbenchlb {
     chain pre {
