@@ -20,6 +20,8 @@ command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
 for pair in nginx:nginx wrk:wrk curl:curl; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
 done
+# ethtool for the lb tests (checksum offload off, GRO on in their namespaces).
+command -v ethtool >/dev/null 2>&1 || need_pkgs+=(ethtool)
 if ((${#need_pkgs[@]})); then
     if [ "$(id -u)" = 0 ]; then
         echo "test.sh: installing ${need_pkgs[*]}"
