@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use kestrel_net::policy::live::{self, Session, Status, WorkloadStatus};
 use kestrel_net::policy::record::VerdictRecord;
+use kestrel_net::policy::spec::DEFAULT_ROOT;
 use kestrel_net::policy::{cgroups, check};
 
 /// `kestrel policy`
@@ -263,13 +264,17 @@ fn run(name: &str, file: Option<&str>, quiet: bool, cmd: &[String]) -> anyhow::R
         }
     };
     let w = live::workload_index(&policy, name)?;
-    let cg = policy
-        .root
+    // The default root follows the cgroup v2 mount (/sys/fs/cgroup on unified systems).
+    let root = match cgroups::cgroup2_mount() {
+        Some(m) if policy.root == std::path::Path::new(DEFAULT_ROOT) => m.join("kestrel"),
+        _ => policy.root.clone(),
+    };
+    let cg = root
         .join(name)
         .join(format!("run-{}", std::process::id()));
     // Remove afterwards what this run creates: the run cgroup, and the workload's and the
     // root's directories if they did not exist before.
-    let made: Vec<std::path::PathBuf> = [policy.root.clone(), policy.root.join(name)]
+    let made: Vec<std::path::PathBuf> = [root.clone(), root.join(name)]
         .into_iter()
         .filter(|d| !d.exists())
         .collect();
