@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use kestrel_net::policy::live::{self, Session, Status, WorkloadStatus};
+use kestrel_net::policy::live::{self, Session};
 use kestrel_net::policy::record::VerdictRecord;
 use kestrel_net::policy::spec::DEFAULT_ROOT;
+use kestrel_net::policy::status::{self, Status, WorkloadStatus};
 use kestrel_net::policy::{cgroups, check};
 
 /// `kestrel policy`
@@ -162,11 +163,11 @@ pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
         Cmd::Status {
             prometheus: true, ..
         } => {
-            println!("# TYPE {} counter", live::METRIC);
-            for c in live::verdict_counters()? {
+            println!("# TYPE {} counter", status::METRIC);
+            for c in status::verdict_counters()? {
                 println!(
                     "{}{{workload=\"{}\",rule=\"{}\",verdict=\"{}\",direction=\"{}\"}} {}",
-                    live::METRIC,
+                    status::METRIC,
                     c.workload,
                     c.rule,
                     c.verdict,
@@ -176,7 +177,7 @@ pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Status { json, .. } => {
-            let st = live::status()?;
+            let st = status::status()?;
             if json {
                 println!("{}", serde_json::to_string(&st)?);
             } else {
@@ -269,9 +270,7 @@ fn run(name: &str, file: Option<&str>, quiet: bool, cmd: &[String]) -> anyhow::R
         Some(m) if policy.root == std::path::Path::new(DEFAULT_ROOT) => m.join("kestrel"),
         _ => policy.root.clone(),
     };
-    let cg = root
-        .join(name)
-        .join(format!("run-{}", std::process::id()));
+    let cg = root.join(name).join(format!("run-{}", std::process::id()));
     // Remove afterwards what this run creates: the run cgroup, and the workload's and the
     // root's directories if they did not exist before.
     let made: Vec<std::path::PathBuf> = [root.clone(), root.join(name)]

@@ -36,6 +36,7 @@ pub mod prefix;
 pub mod program;
 pub mod record;
 pub mod spec;
+pub mod status;
 pub mod validate;
 
 pub use compile::{decide, tables, Decision, Tables};
