@@ -345,7 +345,7 @@ fn prometheus_scrapes_the_exact_number_of_opens() {
 }
 
 /// A minimal OTLP/HTTP receiver: answers 200 to every POST and hands (path, body) over.
-fn otlp_receiver() -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
+fn otlp_receiver() -> (u16, mpsc::Receiver<(String, Vec<u8>, bool)>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
     let port = listener.local_addr().expect("addr").port();
     let (tx, rx) = mpsc::channel();
@@ -359,7 +359,7 @@ fn otlp_receiver() -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
     (port, rx)
 }
 
-fn serve_otlp(conn: TcpStream, tx: &mpsc::Sender<(String, Vec<u8>)>) {
+fn serve_otlp(conn: TcpStream, tx: &mpsc::Sender<(String, Vec<u8>, bool)>) {
     let mut reader = BufReader::new(conn);
     loop {
         let mut line = String::new();
@@ -368,6 +368,7 @@ fn serve_otlp(conn: TcpStream, tx: &mpsc::Sender<(String, Vec<u8>)>) {
         }
         let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
         let mut len = 0usize;
+        let mut header_seen = false;
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -380,13 +381,16 @@ fn serve_otlp(conn: TcpStream, tx: &mpsc::Sender<(String, Vec<u8>)>) {
                 if k.eq_ignore_ascii_case("content-length") {
                     len = v.trim().parse().unwrap_or(0);
                 }
+                if k.eq_ignore_ascii_case("x-kestrel-test") && v.trim() == "yes" {
+                    header_seen = true;
+                }
             }
         }
         let mut body = vec![0; len];
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let _ = tx.send((path, body));
+        let _ = tx.send((path, body, header_seen));
         let ok =
             "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
         if reader.get_mut().write_all(ok.as_bytes()).is_err() {
@@ -409,7 +413,7 @@ fn otlp_push_decodes_with_names_units_temporality_and_resource() {
     let (otlp_port, pushes) = otlp_receiver();
     let port = free_port();
     let extra = format!(
-        "\n[[script]]\nname = \"hello\"\nprogram = 'interval:ms:300 {{ printf(\"hello from the agent\\n\"); }}'\n\n[otlp]\nendpoint = \"http://127.0.0.1:{otlp_port}\"\ninterval = \"1s\"\n"
+        "\n[[script]]\nname = \"hello\"\nprogram = 'interval:ms:300 {{ printf(\"hello from the agent\\n\"); }}'\n\n[otlp]\nendpoint = \"http://127.0.0.1:{otlp_port}\"\ninterval = \"1s\"\nheaders = {{ x-kestrel-test = \"yes\" }}\n"
     );
     let config = write(
         &dir.0.join("agent.toml"),
@@ -439,9 +443,10 @@ fn otlp_push_decodes_with_names_units_temporality_and_resource() {
     let deadline = Instant::now() + Duration::from_secs(40);
     let (mut seen_count, mut seen_unit, mut seen_log) = (false, false, false);
     while Instant::now() < deadline && !(seen_count && seen_unit && seen_log) {
-        let Ok((path, body)) = pushes.recv_timeout(Duration::from_secs(5)) else {
+        let Ok((path, body, header_seen)) = pushes.recv_timeout(Duration::from_secs(5)) else {
             continue;
         };
+        assert!(header_seen, "the configured header is sent on {path}");
         if path == "/v1/logs" {
             let req = ExportLogsServiceRequest::decode(body.as_slice()).expect("logs decode");
             for rl in &req.resource_logs {
