@@ -756,6 +756,20 @@ fn non_root_with_ambient_capabilities_attaches_and_a_missing_one_fails_readiness
             .find_map(|l| l.strip_prefix("CapEff:"))
             .map(str::trim);
         assert_eq!(eff, Some("0000000000000000"), "every capability dropped");
+        // A reload after --drop-caps keeps the running script; a new one cannot load.
+        let extra = "\n[[script]]\nname = \"second\"\nprogram = 'tracepoint:syscalls:sys_enter_getppid { @g = count(); }'\n";
+        write(&config, &opens_config(port, &dir.0, extra));
+        send_signal(agent.pid(), "-HUP");
+        agent.wait_for_log(
+            "reloaded: 1 of 2 script(s) running",
+            Duration::from_secs(60),
+        );
+        assert!(
+            agent.log_has("script second failed to"),
+            "the new entry says why"
+        );
+        open_n_times(&comm, &target, 2);
+        assert_eq!(agent.wait_sample(&key, |v| v == 8.0), Some(8.0));
     }
     let port = free_port();
     let config = write(&dir.0.join("agent.toml"), &opens_config(port, &dir.0, ""));
