@@ -59,6 +59,10 @@ struct HttpCli {
     /// Do not print request lines (useful with --metrics-summary).
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// Turn on kernel.bpf_stats_enabled while running and print each program's run time
+    /// and run count at exit (a `bpf_stats:` JSON line on stderr).
+    #[arg(long)]
+    bpf_stats: bool,
     /// Ring buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 16)]
     ring_mib: u32,
@@ -94,6 +98,12 @@ pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
             capture_sensitive: cli.capture_sensitive,
             ..kestrel_l7::Config::default()
         },
+    };
+    // Before the programs load, so every run is counted; off again when this drops.
+    let _stats = if cli.bpf_stats {
+        Some(kestrel_sys::features::enable_stats()?)
+    } else {
+        None
     };
     let mut session = Session::start(cfg)?;
     eprintln!(
@@ -168,6 +178,18 @@ pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
         ps.dropped_requests,
         session.red().routes_overflowed()
     );
+    if cli.bpf_stats {
+        let mut progs = serde_json::Map::new();
+        for p in session.capture().programs() {
+            if let Ok(i) = p.program.info() {
+                progs.insert(
+                    p.tracepoint.clone(),
+                    serde_json::json!({"run_time_ns": i.run_time_ns, "run_cnt": i.run_cnt}),
+                );
+            }
+        }
+        eprintln!("bpf_stats: {}", serde_json::Value::Object(progs));
+    }
     // The same numbers for scripts and tests, one JSON object.
     eprintln!(
         "stats: {}",

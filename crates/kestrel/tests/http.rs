@@ -525,3 +525,36 @@ fn garbage_on_a_socket_is_counted_not_a_panic() {
         );
     }
 }
+
+#[test]
+fn a_connection_open_before_kestrel_started_is_seeded_from_proc() {
+    if !kernel_available("seeded") || !have("seeded", "nginx") {
+        return;
+    }
+    let dir = TempDir::new("http-seed");
+    let port = free_port();
+    let (_nginx, worker) = nginx(&dir.0, port);
+    let pid = worker.to_string();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let req = b"GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n";
+    let mut buf = [0u8; 4096];
+    s.write_all(req).expect("write");
+    let _ = s.read(&mut buf).expect("first response");
+    let c = capture(&["-p", &pid, "--metrics-summary"], || {
+        for _ in 0..3 {
+            s.write_all(req).expect("write");
+            let _ = s.read(&mut buf).expect("response");
+        }
+    });
+    assert_eq!(c.code, Some(0), "{}", c.stderr);
+    assert_eq!(c.records.len(), 3, "stats {}", c.stats);
+    for r in &c.records {
+        assert_eq!(r["role"], "server");
+        assert_eq!(r["path"], "/index.html");
+        assert_eq!(status(r), 200);
+        assert_eq!(
+            r["peer"],
+            s.local_addr().expect("addr").to_string().as_str()
+        );
+    }
+}
