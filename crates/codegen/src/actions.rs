@@ -78,6 +78,7 @@ impl ProbeCompiler<'_> {
         match a {
             Action::Event { id, args } => {
                 let spec = self
+                    .ctx
                     .actions
                     .get(*id)
                     .ok_or(CodegenError::Internal("unknown action id"))?;
@@ -101,6 +102,7 @@ impl ProbeCompiler<'_> {
     /// strings read from the user array of pointers, stopping at the first NULL.
     fn join(&mut self, id: usize, ptr: &Expr) -> Result<(), CodegenError> {
         let spec = self
+            .ctx
             .actions
             .get(id)
             .ok_or(CodegenError::Internal("unknown action id"))?;
@@ -112,6 +114,7 @@ impl ProbeCompiler<'_> {
             return Err(CodegenError::Internal("join() action of another kind"));
         };
         let map = self
+            .ctx
             .scratch_map
             .ok_or(CodegenError::Internal("join() without scratch space"))?;
         let array = self.int(ptr)?;
@@ -148,6 +151,7 @@ impl ProbeCompiler<'_> {
     /// number of elements it visited.
     pub(crate) fn map_len(&mut self, map: usize) -> Result<Reg, CodegenError> {
         let index = self
+            .ctx
             .maps
             .get(map)
             .map(|m| m.index)

@@ -3,6 +3,9 @@
 use kestrel_lang::ir::{MapDecl, MapValue, PrintfDecl};
 use kestrel_lang::Type;
 
+/// A stack map of the object: (user?, depth) and its index in `ObjectSpec::maps`.
+pub(crate) type StackMapRef = ((bool, u8), usize);
+
 use crate::object::{
     Field, MapKind, MapRole, MapSpec, PrintfSpec, ScalarType, UserMapLayout, ValueKind,
 };

@@ -139,17 +139,22 @@ pub fn compile_with(
     let mut programs = Vec::with_capacity(program.probes.len());
     let mut runtime_consts = Vec::new();
     let mut callbacks = Vec::new();
+    let ctx = probe::ObjectContext {
+        maps: &layouts,
+        printfs: &printfs,
+        events_map,
+        tuples: &program.tuples,
+        scratch_map,
+        lost_map: Some(lost_map),
+        exit_flag,
+        stack_maps,
+        actions: &actions,
+        full_map,
+    };
     for (i, probe) in program.probes.iter().enumerate() {
-        let mut compiler =
-            probe::ProbeCompiler::new(&layouts, &printfs, events_map, &program.tuples);
         // Pointers a uprobe sees are user-space addresses.
-        compiler.user_memory = matches!(probe.attach, Attach::Uprobe(_));
-        compiler.scratch_map = scratch_map;
-        compiler.lost_map = Some(lost_map);
-        compiler.exit_flag = exit_flag;
-        compiler.full_map = full_map;
-        compiler.stack_maps = stack_maps.clone();
-        compiler.actions = &actions;
+        let user_memory = matches!(probe.attach, Attach::Uprobe(_));
+        let compiler = probe::ProbeCompiler::new(&ctx, user_memory);
         let (emitted, probe_callbacks) = compiler.compile(probe)?;
         for (n, (code, loaded_at)) in probe_callbacks.into_iter().enumerate() {
             callbacks.push(CallbackSpec {

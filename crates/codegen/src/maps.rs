@@ -19,7 +19,8 @@ fn can_fill(layout: &MapLayout) -> bool {
 
 impl ProbeCompiler<'_> {
     fn layout(&self, map: usize) -> Result<MapLayout, CodegenError> {
-        self.maps
+        self.ctx
+            .maps
             .get(map)
             .cloned()
             .ok_or(CodegenError::Internal("unknown map id"))
@@ -94,7 +95,7 @@ impl ProbeCompiler<'_> {
         self.e.emit(Insn::call_helper(helper::MAP_UPDATE_ELEM));
         // A full hash map fails new keys with -E2BIG: count it per map so userspace can
         // warn. Only the failure path pays for more than one compare.
-        if let Some(full) = self.full_map.filter(|_| can_fill) {
+        if let Some(full) = self.ctx.full_map.filter(|_| can_fill) {
             let done = self.e.new_label();
             self.e.jump_imm(JmpOp::Jne, Reg::R0, -E2BIG, done);
             let slot = self.frame.alloc(8);

@@ -11,32 +11,8 @@ use crate::object::{PrintfSpec, EVENT_EXIT};
 use crate::regs::{Pool, CTX};
 use crate::CodegenError;
 
-/// Kernel helper ids used by generated code.
-pub(crate) mod helper {
-    pub const MAP_LOOKUP_ELEM: i32 = 1;
-    pub const MAP_UPDATE_ELEM: i32 = 2;
-    pub const MAP_DELETE_ELEM: i32 = 3;
-    pub const KTIME_GET_NS: i32 = 5;
-    pub const GET_PRANDOM_U32: i32 = 7;
-    pub const GET_CURRENT_TASK: i32 = 35;
-    pub const GET_NUMA_NODE_ID: i32 = 42;
-    pub const GET_CURRENT_CGROUP_ID: i32 = 80;
-    pub const JIFFIES64: i32 = 118;
-    pub const GET_SMP_PROCESSOR_ID: i32 = 8;
-    pub const GET_CURRENT_PID_TGID: i32 = 14;
-    pub const GET_CURRENT_UID_GID: i32 = 15;
-    pub const GET_CURRENT_COMM: i32 = 16;
-    pub const PROBE_READ: i32 = 4;
-    pub const PROBE_READ_STR: i32 = 45;
-    pub const PROBE_READ_KERNEL: i32 = 113;
-    pub const PROBE_READ_KERNEL_STR: i32 = 115;
-    pub const RINGBUF_OUTPUT: i32 = 130;
-    pub const TRACE_PRINTK: i32 = 6;
-    pub const SEND_SIGNAL: i32 = 109;
-    pub const PROBE_READ_USER: i32 = 112;
-    pub const PROBE_READ_USER_STR: i32 = 114;
-    pub const FOR_EACH_MAP_ELEM: i32 = 164;
-}
+/// Kernel helper ids: the one table in kestrel-isa.
+pub(crate) use kestrel_isa::helper;
 
 /// `BPF_ANY` / `BPF_NOEXIST` flags of map updates.
 pub(crate) const BPF_ANY: i32 = 0;
@@ -52,20 +28,14 @@ pub(crate) struct Dest {
     pub cap: u32,
 }
 
-/// State while compiling one probe.
-pub(crate) struct ProbeCompiler<'a> {
-    pub e: Emitter,
-    pub frame: Frame,
-    pub pool: Pool,
+/// What every probe of one object, and every callback inside a probe, shares: map layouts,
+/// the printf and action tables, and the object's special maps. Built once per object and
+/// borrowed by each [`ProbeCompiler`], so a callback cannot see a different object than its
+/// probe.
+pub(crate) struct ObjectContext<'a> {
     pub maps: &'a [MapLayout],
     pub printfs: &'a [PrintfSpec],
     pub events_map: usize,
-    /// Stack offset of each `$variable`.
-    pub var_slots: Vec<(i16, Type)>,
-    /// The shared "return 0" at the end of the program.
-    pub epilogue: Label,
-    /// (continue, break) targets of the enclosing loops, innermost last.
-    pub loops: Vec<(Label, Label)>,
     /// Element types of every tuple shape.
     pub tuples: &'a [Vec<Type>],
     /// The per-CPU scratch map for records too big for the stack, if the program has one.
@@ -75,7 +45,26 @@ pub(crate) struct ProbeCompiler<'a> {
     /// The map `exit()` sets (see `MapRole::ExitFlag`), when the script calls `exit()`.
     pub exit_flag: Option<usize>,
     /// The stack-trace maps `kstack`/`ustack` store into.
-    pub stack_maps: Vec<crate::stacks::StackMapRef>,
+    pub stack_maps: Vec<crate::layout::StackMapRef>,
+    /// Record layouts of the program's actions.
+    pub actions: &'a [crate::object::ActionSpec],
+    /// The per-CPU counters of updates dropped by full maps, if the program has maps.
+    pub full_map: Option<usize>,
+}
+
+/// State while compiling one probe (or one callback of a probe).
+pub(crate) struct ProbeCompiler<'a> {
+    /// The object-wide context every probe and callback borrows.
+    pub ctx: &'a ObjectContext<'a>,
+    pub e: Emitter,
+    pub frame: Frame,
+    pub pool: Pool,
+    /// Stack offset of each `$variable`.
+    pub var_slots: Vec<(i16, Type)>,
+    /// The shared "return 0" at the end of the program.
+    pub epilogue: Label,
+    /// (continue, break) targets of the enclosing loops, innermost last.
+    pub loops: Vec<(Label, Label)>,
     /// Register variables are addressed from: r10 in a probe, r9 (the caller's frame) in a
     /// `for` loop callback.
     pub var_base: Reg,
@@ -83,45 +72,37 @@ pub(crate) struct ProbeCompiler<'a> {
     pub callbacks: Vec<(Emitter, usize)>,
     /// The probe runs on user-space code (uprobe, usdt): `str()` reads user memory.
     pub user_memory: bool,
-    /// Record layouts of the program's actions.
-    pub actions: &'a [crate::object::ActionSpec],
-    /// The per-CPU counters of updates dropped by full maps, if the program has maps.
-    pub full_map: Option<usize>,
 }
 
 /// Printf records larger than this are built in the scratch map instead of on the stack.
 pub(crate) const SCRATCH_THRESHOLD: u32 = 192;
 
 impl<'a> ProbeCompiler<'a> {
-    pub fn new(
-        maps: &'a [MapLayout],
-        printfs: &'a [PrintfSpec],
-        events_map: usize,
-        tuples: &'a [Vec<Type>],
-    ) -> ProbeCompiler<'a> {
+    /// A compiler for one probe of the object `ctx` describes; `user_memory` when the probe
+    /// runs on user-space code (its pointers are user addresses).
+    pub fn new(ctx: &'a ObjectContext<'a>, user_memory: bool) -> ProbeCompiler<'a> {
         let mut e = Emitter::default();
         let epilogue = e.new_label();
         ProbeCompiler {
+            ctx,
             e,
             frame: Frame::default(),
             pool: Pool::default(),
-            maps,
-            printfs,
-            events_map,
             var_slots: Vec::new(),
             epilogue,
             loops: Vec::new(),
-            tuples,
-            scratch_map: None,
-            lost_map: None,
-            exit_flag: None,
-            stack_maps: Vec::new(),
             var_base: Reg::R10,
             callbacks: Vec::new(),
-            user_memory: false,
-            actions: &[],
-            full_map: None,
+            user_memory,
         }
+    }
+
+    /// A compiler for a callback of this probe (a `for` loop body): the same object
+    /// context and memory kind, variables addressed through the caller's frame.
+    fn callback(&self) -> ProbeCompiler<'a> {
+        let mut cb = ProbeCompiler::new(self.ctx, self.user_memory);
+        cb.var_base = Reg::R9;
+        cb
     }
 
     /// Compile the whole probe: prologue, predicate, body, epilogue.
@@ -133,7 +114,7 @@ impl<'a> ProbeCompiler<'a> {
         if !matches!(probe.attach, ir::Attach::Begin | ir::Attach::End) {
             // After exit() nothing more may be counted, however long userspace takes to detach.
             // BEGIN and END always run (a timer may fire exit() before BEGIN has run).
-            if let Some(flag) = self.exit_flag {
+            if let Some(flag) = self.ctx.exit_flag {
                 let running = self.e.new_label();
                 self.exit_flag_ptr(flag, running);
                 self.e.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
@@ -215,7 +196,12 @@ impl<'a> ProbeCompiler<'a> {
         let (kv, kv_ty) = self.var_slots[var];
         let (key_ty, value_ty) = match kv_ty {
             Type::Tuple { id, .. } => {
-                let t = self.tuples.get(id as usize).cloned().unwrap_or_default();
+                let t = self
+                    .ctx
+                    .tuples
+                    .get(id as usize)
+                    .cloned()
+                    .unwrap_or_default();
                 match t.as_slice() {
                     [k, v] => (*k, *v),
                     _ => return Err(CodegenError::Internal("for loop variable is not a pair")),
@@ -328,7 +314,7 @@ impl<'a> ProbeCompiler<'a> {
             StmtKind::Printf { id, args } => self.printf(*id, args)?,
             StmtKind::Exit => {
                 let off = self.frame.alloc(8);
-                if let Some(flag) = self.exit_flag {
+                if let Some(flag) = self.ctx.exit_flag {
                     let absent = self.e.new_label();
                     self.exit_flag_ptr(flag, absent);
                     self.e.emit(Insn::st_imm(Size::DW, Reg::R0, 0, 1));
@@ -355,6 +341,7 @@ impl<'a> ProbeCompiler<'a> {
             }
             StmtKind::ForMap { map, var, body } => {
                 let layout = self
+                    .ctx
                     .maps
                     .get(*map)
                     .cloned()
@@ -362,14 +349,7 @@ impl<'a> ProbeCompiler<'a> {
                 // The callback reaches the probe's variables through a pointer to the lowest
                 // variable slot (the kernel hands it to the callback as its `ctx`).
                 let low = self.var_slots.iter().map(|(o, _)| *o).min().unwrap_or(-8);
-                let mut cb =
-                    ProbeCompiler::new(self.maps, self.printfs, self.events_map, self.tuples);
-                cb.scratch_map = self.scratch_map;
-                cb.lost_map = self.lost_map;
-                cb.actions = self.actions;
-                cb.full_map = self.full_map;
-                cb.stack_maps = self.stack_maps.clone();
-                cb.var_base = Reg::R9;
+                let mut cb = self.callback();
                 cb.var_slots = self.var_slots.iter().map(|&(o, t)| (o - low, t)).collect();
                 let code = cb.compile_callback(&layout, *var, body, "for loop")?;
                 self.e.load_map(Reg::R1, layout.index);
@@ -419,7 +399,7 @@ impl<'a> ProbeCompiler<'a> {
     }
 
     fn printf(&mut self, id: usize, args: &[ir::Expr]) -> Result<(), CodegenError> {
-        let spec = &self.printfs[id];
+        let spec = &self.ctx.printfs[id];
         let size = spec.record_size;
         let fields: Vec<u32> = spec.args.iter().map(|f| f.offset).collect();
         self.record(id as u64, &fields, size, args)
@@ -435,7 +415,7 @@ impl<'a> ProbeCompiler<'a> {
     ) -> Result<(), CodegenError> {
         // Small records are built on the stack; big ones in per-CPU scratch space, so a
         // printf of several long strings never overflows the 512-byte stack.
-        let (base, rec, done) = match self.scratch_map.filter(|_| size > SCRATCH_THRESHOLD) {
+        let (base, rec, done) = match self.ctx.scratch_map.filter(|_| size > SCRATCH_THRESHOLD) {
             Some(map) => {
                 let (p, done) = self.scratch_ptr(map)?;
                 (p, 0i16, Some(done))
@@ -494,14 +474,14 @@ impl<'a> ProbeCompiler<'a> {
 
     /// `bpf_ringbuf_output(&events, base + off, size, 0)`.
     pub fn ringbuf_output_at(&mut self, base: Reg, off: i16, size: u32) {
-        self.e.load_map(Reg::R1, self.events_map);
+        self.e.load_map(Reg::R1, self.ctx.events_map);
         self.ptr_to(Reg::R2, base, off);
         self.e.emit(Insn::mov64_imm(Reg::R3, size as i32));
         self.e.emit(Insn::mov64_imm(Reg::R4, 0));
         self.e.emit(Insn::call_helper(helper::RINGBUF_OUTPUT));
         // A full ring buffer drops the event: count it so userspace can say "Lost N events"
         // instead of losing output silently. Only the failure path pays for this.
-        if let Some(lost) = self.lost_map {
+        if let Some(lost) = self.ctx.lost_map {
             let done = self.e.new_label();
             self.e.jump_imm(JmpOp::Jsge, Reg::R0, 0, done);
             let key = self.frame.alloc(8);

@@ -19,8 +19,6 @@ pub(crate) const STACK_MAP_ENTRIES: u32 = 4096;
 /// `BPF_F_USER_STACK`: walk the user stack instead of the kernel's.
 const BPF_F_USER_STACK: i32 = 1 << 8;
 
-/// A stack map of the object: (user?, depth) and its index in `ObjectSpec::maps`.
-pub(crate) type StackMapRef = ((bool, u8), usize);
 
 /// Every (user?, depth) stack kind the program's keys, values, records, tuples and
 /// variables can hold, sorted so the object is the same on every run.
@@ -92,6 +90,7 @@ impl ProbeCompiler<'_> {
     /// `r = bpf_get_stackid(ctx, &stack_map, flags)`.
     fn stack_id(&mut self, user: bool, depth: u8) -> Result<Reg, CodegenError> {
         let map = self
+            .ctx
             .stack_maps
             .iter()
             .find(|(kind, _)| *kind == (user, depth))

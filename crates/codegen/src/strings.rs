@@ -150,9 +150,12 @@ impl ProbeCompiler<'_> {
             K::Tuple(elems) => {
                 self.zero_at(d.base, d.off, d.cap);
                 let declared = match e.ty {
-                    Type::Tuple { id, .. } => {
-                        self.tuples.get(id as usize).cloned().unwrap_or_default()
-                    }
+                    Type::Tuple { id, .. } => self
+                        .ctx
+                        .tuples
+                        .get(id as usize)
+                        .cloned()
+                        .unwrap_or_default(),
                     _ => Vec::new(),
                 };
                 let mut at = 0u32;

@@ -283,3 +283,98 @@ fn lost_events_are_counted_and_reported() {
         &stdout[stdout.len().saturating_sub(200)..]
     );
 }
+
+/// The `prog_id:` and `link_id:` values of every BPF descriptor process `pid` holds, and how
+/// many perf events it holds (from /proc/PID/fdinfo and the fd links).
+fn bpf_objects_of(pid: u32) -> (Vec<u32>, Vec<u32>, usize) {
+    let (mut progs, mut links, mut perf) = (Vec::new(), Vec::new(), 0);
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return (progs, links, perf);
+    };
+    for fd in fds.flatten() {
+        let target = std::fs::read_link(fd.path()).unwrap_or_default();
+        let target = target.to_string_lossy();
+        if target.contains("perf_event") {
+            perf += 1;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ))
+        .unwrap_or_default();
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse::<u32>().ok())
+        };
+        if target.contains("bpf_link") || target.contains("bpf-link") {
+            links.extend(field("link_id:"));
+        } else if target.contains("bpf-prog") {
+            progs.extend(field("prog_id:"));
+        }
+    }
+    (progs, links, perf)
+}
+
+/// `kill -9` in the middle of a run leaves no program, link or perf event behind: every
+/// attachment is a descriptor, so the kernel tears it down with the process.
+#[test]
+fn kill_9_leaves_nothing_attached() {
+    if !kernel_available("kill_9_leaves_nothing_attached") {
+        return;
+    }
+    if Command::new("bpftool").arg("version").output().is_err() {
+        assert!(
+            std::env::var("KESTREL_REQUIRE_KERNEL").is_err(),
+            "kill_9_leaves_nothing_attached: bpftool is required"
+        );
+        eprintln!("kill_9_leaves_nothing_attached: bpftool missing, skipping");
+        return;
+    }
+    let tracer = Tracer::start(&[
+        "-e",
+        "tracepoint:syscalls:sys_enter_getppid { @a = count(); } profile:hz:49 { @b = count(); } interval:ms:100 { @c = count(); } rawtracepoint:sys_enter { @d = count(); }",
+    ]);
+    let pid = tracer.pid();
+    let (progs, links, perf) = bpf_objects_of(pid);
+    assert!(progs.len() >= 4, "programs held: {progs:?}");
+    assert!(links.len() >= 4, "links held: {links:?}");
+    assert!(perf >= 1, "perf events held: {perf}");
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let (_, _, code) = tracer.finish();
+    assert_eq!(code, None, "killed by a signal");
+    // The kernel frees programs and links after an RCU grace period: give it a few seconds.
+    let gone = |kind: &str, id: u32| {
+        !Command::new("bpftool")
+            .args([kind, "show", "id", &id.to_string()])
+            .output()
+            .expect("bpftool")
+            .status
+            .success()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left_progs: Vec<u32> = progs
+            .iter()
+            .copied()
+            .filter(|&id| !gone("prog", id))
+            .collect();
+        let left_links: Vec<u32> = links
+            .iter()
+            .copied()
+            .filter(|&id| !gone("link", id))
+            .collect();
+        if left_progs.is_empty() && left_links.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind after kill -9: programs {left_progs:?}, links {left_links:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

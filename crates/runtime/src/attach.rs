@@ -9,7 +9,7 @@ use std::path::Path;
 use kestrel_obj::{AttachPoint, ProgramSpec};
 use kestrel_sys::{Link, PerfEvent, Program, Sample, Scope, SysError};
 
-use crate::loader::sys_error;
+use crate::error::{kernel_func_error, sys_error};
 use crate::RuntimeError;
 
 /// The argument block handed to a BEGIN/END raw tracepoint program: 8 zeroed u64 arguments.
@@ -142,42 +142,6 @@ fn perf_error(prog: &ProgramSpec, hardware: bool, e: SysError) -> RuntimeError {
         };
     }
     attach_error(prog, e)
-}
-
-/// Why a kernel-function probe cannot attach here, with the tracepoint to use instead.
-pub(crate) fn kernel_func_error(prog: &ProgramSpec, e: &dyn std::fmt::Display) -> RuntimeError {
-    let AttachPoint::KernelFunc {
-        provider,
-        alternative,
-        ..
-    } = &prog.attach
-    else {
-        return RuntimeError::Unavailable {
-            probe: prog.probe.clone(),
-            reason: e.to_string(),
-        };
-    };
-    let why = match provider.as_str() {
-        "kprobe" | "kretprobe" if !Path::new("/sys/bus/event_source/devices/kprobe").exists() => {
-            "this kernel has no kprobes (CONFIG_KPROBES is off)".to_string()
-        }
-        "kfunc" | "kretfunc" => {
-            let text = e.to_string();
-            if text.contains("Operation not permitted")
-                || text.contains("EPERM")
-                || text.contains("not permitted")
-            {
-                "this kernel refuses fentry/fexit programs (BPF_PROG_LOAD: EPERM)".to_string()
-            } else {
-                format!("this kernel cannot run fentry/fexit programs ({text})")
-            }
-        }
-        _ => e.to_string(),
-    };
-    RuntimeError::Unavailable {
-        probe: prog.probe.clone(),
-        reason: format!("{why}; {alternative}"),
-    }
 }
 
 fn attach_error(prog: &ProgramSpec, e: SysError) -> RuntimeError {

@@ -144,3 +144,60 @@ pub enum RuntimeError {
     #[error("cannot write output: {0}")]
     Output(#[source] io::Error),
 }
+
+/// A kernel-object failure as the runtime reports it: privilege problems become the one
+/// permission line; anything else names the object.
+pub(crate) fn sys_error(e: kestrel_sys::SysError, what: impl FnOnce() -> String) -> RuntimeError {
+    if e.is_permission() {
+        if let kestrel_sys::SysError::Sys { call, .. } = &e {
+            return RuntimeError::Permission {
+                reason: crate::denial::reason(call),
+            };
+        }
+    }
+    RuntimeError::Kernel {
+        what: what(),
+        source: e,
+    }
+}
+
+/// Why a kernel-function probe cannot attach here, with the tracepoint to use instead.
+pub(crate) fn kernel_func_error(
+    prog: &kestrel_obj::ProgramSpec,
+    e: &dyn std::fmt::Display,
+) -> RuntimeError {
+    let kestrel_obj::AttachPoint::KernelFunc {
+        provider,
+        alternative,
+        ..
+    } = &prog.attach
+    else {
+        return RuntimeError::Unavailable {
+            probe: prog.probe.clone(),
+            reason: e.to_string(),
+        };
+    };
+    let why = match provider.as_str() {
+        "kprobe" | "kretprobe"
+            if !std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() =>
+        {
+            "this kernel has no kprobes (CONFIG_KPROBES is off)".to_string()
+        }
+        "kfunc" | "kretfunc" => {
+            let text = e.to_string();
+            if text.contains("Operation not permitted")
+                || text.contains("EPERM")
+                || text.contains("not permitted")
+            {
+                "this kernel refuses fentry/fexit programs (BPF_PROG_LOAD: EPERM)".to_string()
+            } else {
+                format!("this kernel cannot run fentry/fexit programs ({text})")
+            }
+        }
+        _ => e.to_string(),
+    };
+    RuntimeError::Unavailable {
+        probe: prog.probe.clone(),
+        reason: format!("{why}; {alternative}"),
+    }
+}

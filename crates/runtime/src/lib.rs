@@ -28,6 +28,7 @@
 
 mod actions;
 mod attach;
+mod denial;
 mod error;
 mod events;
 mod features;

@@ -10,7 +10,7 @@ use kestrel_sys::{
     SysError, VerifierLog,
 };
 
-use crate::perm::denied;
+use crate::error::{kernel_func_error, sys_error};
 use crate::{verifier, RuntimeError};
 
 /// How events and maps are printed.
@@ -207,7 +207,7 @@ pub(crate) fn load_program(
     let attach_btf_id = match &prog.attach {
         AttachPoint::KernelFunc { func, provider, .. } if kind == ProgType::Tracing => {
             kernel_func_btf_id(func).ok_or_else(|| {
-                crate::attach::kernel_func_error(
+                kernel_func_error(
                     prog,
                     &format!("no BTF for kernel function {func} ({provider})"),
                 )
@@ -238,7 +238,7 @@ pub(crate) fn load_program(
             insn: verifier::failing_insn(&log),
             log,
         },
-        other if kind == ProgType::Tracing => crate::attach::kernel_func_error(prog, &other),
+        other if kind == ProgType::Tracing => kernel_func_error(prog, &other),
         other => sys_error(other, || format!("probe '{}'", prog.probe)),
     })
 }
@@ -248,18 +248,4 @@ fn kernel_func_btf_id(func: &str) -> Option<u32> {
     let btf = kestrel_kernel::btf::Btf::vmlinux().ok()?;
     btf.find_by_name(kestrel_kernel::btf::BtfKind::Func, func)
         .map(|id| id.0)
-}
-
-/// A kernel-object failure as the runtime reports it: privilege problems become the one
-/// permission line; anything else names the object.
-pub(crate) fn sys_error(e: SysError, what: impl FnOnce() -> String) -> RuntimeError {
-    if e.is_permission() {
-        if let SysError::Sys { call, .. } = &e {
-            return denied(call);
-        }
-    }
-    RuntimeError::Kernel {
-        what: what(),
-        source: e,
-    }
 }

@@ -152,7 +152,7 @@ impl Session {
                 MapRole::Stacks { user, depth } => stacks.push(((user, depth), data)),
                 MapRole::Events => {
                     let ring = RingBuf::new(&data).map_err(|e| {
-                        loader::sys_error(e, || format!("ring buffer '{}'", map_spec.name))
+                        crate::error::sys_error(e, || format!("ring buffer '{}'", map_spec.name))
                     })?;
                     events = Some(EventRing { ring });
                 }
@@ -559,7 +559,7 @@ impl Session {
                 .ring
                 .wait(POLL_INTERVAL.as_millis() as i32)
                 .map(drop)
-                .map_err(|e| loader::sys_error(e, || "the event ring buffer".to_string())),
+                .map_err(|e| crate::error::sys_error(e, || "the event ring buffer".to_string())),
             None => {
                 std::thread::sleep(POLL_INTERVAL);
                 Ok(())

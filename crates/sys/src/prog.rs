@@ -547,3 +547,58 @@ pub fn program_info(fd: BorrowedFd<'_>, name: &str) -> Result<ProgramInfo, SysEr
         verified_insns: info.verified_insns,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::fake;
+    use kestrel_isa::Reg;
+
+    /// Reads the u32 at `off` of an attr the fake was handed.
+    fn u32_at(attr: &[u8], off: usize) -> u32 {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&attr[off..off + 4]);
+        u32::from_ne_bytes(b)
+    }
+
+    #[test]
+    fn a_failure_that_is_not_the_verifiers_is_reported_with_its_errno() {
+        let calls = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let seen = calls.clone();
+        let _guard = fake::install(Box::new(move |cmd, attr| {
+            // BPF_PROG_LOAD: log_level is the u32 at offset 24.
+            seen.borrow_mut().push((cmd, u32_at(attr, 24)));
+            Err(std::io::Error::from_raw_os_error(libc::ENOMEM))
+        }));
+        let code = [Insn::mov64_imm(Reg::R0, 0), Insn::exit()];
+        let err = Program::load(&ProgramLoad::new(ProgType::Xdp, "p", &code)).unwrap_err();
+        assert!(matches!(err, SysError::Sys { .. }), "{err:?}");
+        assert_eq!(err.errno(), Some(libc::ENOMEM));
+        assert!(err.to_string().contains("BPF_PROG_LOAD"), "{err}");
+        // First without a log (fast path), then once more with one to explain the failure.
+        assert_eq!(*calls.borrow(), [(Cmd::ProgLoad, 0), (Cmd::ProgLoad, 1)]);
+    }
+
+    #[test]
+    fn a_transient_failure_that_succeeds_with_a_log_is_not_an_error() {
+        let n = std::rc::Rc::new(std::cell::Cell::new(0));
+        let count = n.clone();
+        let _guard = fake::install(Box::new(move |_, _| {
+            count.set(count.get() + 1);
+            if count.get() == 1 {
+                Err(std::io::Error::from_raw_os_error(libc::EAGAIN))
+            } else {
+                // A descriptor the test owns: /dev/null, opened and leaked into the fake's
+                // return value so that Program can own and close it.
+                use std::os::fd::IntoRawFd;
+                let f = std::fs::File::open("/dev/null")?;
+                Ok(f.into_raw_fd() as libc::c_long)
+            }
+        }));
+        let code = [Insn::mov64_imm(Reg::R0, 0), Insn::exit()];
+        let prog = Program::load(&ProgramLoad::new(ProgType::Xdp, "p", &code)).unwrap();
+        assert_eq!(prog.name(), "p");
+        assert_eq!(n.get(), 2);
+    }
+}

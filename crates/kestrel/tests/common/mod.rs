@@ -151,6 +151,11 @@ impl Tracer {
         self.out.wait_for(pred, timeout)
     }
 
+    /// Our kestrel's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Send SIGINT to our kestrel (by its PID) as Ctrl-C would.
     pub fn interrupt(&self) {
         let pid = self.child.id().to_string();
