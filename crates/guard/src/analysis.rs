@@ -252,7 +252,7 @@ fn types(c: &CExpr, neg: bool) -> Option<BTreeSet<String>> {
                         .into_iter()
                         .filter(|s| {
                             crate::eval::compare(
-                                &crate::eval::FieldVal::Str(s.clone()),
+                                &crate::eval::FieldVal::Str(s.as_str().into()),
                                 ch.op,
                                 &ch.values,
                             )

@@ -36,9 +36,9 @@ pub struct Ctx<'a> {
 
 /// A field's value.
 #[derive(Clone, Debug, PartialEq)]
-pub enum FieldVal {
-    /// Text.
-    Str(String),
+pub enum FieldVal<'a> {
+    /// Text (borrowed from the tables or the event where it can be).
+    Str(Cow<'a, str>),
     /// A number.
     Num(i64),
     /// A boolean.
@@ -46,16 +46,16 @@ pub enum FieldVal {
     /// An address.
     Ip(IpAddr),
     /// A syscall argument: rendered text and raw number.
-    Dyn(String, Option<i64>),
+    Dyn(Cow<'a, str>, Option<i64>),
     /// Several values (proc.aname without index): a comparison holds if it holds for one.
-    Many(Vec<FieldVal>),
+    Many(Vec<FieldVal<'a>>),
 }
 
-impl FieldVal {
+impl FieldVal<'_> {
     /// As shown in outputs.
     pub fn display(&self) -> String {
         match self {
-            FieldVal::Str(s) | FieldVal::Dyn(s, _) => s.clone(),
+            FieldVal::Str(s) | FieldVal::Dyn(s, _) => s.to_string(),
             FieldVal::Num(n) => n.to_string(),
             FieldVal::Bool(b) => b.to_string(),
             FieldVal::Ip(i) => i.to_string(),
@@ -164,7 +164,7 @@ fn lit_num(l: &Literal) -> Option<i64> {
 
 /// The value as text, borrowed when it already is text (the common case: no allocation per
 /// comparison).
-fn text(v: &FieldVal) -> Cow<'_, str> {
+fn text<'v>(v: &'v FieldVal<'_>) -> Cow<'v, str> {
     match v {
         FieldVal::Str(s) | FieldVal::Dyn(s, _) => Cow::Borrowed(s),
         other => Cow::Owned(other.display()),
@@ -300,31 +300,38 @@ fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
 }
 
 /// Value of a field for this event; `None` when it has none.
-pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
-    let ev = ctx.ev;
-    let p = ctx.proc_;
-    let s = |v: &str| Some(FieldVal::Str(v.to_string()));
-    let parent = || p.and_then(|p| ctx.procs.get(p.ppid));
+pub fn extract<'a>(f: &BoundField, ctx: &Ctx<'a>) -> Option<FieldVal<'a>> {
+    let ev: &'a Event = ctx.ev;
+    let p: Option<&'a Process> = ctx.proc_;
+    let procs: &'a ProcessTable = ctx.procs;
+    let s = |v: &'a str| Some(FieldVal::Str(Cow::Borrowed(v)));
+    let owned = |v: String| Some(FieldVal::Str(Cow::Owned(v)));
+    let parent = || p.and_then(|p| procs.get(p.ppid));
     let sock = || ctx.fd.and_then(|(_, i)| i.sock.as_ref());
     let ip = |a: Option<SocketAddr>| a.map(|a| FieldVal::Ip(a.ip()));
     let port = |a: Option<SocketAddr>| a.map(|a| FieldVal::Num(i64::from(a.port())));
     match f.def.id {
         F::EvtType => s(&ev.syscall),
         F::EvtDir => s(ctx.dir.as_str()),
-        F::EvtTime => s(crate::output::rfc3339(ev.ts_ns).get(11..29).unwrap_or("")),
-        F::EvtTimeIso => s(&crate::output::rfc3339(ev.ts_ns)),
+        F::EvtTime => owned(
+            crate::output::rfc3339(ev.ts_ns)
+                .get(11..29)
+                .unwrap_or("")
+                .to_string(),
+        ),
+        F::EvtTimeIso => owned(crate::output::rfc3339(ev.ts_ns)),
         F::EvtRawtime => Some(FieldVal::Num(ev.ts_ns as i64)),
         F::EvtRes => res(ctx).map(|r| {
             FieldVal::Str(if r >= 0 {
                 "SUCCESS".into()
             } else {
-                errno_name(-r)
+                errno_name(-r).into()
             })
         }),
         F::EvtRawres => res(ctx).map(FieldVal::Num),
         F::EvtArg => arg(ctx, &f.arg),
         F::EvtRawarg => match arg(ctx, &f.arg)? {
-            FieldVal::Dyn(_, Some(n)) => Some(FieldVal::Dyn(n.to_string(), Some(n))),
+            FieldVal::Dyn(_, Some(n)) => Some(FieldVal::Dyn(n.to_string().into(), Some(n))),
             other => Some(other),
         },
         F::EvtArgs => {
@@ -337,7 +344,7 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
                         .map(|v| format!("{}={}", a.name, v.display()))
                 })
                 .collect();
-            s(&parts.join(" "))
+            owned(parts.join(" "))
         }
         F::EvtIsOpenRead | F::EvtIsOpenWrite => {
             let sys = ctx.sys?;
@@ -355,28 +362,28 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
             }))
         }
         F::EvtCategory => s(category(&ev.syscall)),
-        F::ProcName => p.map(|p| FieldVal::Str(p.comm.clone())),
-        F::ProcExe => p.map(|p| FieldVal::Str(p.exe.clone())),
-        F::ProcExepath => p.map(|p| FieldVal::Str(p.exepath.clone())),
-        F::ProcCmdline => p.map(|p| FieldVal::Str(p.cmdline())),
-        F::ProcArgs => p.map(|p| FieldVal::Str(p.args.join(" "))),
+        F::ProcName => p.map(|p| FieldVal::Str(Cow::Borrowed(&p.comm))),
+        F::ProcExe => p.map(|p| FieldVal::Str(Cow::Borrowed(&p.exe))),
+        F::ProcExepath => p.map(|p| FieldVal::Str(Cow::Borrowed(&p.exepath))),
+        F::ProcCmdline => p.map(|p| FieldVal::Str(p.cmdline().into())),
+        F::ProcArgs => p.map(|p| FieldVal::Str(p.args.join(" ").into())),
         F::ProcPid => Some(FieldVal::Num(i64::from(ev.pid))),
         F::ProcPpid => p
             .filter(|p| p.ppid != 0)
             .map(|p| FieldVal::Num(i64::from(p.ppid))),
-        F::ProcPname => parent().map(|q| FieldVal::Str(q.comm.clone())),
-        F::ProcPcmdline => parent().map(|q| FieldVal::Str(q.cmdline())),
-        F::ProcPexe => parent().map(|q| FieldVal::Str(q.exe.clone())),
-        F::ProcPexepath => parent().map(|q| FieldVal::Str(q.exepath.clone())),
+        F::ProcPname => parent().map(|q| FieldVal::Str(Cow::Borrowed(&q.comm))),
+        F::ProcPcmdline => parent().map(|q| FieldVal::Str(q.cmdline().into())),
+        F::ProcPexe => parent().map(|q| FieldVal::Str(Cow::Borrowed(&q.exe))),
+        F::ProcPexepath => parent().map(|q| FieldVal::Str(Cow::Borrowed(&q.exepath))),
         F::ProcAname | F::ProcApid | F::ProcAexe | F::ProcAexepath | F::ProcAcmdline => {
             let p = p?;
             let id = f.def.id;
-            let val = |q: &Process| match id {
+            let val = |q: &'a Process| match id {
                 F::ProcApid => FieldVal::Num(i64::from(q.pid)),
-                F::ProcAexe => FieldVal::Str(q.exe.clone()),
-                F::ProcAexepath => FieldVal::Str(q.exepath.clone()),
-                F::ProcAcmdline => FieldVal::Str(q.cmdline()),
-                _ => FieldVal::Str(q.comm.clone()),
+                F::ProcAexe => FieldVal::Str(Cow::Borrowed(&q.exe)),
+                F::ProcAexepath => FieldVal::Str(Cow::Borrowed(&q.exepath)),
+                F::ProcAcmdline => FieldVal::Str(q.cmdline().into()),
+                _ => FieldVal::Str(Cow::Borrowed(&q.comm)),
             };
             match f.arg {
                 FieldArg::Index(0) => Some(val(p)),
@@ -391,14 +398,16 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
         F::ProcTty => p.map(|p| FieldVal::Num(i64::from(p.tty))),
         F::ProcCwd => p
             .filter(|p| !p.cwd.is_empty())
-            .map(|p| FieldVal::Str(p.cwd.clone())),
+            .map(|p| FieldVal::Str(Cow::Borrowed(&p.cwd))),
         F::ProcSid => p.map(|p| FieldVal::Num(i64::from(p.sid))),
         F::ProcIsExeFromMemfd => p.map(|p| FieldVal::Bool(p.exe_from_memfd)),
         F::ProcDuration => p.map(|p| FieldVal::Num(ev.ts_ns.saturating_sub(p.start_ns) as i64)),
         F::ThreadTid => Some(FieldVal::Num(i64::from(ev.tid))),
         F::FdNum => fd_num(ctx).map(FieldVal::Num),
-        F::FdName => ctx.fd.map(|(_, i)| FieldVal::Str(i.name.clone())),
-        F::FdNameraw => ctx.fd.map(|(_, i)| FieldVal::Str(i.raw_name.clone())),
+        F::FdName => ctx.fd.map(|(_, i)| FieldVal::Str(Cow::Borrowed(&i.name))),
+        F::FdNameraw => ctx
+            .fd
+            .map(|(_, i)| FieldVal::Str(Cow::Borrowed(&i.raw_name))),
         F::FdDirectory | F::FdFilename => {
             let (_, i) = ctx.fd?;
             if !matches!(
@@ -421,7 +430,7 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
         F::FdType => ctx.fd.map(|(_, i)| FieldVal::Str(i.kind.name().into())),
         F::FdTypechar => ctx
             .fd
-            .map(|(_, i)| FieldVal::Str(i.kind.typechar().to_string())),
+            .map(|(_, i)| FieldVal::Str(i.kind.typechar().to_string().into())),
         F::FdSip | F::FdDip => ip(sock()?.server()),
         F::FdCip => ip(sock()?.client()),
         F::FdLip => ip(sock()?.local),
@@ -459,7 +468,7 @@ pub fn extract(f: &BoundField, ctx: &Ctx) -> Option<FieldVal> {
             .and_then(s),
         F::GroupName => p.and_then(|p| ctx.users.group(p.gid)).and_then(s),
         F::GroupGid => p.map(|p| FieldVal::Num(i64::from(p.gid))),
-        F::ContainerId => p.map(|p| FieldVal::Str(p.container_id())),
+        F::ContainerId => p.map(|p| FieldVal::Str(p.container_id().into())),
     }
 }
 
@@ -482,26 +491,27 @@ pub fn fd_num(ctx: &Ctx) -> Option<i64> {
     }
 }
 
-fn arg(ctx: &Ctx, a: &FieldArg) -> Option<FieldVal> {
+fn arg<'a>(ctx: &Ctx<'a>, a: &FieldArg) -> Option<FieldVal<'a>> {
     let sys = ctx.sys?;
     let def = match a {
         FieldArg::Index(i) => sys.args.get(*i)?,
         FieldArg::Name(n) if n == "res" => {
-            return res(ctx).map(|r| FieldVal::Dyn(r.to_string(), Some(r)))
+            return res(ctx).map(|r| FieldVal::Dyn(r.to_string().into(), Some(r)))
         }
         FieldArg::Name(n) => sys.args.iter().find(|d| d.name == n)?,
         FieldArg::None => return None,
     };
-    let v = ctx.ev.arg(def.name)?;
+    let ev: &'a Event = ctx.ev;
+    let v = ev.arg(def.name)?;
     Some(match v {
-        ArgValue::Int(n) => FieldVal::Dyn(syscalls::render_int(def.kind, *n), Some(*n)),
-        ArgValue::Str(s) => FieldVal::Dyn(s.clone(), None),
-        ArgValue::Strs(v) => FieldVal::Dyn(v.join(" "), None),
+        ArgValue::Int(n) => FieldVal::Dyn(syscalls::render_int(def.kind, *n).into(), Some(*n)),
+        ArgValue::Str(s) => FieldVal::Dyn(Cow::Borrowed(s), None),
+        ArgValue::Strs(v) => FieldVal::Dyn(v.join(" ").into(), None),
         ArgValue::Sock(SockAddr::Inet(a)) => {
-            FieldVal::Dyn(format!("{}:{}", a.ip(), a.port()), None)
+            FieldVal::Dyn(format!("{}:{}", a.ip(), a.port()).into(), None)
         }
-        ArgValue::Sock(SockAddr::Unix(p)) => FieldVal::Dyn(p.clone(), None),
-        ArgValue::Sock(SockAddr::Other(f)) => FieldVal::Dyn(format!("family {f}"), None),
+        ArgValue::Sock(SockAddr::Unix(p)) => FieldVal::Dyn(Cow::Borrowed(p), None),
+        ArgValue::Sock(SockAddr::Other(f)) => FieldVal::Dyn(format!("family {f}").into(), None),
     })
 }
 
