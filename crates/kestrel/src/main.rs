@@ -10,6 +10,7 @@ mod diagnostics;
 mod filter_cmd;
 mod firewall_cmd;
 mod guard_cmd;
+mod guard_live;
 mod http_cmd;
 mod info;
 mod lb_cmd;
