@@ -19,7 +19,6 @@ pub(crate) const STACK_MAP_ENTRIES: u32 = 4096;
 /// `BPF_F_USER_STACK`: walk the user stack instead of the kernel's.
 const BPF_F_USER_STACK: i32 = 1 << 8;
 
-
 /// Every (user?, depth) stack kind the program's keys, values, records, tuples and
 /// variables can hold, sorted so the object is the same on every run.
 pub(crate) fn stack_kinds(program: &ir::Program) -> BTreeSet<(bool, u8)> {

@@ -5,7 +5,8 @@
 //! tables userspace needs to decode events. Compilers (codegen for scripts, net for packet
 //! programs) produce it; loaders (runtime, through kestrel-sys) turn it into live objects.
 //! This crate also holds what works on specs alone: the ELF writer behind `--emit-obj`
-//! ([`elf`]) and the structural checker every generated program passes ([`check`]).
+//! ([`elf`]), the structural checker every generated program passes ([`check`]) and the
+//! printf grammar that sema and the runtime's formatter share ([`printf`]).
 //! It makes no syscalls and knows nothing of the language.
 //!
 //! ```
@@ -25,6 +26,7 @@
 
 pub mod check;
 pub mod elf;
+pub mod printf;
 pub mod spec;
 
 pub use spec::*;

@@ -1,60 +1,23 @@
-//! Parsing printf format strings at compile time, to check argument counts and types.
+//! printf format strings at compile time: the conversions, parsed by the one grammar the
+//! runtime's formatter also uses (kestrel-obj's `printf` module), so a format sema accepts is
+//! exactly a format the runtime can render.
 
-/// One `%` conversion in a format string.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Conversion {
-    /// The conversion letter, e.g. `d`, `s`, `x`.
-    pub letter: char,
+pub use kestrel_obj::printf::{ConvKind, Conversion, FormatError};
+
+/// Whether conversion `c` needs an integer argument (everything but `%s` and the `%r`
+/// buffer conversions, which also take strings and buffers).
+pub fn wants_int(c: &Conversion) -> bool {
+    !matches!(c.kind, ConvKind::Str | ConvKind::Buffer(_))
 }
 
-impl Conversion {
-    /// True when the conversion prints an integer (everything but `%s`).
-    pub fn wants_int(&self) -> bool {
-        self.letter != 's' && self.letter != 'r'
-    }
-}
-
-/// A malformed format string.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FormatError {
-    /// `%` at the end of the string.
-    #[error("'%' at the end of the format")]
-    Trailing,
-    /// An unknown conversion letter.
-    #[error("unknown conversion '%{0}'")]
-    Unknown(char),
-}
-
-/// The conversions of `format` in order (`%%` is not one).
+/// The conversions of `format` in order (`%%` is not one; a `%` that starts no known
+/// conversion is literal text, as in bpftrace).
 pub fn parse_format(format: &str) -> Result<Vec<Conversion>, FormatError> {
-    let mut out = Vec::new();
-    let mut chars = format.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            continue;
-        }
-        // Flags, width, precision, then length modifiers, in C's order (what the runtime's
-        // formatter accepts: `%l0x` is not a conversion there, so it is not one here).
-        for set in ["-+ #0", "0123456789", ".", "0123456789", "lhzjt"] {
-            while let Some(&c) = chars.peek() {
-                if set.contains(c) {
-                    chars.next();
-                    if set == "." {
-                        break;
-                    }
-                } else {
-                    break;
-                }
-            }
-        }
-        match chars.next() {
-            None => return Err(FormatError::Trailing),
-            Some('%') => {}
-            Some(l @ ('d' | 'i' | 'u' | 'x' | 'X' | 'o' | 's' | 'c' | 'p' | 'r')) => {
-                out.push(Conversion { letter: l })
-            }
-            Some(other) => return Err(FormatError::Unknown(other)),
-        }
-    }
-    Ok(out)
+    Ok(kestrel_obj::printf::parse_format(format)?
+        .into_iter()
+        .filter_map(|p| match p {
+            kestrel_obj::printf::Piece::Conv(c) => Some(c),
+            kestrel_obj::printf::Piece::Literal(_) => None,
+        })
+        .collect())
 }

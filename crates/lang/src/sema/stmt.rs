@@ -515,13 +515,10 @@ impl Checker<'_> {
             ));
         }
         for (conv, arg) in conversions.iter().zip(&lowered) {
-            if conv.wants_int() && !arg.ty.is_int() {
+            if super::format::wants_int(conv) && !arg.ty.is_int() {
                 return Err(self.error(
                     Diagnostic::error(
-                        format!(
-                            "{func}: %{} expects an integer, found {}",
-                            conv.letter, arg.ty
-                        ),
+                        format!("{func}: {} expects an integer, found {}", conv.spec, arg.ty),
                         arg.span,
                     )
                     .with_code(codes::PRINTF_FORMAT)
