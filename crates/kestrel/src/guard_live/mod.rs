@@ -220,6 +220,12 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<std::process::ExitCode> {
         );
     }
     let nrules = set.rules.len();
+    // Run-time accounting of every program (bpf_stats) while we run, for --stats.
+    let _stats_on = if opts.stats {
+        kestrel_sys::features::enable_stats().ok()
+    } else {
+        None
+    };
     let mut guard = Guard::start(set, opts.enforce, opts.ring_mb)?;
     let mut sinks = sink::Sinks {
         json: opts.json,
