@@ -3,7 +3,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod actions;
+/// Actions (print, clear, time, system, ...) are part of the IR; the old path still works.
+pub use ir::actions;
 pub mod ast;
 pub mod config;
 pub mod ctypes;

@@ -1,9 +1,9 @@
 //! Statement-level functions carried out by userspace (see [`crate::actions`]), plus the two
 //! the kernel carries out itself (`signal`, `debugf`) and the `strftime()` expression.
 
-use crate::actions::{Action, ActionDecl, ActionKind};
 use crate::ast::{self, ExprKind as A};
 use crate::diag::{codes, Diagnostic};
+use crate::ir::actions::{Action, ActionDecl, ActionKind};
 use crate::ir::{self, Attach, StmtKind};
 use crate::span::Span;
 use crate::types::Type;

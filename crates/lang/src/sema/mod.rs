@@ -249,7 +249,7 @@ pub(crate) struct Checker<'k> {
     /// Command-line settings.
     options: &'k Options,
     /// Actions userspace carries out, indexed by id.
-    actions: Vec<crate::actions::ActionDecl>,
+    actions: Vec<crate::ir::actions::ActionDecl>,
     /// `strftime()` formats.
     strftimes: Vec<String>,
     /// Span and byte size of the last BTF array that decayed to a pointer, so `ntop()` can

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use kestrel_obj::{Field, ScalarType, UserMapLayout, ValueKind};
 
+pub(crate) use super::bytes::read_uint;
 use super::format::IntArg;
 use super::RawEntry;
 
@@ -20,15 +21,6 @@ pub(crate) const HIST_BUCKETS: usize = 66;
 
 /// More `lhist()` buckets than this means the layout is corrupt, not that a script asked.
 const MAX_LHIST_BUCKETS: i128 = 1 << 20;
-
-/// Reads up to 8 little-endian bytes as an unsigned integer.
-pub(crate) fn read_uint(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .take(8)
-        .enumerate()
-        .fold(0u64, |acc, (i, b)| acc | (u64::from(*b) << (8 * i)))
-}
 
 /// The bytes of `field` within `buf`, if they are all there.
 pub(crate) fn field_bytes<'a>(buf: &'a [u8], field: &Field) -> Option<&'a [u8]> {

@@ -5,7 +5,27 @@
 //! the first bucket's lower bound is kept apart (absent for the "below everything" bucket).
 //! A missing label marks lhist's "at or above max" bucket.
 
-use super::json::json_int;
+use kestrel_obj::ValueKind;
+
+use super::decode::HistGroup;
+
+/// An integer as bpftrace writes it: a number if a double holds it exactly (RFC 8259's
+/// interoperable range), else a string, so parsers never silently round it.
+pub(crate) fn json_int(v: i128) -> String {
+    if (v as f64) as i128 == v {
+        v.to_string()
+    } else {
+        format!("\"{v}\"")
+    }
+}
+
+/// Builds the shown histogram of one group.
+pub(crate) fn group_histogram(kind: &ValueKind, group: &HistGroup) -> Histogram {
+    match kind {
+        ValueKind::Lhist { min, max, step } => build_lhist(&group.counts, *min, *max, *step),
+        _ => build_hist(&group.counts),
+    }
+}
 
 /// Width of the bar column.
 const BAR_WIDTH: usize = 52;

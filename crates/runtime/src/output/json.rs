@@ -3,7 +3,8 @@
 use kestrel_obj::{UserMapLayout, ValueKind};
 
 use super::decode::{average, decode_hist, decode_plain, Folded, KeyPart};
-use super::text::group_histogram;
+use super::hist::group_histogram;
+pub(crate) use super::hist::json_int;
 use super::RawEntry;
 
 /// A JSON string literal, escaped as bpftrace does (`\"`, `\\`, `\n`, `\r`, `\t`, other
@@ -24,16 +25,6 @@ pub fn json_string(s: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// An integer as bpftrace writes it: a number if a double holds it exactly (RFC 8259's
-/// interoperable range), else a string, so parsers never silently round it.
-pub(crate) fn json_int(v: i128) -> String {
-    if (v as f64) as i128 == v {
-        v.to_string()
-    } else {
-        format!("\"{v}\"")
-    }
 }
 
 /// The object key of a map entry: components joined by `,` without spaces.

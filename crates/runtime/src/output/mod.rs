@@ -23,6 +23,7 @@
 //!
 //! [`PrintfSpec`]: kestrel_obj::PrintfSpec
 
+mod bytes;
 pub(crate) mod decode;
 pub mod format;
 mod hist;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use kestrel_obj::{ScalarType, StackMode};
 
-use super::decode::read_uint;
+use super::bytes::read_uint;
 
 /// A resolved address.
 #[derive(Clone, Debug, PartialEq, Eq)]

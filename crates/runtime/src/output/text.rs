@@ -2,21 +2,13 @@
 
 use kestrel_obj::{UserMapLayout, ValueKind};
 
-use super::decode::{decode_hist, decode_plain, HistGroup, KeyPart};
-use super::hist::{build_hist, build_lhist, Histogram};
+use super::decode::{decode_hist, decode_plain, KeyPart};
+use super::hist::group_histogram;
 use super::RawEntry;
 
 /// The key inside `@m[...]`: components joined by `, `, strings unquoted.
 pub(crate) fn key_text(key: &[KeyPart]) -> String {
     key.iter().map(KeyPart::text).collect::<Vec<_>>().join(", ")
-}
-
-/// Builds the shown histogram of one group.
-pub(crate) fn group_histogram(kind: &ValueKind, group: &HistGroup) -> Histogram {
-    match kind {
-        ValueKind::Lhist { min, max, step } => build_lhist(&group.counts, *min, *max, *step),
-        _ => build_hist(&group.counts),
-    }
 }
 
 fn malformed_marker(name: &str, n: usize) -> String {

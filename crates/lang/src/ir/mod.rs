@@ -4,6 +4,8 @@
 //! tracepoint fields to record offsets), every expression has a [`Type`], and every probe spec
 //! is expanded to concrete attach points (a glob yields one [`Probe`] per match).
 
+pub mod actions;
+
 use crate::span::Span;
 use crate::types::Type;
 
@@ -19,7 +21,7 @@ pub struct Program {
     /// Element types of every tuple shape, indexed by `Type::Tuple::id`.
     pub tuples: Vec<Vec<Type>>,
     /// Every action userspace carries out (`print`, `clear`, `time`, ...), indexed by id.
-    pub actions: Vec<crate::actions::ActionDecl>,
+    pub actions: Vec<crate::ir::actions::ActionDecl>,
     /// `strftime()` formats, indexed by `Type::Timestamp::id`.
     pub strftimes: Vec<String>,
 }
@@ -314,7 +316,7 @@ pub enum StmtKind {
         args: Vec<Expr>,
     },
     /// A statement-level function userspace carries out (`print`, `clear`, `system`, ...).
-    Action(crate::actions::Action),
+    Action(crate::ir::actions::Action),
     /// `exit()`: ask userspace to stop, and end this probe.
     Exit,
     /// `return`: end this probe.

@@ -7,7 +7,7 @@
 //! right point of the event stream (after the `printf`s before it, before those after it).
 //! `signal()` and `debugf()` are carried out by the kernel itself.
 
-use crate::ir::{Expr, MapId};
+use super::{Expr, MapId};
 use crate::types::Type;
 
 /// One action call site, as lowered by semantic analysis.
