@@ -8,7 +8,8 @@ use crate::ast::{Block, Expr, ExprKind, Program, Stmt, StmtKind};
 /// Builtins that current bpftrace also accepts as zero-argument calls.
 const CALLABLE_BUILTINS: &[&str] = &[
     "pid", "tid", "uid", "gid", "nsecs", "cpu", "comm", "elapsed", "cpid", "jiffies", "ncpus",
-    "numaid", "rand", "cgroup", "curtask", "ppid", "username", "usermode",
+    "numaid", "rand", "cgroup", "curtask", "ppid", "username", "usermode", "func", "probe",
+    "retval", "kstack", "ustack",
 ];
 
 /// Rewrite every probe of `program` (predicates included).

@@ -140,8 +140,14 @@ impl Expander {
     /// `$x++` inside an expression becomes `$tmp = $x; $x++;` before the statement and
     /// `$tmp` in its place (`++$x` becomes `$x++;` before it and `$x` in place).
     fn expr(&mut self, e: &mut Expr, hoisted: &mut Vec<Stmt>, depth: u32) {
-        for child in children(e) {
-            self.expr(child, hoisted, depth);
+        // A macro's arguments are substituted as written and expanded where they land, so
+        // that an argument with side effects has them at every use (as in bpftrace).
+        let is_macro_call = matches!(&e.kind, ExprKind::Call { name, args }
+            if self.macros.get(&name.name).is_some_and(|m| m.params.len() == args.len()));
+        if !is_macro_call {
+            for child in children(e) {
+                self.expr(child, hoisted, depth);
+            }
         }
         if self.no_incdec == 0 {
             if let ExprKind::IncDec { target, prefix, .. } = &e.kind {
@@ -215,6 +221,11 @@ impl Expander {
             return Some((Vec::new(), None));
         }
         if m.params.len() != args.len() {
+            // bpftrace picks macros by name and arity: `cpu()` stays the builtin when the
+            // script defines `macro cpu(x)`. Unknown names are reported by the analysis.
+            if matches!(e.kind, ExprKind::Call { .. }) {
+                return None;
+            }
             self.diags.push(
                 Diagnostic::error(
                     format!(
@@ -445,10 +456,9 @@ mod tests {
 
     #[test]
     fn errors_are_reported() {
-        let e = crate::parse("macro f(x) { x } BEGIN { f(1, 2); }")
-            .err()
-            .unwrap_or_default();
-        assert!(e[0].title.contains("takes 1 argument, 2 given"), "{:?}", e);
+        // Another arity is another function (bpftrace picks macros by name and arity):
+        // left to the analysis, which reports an unknown function.
+        assert!(crate::parse("macro f(x) { x } BEGIN { f(1, 2); }").is_ok());
         let e = crate::parse("macro f() { f() } BEGIN { f(); }")
             .err()
             .unwrap_or_default();
