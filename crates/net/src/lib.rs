@@ -3,4 +3,5 @@
 pub mod filter;
 pub mod firewall;
 pub mod lb;
+mod pins;
 pub mod policy;

@@ -463,29 +463,13 @@ pub fn down(iface: &str) -> Result<bool, FirewallError> {
         link.detach().map_err(bpf("detaching"))?;
     }
     remove_pins(&dir);
-    let _ = std::fs::remove_dir(PIN_ROOT);
-    let _ = std::fs::remove_dir(Path::new(PIN_ROOT).parent().unwrap_or(Path::new(PIN_ROOT)));
-    if dir.exists() {
-        return Err(FirewallError::Corrupt(format!(
-            "{} still exists (unexpected files in it?)",
-            dir.display()
-        )));
-    }
+    crate::pins::remove_dir_and_roots(&dir, Path::new(PIN_ROOT)).map_err(FirewallError::Corrupt)?;
     Ok(true)
 }
 
 /// Interfaces with a kestrel firewall up.
 pub fn interfaces() -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(PIN_ROOT)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.path().join("link").exists())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
+    crate::pins::interfaces(Path::new(PIN_ROOT))
 }
 
 fn targets(iface: Option<&str>) -> Result<Vec<String>, FirewallError> {
