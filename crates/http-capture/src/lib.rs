@@ -93,6 +93,9 @@ pub struct Session {
     last_expire: u64,
 }
 
+/// The longest sleep between two drains of the ring buffer, ms.
+const DRAIN_MS: i32 = 20;
+
 /// Connections silent this long are finished (their close was missed).
 const IDLE_NS: u64 = 300_000_000_000;
 
@@ -121,9 +124,10 @@ impl Session {
     /// protocols; HTTP ones are also counted in [`Session::red`]).
     pub fn poll(&mut self, timeout_ms: i32) -> Result<Vec<Exchange>, CaptureError> {
         let mut out = Vec::new();
-        if self.capture.wait(timeout_ms)? {
-            self.drain_into(&mut out);
-        }
+        // The programs do not wake us (see program.rs: output), so this is a timer: at most
+        // DRAIN_MS between drains.
+        self.capture.wait(timeout_ms.clamp(0, DRAIN_MS))?;
+        self.drain_into(&mut out);
         let now = monitor::now_mono();
         if now.saturating_sub(self.last_expire) > 10_000_000_000 {
             self.last_expire = now;

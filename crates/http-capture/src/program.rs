@@ -288,13 +288,16 @@ fn header(a: &mut A, kind: u8, role: Option<u8>) {
     a.push(Insn::call_helper(helper::GET_CURRENT_COMM));
 }
 
-/// ringbuf_output(r7, size in r3); on failure count a lost record (per CPU) and, when r9
+/// ringbuf_output(r7, size in r3) without a wakeup; on failure count a lost record (per CPU) and, when r9
 /// holds a conns value, one more for that connection plus the `lost-before` at fp-88.
 fn output(a: &mut A, per_conn: bool) {
     let done = a.label();
     a.ld_map(Reg::R1, CapMap::Events);
     a.push(Insn::mov64_reg(Reg::R2, Reg::R7));
-    a.push(Insn::mov64_imm(Reg::R4, 0));
+    // BPF_RB_NO_WAKEUP: userspace drains on a short timer instead. A wakeup per record
+    // (the consumer is usually caught up, so nearly every record would wake it) cost
+    // several microseconds per record under load.
+    a.push(Insn::mov64_imm(Reg::R4, 1));
     a.push(Insn::call_helper(helper::RINGBUF_OUTPUT));
     a.jmp_imm(JmpOp::Jeq, Reg::R0, 0, done);
     if per_conn {
