@@ -283,10 +283,12 @@ fn each_scenario_ten_times_gives_ten_alerts() {
                 "{s}: alert {} ms after the event",
                 (arrived - t) / 1_000_000
             );
+            // The action happens after the (debug, loaded-machine) binary starts: within 5 s
+            // of the launch; the 1 s bound is on event -> alert, just above.
             assert!(
                 starts
                     .iter()
-                    .any(|(n, st)| n == s && t >= *st && t - st < 1_000_000_000),
+                    .any(|(n, st)| n == s && t >= *st && t - st < 5_000_000_000),
                 "{s}: event time outside every run"
             );
         }

@@ -422,6 +422,18 @@ fn decode(d: &[u8], layouts: &[SyscallLayout], mono_to_wall: i128) -> Option<Rec
                         }
                     }
                     Src::How { off, .. } => ArgValue::Int(u64_at(d, OFF_BUF as usize + off) as i64),
+                    Src::Argv { .. } => {
+                        let base = (OFF_STR0 + STR_LEN) as usize;
+                        let v: Vec<String> = (0..ARGV_MAX)
+                            .map(|i| cstr(d, base + ARGV_LEN * i, ARGV_LEN))
+                            .take_while(|s| !s.is_empty())
+                            .collect();
+                        // As Falco's execve exit: `exe` is argv[0], `args` the rest.
+                        if let Some(first) = v.first() {
+                            args.push(("exe".to_string(), ArgValue::Str(first.clone())));
+                        }
+                        ArgValue::Strs(v.into_iter().skip(1).collect())
+                    }
                 };
                 args.push((name.to_string(), v));
             }

@@ -47,6 +47,11 @@ pub const PROC_LEN: usize = OFF_STR0 as usize;
 /// Exec records carry str0.
 pub const EXEC_LEN: usize = (OFF_STR0 + STR_LEN) as usize;
 
+/// argv entries captured at execve.
+pub const ARGV_MAX: usize = 4;
+/// Bytes per captured argv entry (with its NUL).
+pub const ARGV_LEN: usize = 64;
+
 /// `flags` bit: the kernel program sent SIGKILL.
 pub const FLAG_KILLED: u32 = 1;
 
@@ -85,6 +90,12 @@ pub enum Src {
         pos: usize,
         /// Length position.
         len_pos: usize,
+    },
+    /// argv: up to [`ARGV_MAX`] strings of [`ARGV_LEN`] bytes in string slot 1 (the
+    /// pointer array at `pos` read into the buffer first).
+    Argv {
+        /// Position of the argv pointer.
+        pos: usize,
     },
     /// A u64 at this offset of struct open_how (read into the buffer from `pos`).
     How {
@@ -171,7 +182,8 @@ pub fn layout(facts: &dyn KernelFacts, name: &str) -> Result<SyscallLayout, Layo
         for (i, a) in def.args.iter().enumerate() {
             // Where Falco's order differs from the kernel's, or the value is not an argument.
             let src = match (name, a.name) {
-                ("execve" | "execveat", "args") => None,
+                ("execve", "args") => Some(Src::Argv { pos: 1 }),
+                ("execveat", "args") => Some(Src::Argv { pos: 2 }),
                 ("execveat", "flags") => Some(int(4)),
                 ("openat2", "flags") => Some(Src::How { pos: 2, off: 0 }),
                 ("openat2", "mode") => Some(Src::How { pos: 2, off: 8 }),
@@ -198,7 +210,10 @@ pub fn layout(facts: &dyn KernelFacts, name: &str) -> Result<SyscallLayout, Layo
             };
             if let Some(s) = src {
                 let need = match s {
-                    Src::Int { pos, .. } | Src::Str { pos, .. } | Src::How { pos, .. } => pos + 1,
+                    Src::Int { pos, .. }
+                    | Src::Str { pos, .. }
+                    | Src::How { pos, .. }
+                    | Src::Argv { pos } => pos + 1,
                     Src::Sock { len_pos, .. } => len_pos + 1,
                 };
                 if need > kargs.len() {

@@ -134,8 +134,14 @@ impl Guard {
         let engine = &mut self.engine;
         let per = &mut self.per_syscall;
         let n = self.capture.drain(BATCH, |r| match r {
-            Record::Proc(p) => engine.on_proc_event(&p),
+            Record::Proc(mut p) => {
+                if let kestrel_guard::ProcEvent::Exec { pid, info, .. } = &mut p {
+                    stale_exec(*pid, info);
+                }
+                engine.on_proc_event(&p)
+            }
             Record::Syscall(ev, killed) => {
+                patch_argv(engine, &ev);
                 match per.get_mut(&ev.syscall) {
                     Some(c) => *c += 1,
                     None => {
@@ -157,6 +163,40 @@ impl Guard {
 /// Records handled per [`Guard::poll`], so that kills and drop checks are not starved by a
 /// busy ring.
 pub const BATCH: usize = 512;
+
+/// The engine fills exec details from /proc when the record is handled; by then the
+/// process may have exec'd again (or exited). When /proc's comm is not the one this exec
+/// gave, /proc describes a later image: keep to what the record says (the file name as
+/// exe path; argv comes from the execve exit, see [`patch_argv`]).
+fn stale_exec(pid: u32, info: &mut kestrel_guard::ExecInfo) {
+    let now = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if info.comm.as_deref() != Some(now.trim_end_matches('\n')) {
+        info.exepath = Some(info.filename.clone());
+        info.argv = Some(vec![info.filename.clone()]);
+    }
+}
+
+/// A successful execve carries the argv captured at its entry (up to 4 entries of 63
+/// bytes): when the exec record could not read /proc (the process was already gone), the
+/// table has only the file name — fill in the command line from the capture.
+fn patch_argv(engine: &mut Engine, ev: &kestrel_guard::Event) {
+    if !matches!(ev.syscall.as_str(), "execve" | "execveat") || ev.res != Some(0) {
+        return;
+    }
+    let (Some(first), Some(kestrel_guard::ArgValue::Strs(rest))) =
+        (ev.str_arg("exe"), ev.arg("args"))
+    else {
+        return;
+    };
+    if let Some(p) = engine.procs.get(ev.pid) {
+        if p.args.is_empty() && !rest.is_empty() {
+            let mut p = p.clone();
+            p.exe = first.to_string();
+            p.args.clone_from(rest);
+            engine.procs.insert(p);
+        }
+    }
+}
 
 /// True when `pid` is `root` or one of its descendants in the engine's table.
 fn under(engine: &Engine, pid: u32, root: u32) -> bool {

@@ -151,6 +151,38 @@ pub fn enter(l: &SyscallLayout, self_tgid: u32) -> Result<GenProgram, String> {
                 a.push(Insn::call_helper(helper::PROBE_READ_USER));
                 a.bind(skip);
             }
+            Src::Argv { pos } if !buf_done => {
+                buf_done = true;
+                // The pointer array, then each string; a NULL pointer ends argv.
+                let end = a.label();
+                for i in 0..ARGV_MAX {
+                    a.push(Insn::st_imm(
+                        Size::B,
+                        P,
+                        OFF_STR0 + STR_LEN + (ARGV_LEN * i) as i16,
+                        0,
+                    ));
+                }
+                a.push(Insn::mov64_reg(Reg::R1, P));
+                a.push(Insn::alu64_imm(AluOp::Add, Reg::R1, OFF_BUF as i32));
+                a.push(Insn::mov64_imm(Reg::R2, (8 * ARGV_MAX) as i32));
+                a.push(Insn::ldx(Size::DW, Reg::R3, CTX, l.arg_offsets[pos]));
+                a.push(Insn::call_helper(helper::PROBE_READ_USER));
+                a.jmp_imm(JmpOp::Jne, Reg::R0, 0, end);
+                for i in 0..ARGV_MAX {
+                    a.push(Insn::ldx(Size::DW, Reg::R3, P, OFF_BUF + 8 * i as i16));
+                    a.jmp_imm(JmpOp::Jeq, Reg::R3, 0, end);
+                    a.push(Insn::mov64_reg(Reg::R1, P));
+                    a.push(Insn::alu64_imm(
+                        AluOp::Add,
+                        Reg::R1,
+                        (OFF_STR0 + STR_LEN) as i32 + (ARGV_LEN * i) as i32,
+                    ));
+                    a.push(Insn::mov64_imm(Reg::R2, ARGV_LEN as i32));
+                    a.push(Insn::call_helper(helper::PROBE_READ_USER_STR));
+                }
+                a.bind(end);
+            }
             Src::How { pos, .. } if !buf_done => {
                 buf_done = true;
                 a.push(Insn::mov64_reg(Reg::R1, P));
