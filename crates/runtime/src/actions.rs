@@ -110,7 +110,7 @@ impl Actions {
                     maps.live.iter().find(|l| l.index == *map),
                     maps.spec.maps.get(*map),
                 ) {
-                    maps::clear_entries(map_spec, &live.data, maps::possible_cpus()?, zero)?;
+                    maps::clear_entries(map_spec, &live.data, zero)?;
                 }
                 return Ok(());
             }
@@ -257,7 +257,7 @@ fn read_map<'a>(maps: &MapAccess<'a>, index: usize) -> Result<MapRead<'a>, Runti
     let MapRole::User(layout) = &map_spec.role else {
         return Ok(None);
     };
-    let entries = maps::read_entries(map_spec, &live.data, maps::possible_cpus()?)?;
+    let entries = maps::read_entries(map_spec, &live.data)?;
     Ok(Some((layout, entries)))
 }
 

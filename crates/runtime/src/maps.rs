@@ -17,12 +17,6 @@ pub(crate) struct LiveMap {
     pub data: Map,
 }
 
-/// The number of possible CPUs (the number of per-CPU value copies the kernel returns).
-pub(crate) fn possible_cpus() -> Result<usize, RuntimeError> {
-    kestrel_sys::possible_cpus()
-        .map_err(|e| read_error("/sys/devices/system/cpu/possible", "read")(e))
-}
-
 fn read_error(map: &str, op: &'static str) -> impl FnOnce(SysError) -> RuntimeError {
     let map = map.to_string();
     move |source| RuntimeError::MapRead {
@@ -34,11 +28,7 @@ fn read_error(map: &str, op: &'static str) -> impl FnOnce(SysError) -> RuntimeEr
 
 /// Reads every entry of `map`. Per-CPU values are split into one `Vec` per possible CPU,
 /// each `value_size` bytes long.
-pub(crate) fn read_entries(
-    spec: &MapSpec,
-    data: &Map,
-    _cpus: usize,
-) -> Result<Vec<RawEntry>, RuntimeError> {
+pub(crate) fn read_entries(spec: &MapSpec, data: &Map) -> Result<Vec<RawEntry>, RuntimeError> {
     if spec.kind == MapKind::RingBuf {
         return Ok(Vec::new());
     }
@@ -85,12 +75,7 @@ pub(crate) fn count_keys(spec: &MapSpec, data: &Map, limit: usize) -> Result<usi
 
 /// Deletes every element of `data` (`clear(@map)`); with `zero`, stores a zero value under
 /// every key instead (`zero(@map)`), keeping the keys.
-pub(crate) fn clear_entries(
-    spec: &MapSpec,
-    data: &Map,
-    _cpus: usize,
-    zero: bool,
-) -> Result<(), RuntimeError> {
+pub(crate) fn clear_entries(spec: &MapSpec, data: &Map, zero: bool) -> Result<(), RuntimeError> {
     // Collect the keys first: deleting while iterating restarts hash iteration.
     let keys = data
         .keys()

@@ -314,8 +314,7 @@ impl Session {
         let Some(map_spec) = self.spec.maps.get(live.index) else {
             return Ok(());
         };
-        let cpus = maps::possible_cpus()?;
-        let entries = maps::read_entries(map_spec, &live.data, cpus)?;
+        let entries = maps::read_entries(map_spec, &live.data)?;
         let total: u64 = entries
             .iter()
             .flat_map(|e| e.values.iter())
@@ -349,8 +348,7 @@ impl Session {
         let Some(map_spec) = self.spec.maps.get(live.index) else {
             return Ok(());
         };
-        let cpus = maps::possible_cpus()?;
-        for entry in maps::read_entries(map_spec, &live.data, cpus)? {
+        for entry in maps::read_entries(map_spec, &live.data)? {
             let Some(index) = entry
                 .key
                 .get(..4)
@@ -467,14 +465,13 @@ impl Session {
 
     /// Every script map (`@name`) with its raw entries, in object order, empty ones included.
     pub fn user_maps(&self) -> Result<Vec<(&UserMapLayout, Vec<RawEntry>)>, RuntimeError> {
-        let cpus = maps::possible_cpus()?;
         let mut result = Vec::new();
         for live in &self.user_maps {
             let Some(map_spec) = self.spec.maps.get(live.index) else {
                 continue;
             };
             if let MapRole::User(layout) = &map_spec.role {
-                result.push((layout, maps::read_entries(map_spec, &live.data, cpus)?));
+                result.push((layout, maps::read_entries(map_spec, &live.data)?));
             }
         }
         Ok(result)
@@ -482,13 +479,12 @@ impl Session {
 
     /// One script map's raw entries, by display name (`@name`); `None` if there is none.
     pub fn read_map(&self, display: &str) -> Result<Option<Vec<RawEntry>>, RuntimeError> {
-        let cpus = maps::possible_cpus()?;
         for live in &self.user_maps {
             let Some(map_spec) = self.spec.maps.get(live.index) else {
                 continue;
             };
             if matches!(&map_spec.role, MapRole::User(l) if l.display == display) {
-                return maps::read_entries(map_spec, &live.data, cpus).map(Some);
+                return maps::read_entries(map_spec, &live.data).map(Some);
             }
         }
         Ok(None)
@@ -537,14 +533,13 @@ impl Session {
             return Ok(());
         }
         self.observe_round = 0;
-        let cpus = maps::possible_cpus()?;
         for live in &self.user_maps {
             let Some(map_spec) = self.spec.maps.get(live.index) else {
                 continue;
             };
             if let MapRole::User(layout) = &map_spec.role {
                 if crate::symbols::SessionSymbols::wants_processes(layout) {
-                    let entries = maps::read_entries(map_spec, &live.data, cpus)?;
+                    let entries = maps::read_entries(map_spec, &live.data)?;
                     self.symbols.observe(layout, &entries);
                 }
             }

@@ -148,7 +148,6 @@ impl SessionSymbols {
 impl Symbols for SessionSymbols {
     fn stack(&self, user: bool, depth: u8, id: u32) -> Option<Vec<u64>> {
         let (_, data) = self.stacks.iter().find(|(k, _)| *k == (user, depth))?;
-        let _ = depth;
         let value = data.get(&id.to_le_bytes()).ok()??;
         Some(value.chunks_exact(8).filter_map(|c| word(c, 0)).collect())
     }

@@ -24,7 +24,6 @@ impl Session {
     /// Every script map as structured values (stacks and symbols resolved), in object
     /// order, empty ones included. Prints nothing.
     pub fn map_values(&self) -> Result<Vec<MapValues>, RuntimeError> {
-        let cpus = maps::possible_cpus()?;
         let _symbols = crate::output::symbols::install(self.symbols.clone());
         let mut out = Vec::new();
         for live in &self.user_maps {
@@ -32,7 +31,7 @@ impl Session {
                 continue;
             };
             if let MapRole::User(layout) = &map_spec.role {
-                let entries = maps::read_entries(map_spec, &live.data, cpus)?;
+                let entries = maps::read_entries(map_spec, &live.data)?;
                 out.push(map_values(layout, &entries));
             }
         }
