@@ -100,9 +100,10 @@ fn link(
     index: usize,
     prog: &ProgramSpec,
     opts: &LoadOptions,
+    start_ns: u64,
 ) -> Result<Linked, RuntimeError> {
     let mut insns = prog.insns.clone();
-    write_runtime_consts(spec, index, &mut insns, opts);
+    write_runtime_consts(spec, index, &mut insns, opts, start_ns);
     let mut map_relocs: Vec<(usize, usize)> =
         prog.map_relocs.iter().map(|r| (r.insn, r.map)).collect();
     let mut funcs = vec![Func {
@@ -142,14 +143,20 @@ fn link(
     })
 }
 
+/// CLOCK_MONOTONIC nanoseconds now: the origin of `elapsed`, read once per object so that
+/// every probe measures from the same instant.
+pub(crate) fn start_ns() -> u64 {
+    kestrel_sys::monotonic_ns()
+}
+
 /// Writes the values known only now (start time, the `-c` child's pid) into their ld_imm64s.
-fn write_runtime_consts(spec: &ObjectSpec, index: usize, insns: &mut [Insn], opts: &LoadOptions) {
-    if spec.runtime_consts.is_empty() {
-        return;
-    }
-    let start_ns = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
-        .unwrap_or(0);
+fn write_runtime_consts(
+    spec: &ObjectSpec,
+    index: usize,
+    insns: &mut [Insn],
+    opts: &LoadOptions,
+    start_ns: u64,
+) {
     for c in spec.runtime_consts.iter().filter(|c| c.program == index) {
         let value = match c.value {
             RuntimeValue::StartNs => start_ns,
@@ -168,6 +175,7 @@ pub(crate) fn load_program(
     index: usize,
     maps: &[Map],
     opts: &LoadOptions,
+    start_ns: u64,
 ) -> Result<Program, RuntimeError> {
     let prog = spec
         .programs
@@ -176,7 +184,7 @@ pub(crate) fn load_program(
             what: "program",
             name: format!("#{index}"),
         })?;
-    let linked = link(spec, index, prog, opts)?;
+    let linked = link(spec, index, prog, opts, start_ns)?;
     let mut relocs = Vec::with_capacity(linked.map_relocs.len());
     for &(insn, map) in &linked.map_relocs {
         let map = maps.get(map).ok_or_else(|| RuntimeError::Missing {

@@ -138,8 +138,9 @@ impl Session {
         let created = loader::create_maps(&spec)?;
         // Every program is loaded against the full set of maps; afterwards the session keeps
         // the maps it reads from userspace (the kernel holds the others through the programs).
+        let start_ns = loader::start_ns();
         let programs = (0..spec.programs.len())
-            .map(|i| loader::load_program(&spec, i, &created, opts))
+            .map(|i| loader::load_program(&spec, i, &created, opts, start_ns))
             .collect::<Result<Vec<_>, _>>()?;
 
         let mut events = None;
