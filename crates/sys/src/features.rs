@@ -2,12 +2,12 @@
 
 use kestrel_isa::Insn;
 
-use crate::attr::{EnableStatsAttr, LinkCreateAttr, ProgLoadAttr};
+use crate::attr::EnableStatsAttr;
 use crate::cmd::Cmd;
 use crate::error::SysError;
 use crate::map::{Map, MapDef, MapType};
 use crate::prog::{AttachType, ProgType, Program, ProgramLoad};
-use crate::syscall::{bpf_fd, fd_u32};
+use crate::syscall::bpf_fd;
 
 /// `r0 = 0; exit`.
 fn return_zero() -> [Insn; 2] {
@@ -44,33 +44,13 @@ pub fn map_type(kind: MapType) -> Result<(), SysError> {
 /// Loads `return 0` as an fentry program on the vmlinux function with BTF id `btf_id` and
 /// attaches it, then closes both. `Ok(())` means fentry works here.
 pub fn fentry(btf_id: u32) -> Result<(), SysError> {
-    /// `BPF_PROG_TYPE_TRACING`, `BPF_TRACE_FENTRY`.
-    const TRACING: u32 = 26;
-    const FENTRY: u32 = 24;
     let code = return_zero();
-    let bytes: Vec<u8> = code.iter().flat_map(|i| i.to_bytes()).collect();
-    let license = b"GPL\0";
-    let mut load = ProgLoadAttr {
-        prog_type: TRACING,
-        insn_cnt: code.len() as u32,
-        insns: bytes.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        expected_attach_type: FENTRY,
-        attach_btf_id: btf_id,
-        ..ProgLoadAttr::default()
-    };
-    let prog = bpf_fd(Cmd::ProgLoad, &mut load)
-        .map_err(|e| SysError::bpf(Cmd::ProgLoad, "fentry probe", e))?;
-    let mut link = LinkCreateAttr {
-        prog_fd: fd_u32(std::os::fd::AsFd::as_fd(&prog))
-            .map_err(|e| SysError::bpf(Cmd::LinkCreate, "fentry probe", e))?,
-        attach_type: FENTRY,
-        ..LinkCreateAttr::default()
-    };
-    // Owning the link closes (detaches) it when this function returns.
-    bpf_fd(Cmd::LinkCreate, &mut link)
-        .map(drop)
-        .map_err(|e| SysError::bpf(Cmd::LinkCreate, "fentry probe", e))
+    let mut load = ProgramLoad::new(ProgType::Tracing, "kestrel_probe", &code)
+        .with_attach(AttachType::TraceFentry);
+    load.attach_btf_id = btf_id;
+    let prog = Program::load(&load)?;
+    // The link closes (detaches) when it is dropped at the end of this function.
+    crate::link::Link::attach_tracing(&prog).map(drop)
 }
 
 /// Run-time statistics of every program (`kernel.bpf_stats_enabled`), on while the returned
